@@ -1,0 +1,148 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The modules' main(): argument spec, check/diff mode plumbing, exit and failure paths."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform
+from ansible_collections.posfleet.terminals.plugins.modules import facts, maintenance_mode, selftest
+
+HW = {
+    'card_reader': {'present': True, 'ok': True, 'detail': 'ok', 'status': 'ok'},
+    'scanner': {'present': True, 'ok': True, 'detail': 'ok', 'status': 'ok'},
+    'printer': {'present': True, 'ok': True, 'detail': 'ok', 'paper_pct': 3, 'jam': False, 'head_wear_km': 1,
+                'head_life_km': 150, 'cover_open': False},
+    'battery': {'present': False, 'ok': None, 'detail': 'not present'},
+    'sensors': {'present': True, 'ok': True, 'detail': 'ok', 'temperature_c': 30},
+}
+
+
+def status(enabled=False, message=None):
+    return {'ok': True, 'version': '2.3.1', 'slot': 'a', 'in_flight': 0, 'hardware': HW, 'journal': {},
+            'maintenance': {'enabled': enabled, 'since': 1700000000 if enabled else None, 'message': message}}
+
+
+SELFTEST = {'ok': True, 'devices': [dict(HW[d], device=d, latency_ms=1) for d in HW]}
+
+
+@pytest.fixture
+def run_module(terminal_root, fake_posd, monkeypatch, capsys):
+    """``run(module, args, *answers)`` -> (result dict, requests the fake posd received)."""
+
+    def run(module, args, *answers):
+        server = fake_posd(*answers) if answers else None
+
+        def fake_load_platform():
+            platform = load_platform(root=str(terminal_root), socket_path=server.path if server else None)
+            platform.probe_acquirer = lambda timeout=5: {'host': 'acquirer', 'port': 8443, 'reachable': True,
+                                                         'connect_ms': 1.0, 'error': None}
+            return platform
+
+        monkeypatch.setattr(module, 'load_platform', fake_load_platform)
+        with patch_module_args(args), pytest.raises(SystemExit):
+            module.main()
+        out = capsys.readouterr().out
+        return json.loads(out), (server.requests if server else [])
+
+    return run
+
+
+def test_facts_module(run_module):
+    result, requests = run_module(facts, {}, status())
+    assert result['changed'] is False
+    posfleet = result['ansible_facts']['posfleet']
+    assert posfleet['identity']['terminal_id'] == 'SH01-T100-01'
+    assert posfleet['daemon']['running'] is True
+    assert 'warnings' not in result
+
+
+def test_facts_module_daemon_down_warns(run_module):
+    result, dummy = run_module(facts, {})
+    assert result.get('failed') is not True
+    assert result['ansible_facts']['posfleet']['daemon']['running'] is False
+    warnings = json.dumps(result['warnings'], ensure_ascii=False)  # 2.19 returns structured warnings
+    assert 'terminal SH01-T100-01: daemon: control socket' in warnings
+    assert 'posd is not running' in warnings
+
+
+def test_facts_module_rejects_unknown_subset(run_module):
+    result, dummy = run_module(facts, {'gather_subset': ['bogus']})
+    assert result['failed'] is True
+    assert 'gather_subset' in result['msg']
+
+
+def test_facts_module_bad_identity(run_module, terminal_root):
+    (terminal_root / 'etc' / 'posfleet' / 'terminal.json').write_text('{"platform": "acme"}')
+    result, dummy = run_module(facts, {})
+    assert result['failed'] is True
+    assert result['step'] == 'identity'
+    assert "platform 'acme' is not supported" in result['msg']
+
+
+def test_selftest_module_fails_with_results(run_module):
+    tx = {'ok': True, 'approved': True, 'response_ms': 80, 'handshake_ms': 10, 'tls_version': 'TLSv1.3'}
+    result, requests = run_module(selftest, {}, status(), SELFTEST, tx)
+    assert result['failed'] is True
+    assert result['changed'] is False
+    assert result['msg'] == ('terminal SH01-T100-01: selftest: 1 check failed (fail_on=critical): printer: paper at '
+                             '3% (fail below 5%): load a new paper roll')
+    assert len(result['checks']) == 10
+    assert result['summary']['fail'] == 1
+
+
+def test_selftest_module_threshold_option_and_check_mode(run_module):
+    result, requests = run_module(selftest, {'paper_fail_pct': 2, '_ansible_check_mode': True}, status(), SELFTEST)
+    assert result.get('failed') is not True
+    assert [r['cmd'] for r in requests] == ['status', 'selftest']
+    assert requests[1]['print_receipt'] is False
+    checks = {c['name']: c for c in result['checks']}
+    assert checks['printer']['status'] == 'warn'
+    assert checks['acquirer_transaction']['reason'] == 'skipped in check mode'
+
+
+def test_selftest_module_daemon_down_is_a_check_not_a_traceback(run_module):
+    result, dummy = run_module(selftest, {'fail_on': 'never'})
+    assert result.get('failed') is not True
+    assert result['healthy'] is False
+    checks = {c['name']: c for c in result['checks']}
+    assert checks['daemon']['status'] == 'fail'
+
+
+@pytest.mark.parametrize('diff', [True, False])
+def test_maintenance_module_check_mode_and_diff(run_module, diff):
+    result, requests = run_module(maintenance_mode, {'state': 'enabled', '_ansible_check_mode': True,
+                                                     '_ansible_diff': diff}, status())
+    assert result['changed'] is True
+    assert [r['cmd'] for r in requests] == ['status']
+    assert ('diff' in result) is diff
+    if diff:
+        assert result['diff']['after'] == {'enabled': True, 'message': '功能维护中'}
+
+
+def test_maintenance_module_requires_state(run_module):
+    result, dummy = run_module(maintenance_mode, {})
+    assert result['failed'] is True
+    assert 'state' in result['msg']
+
+
+def test_maintenance_module_daemon_down_fails_clearly(run_module):
+    result, dummy = run_module(maintenance_mode, {'state': 'disabled'})
+    assert result['failed'] is True
+    assert result['step'] == 'daemon'
+    assert result['msg'].startswith('terminal SH01-T100-01: daemon: control socket ')
+    assert result['msg'].endswith('Fix: check /var/log/posd/posd.log, then reboot the terminal')
+
+
+def test_maintenance_module_disable(run_module):
+    result, requests = run_module(maintenance_mode, {'state': 'disabled'}, status(True, '功能维护中'),
+                                  {'ok': True, 'changed': True, 'out_of_service_seconds': 60})
+    assert result['changed'] is True
+    assert result['out_of_service_seconds'] == 60
+    assert 'diff' not in result

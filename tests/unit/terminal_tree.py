@@ -1,0 +1,109 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Test helpers: a reference terminal's file tree under a temporary root, and a tiny posd on a Unix socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import tempfile
+import threading
+
+TERMINAL = {'platform': 'posfleet-reference', 'terminal_id': 'SH01-T100-01', 'serial': 'PF1A2B3C4D',
+            'model': 't100', 'store': 'sh01', 'timezone': 'Asia/Shanghai'}
+MODEL = {'model': 't100', 'vendor': 'PosFleet', 'description': 'Countertop terminal',
+         'peripherals': {'card_reader': True, 'scanner': True, 'printer': True, 'battery': False, 'sensors': True}}
+BOOTENV = {'active_slot': 'a', 'upgrade_available': 0, 'bootcount': 0, 'bootlimit': 3, 'last_boot': 1700000000,
+           'last_fallback': None, 'boots': 12}
+
+
+def write_json(root, path, data):
+    full = os.path.join(str(root), path.lstrip('/'))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, 'w', encoding='utf-8') as handle:
+        if isinstance(data, (bytes, str)):
+            handle.write(data if isinstance(data, str) else data.decode())
+        else:
+            json.dump(data, handle)
+    return full
+
+
+def make_journal(path, today):
+    conn = sqlite3.connect(path)
+    conn.executescript('''
+        CREATE TABLE transactions (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, batch_id TEXT NOT NULL,
+          pan_masked TEXT NOT NULL, amount_minor INTEGER NOT NULL, currency TEXT NOT NULL,
+          status TEXT NOT NULL, auth_code TEXT, training INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE batches (batch_id TEXT PRIMARY KEY, opened TEXT NOT NULL, settled TEXT);
+    ''')
+    conn.executemany('INSERT INTO batches VALUES (?, ?, ?)', [
+        ('B1', '2020-01-01T00:00:00Z', '2020-01-01T23:00:00Z'),
+        ('B2', today + 'T00:00:00Z', None),
+    ])
+    rows = [
+        ('2020-01-01T10:00:00Z', 'B1', 1000, 'approved', 0),
+        (today + 'T01:00:00Z', 'B2', 1200, 'approved', 0),
+        (today + 'T02:00:00Z', 'B2', 800, 'approved', 0),
+        (today + 'T03:00:00Z', 'B2', 500, 'declined', 0),
+        (today + 'T04:00:00Z', 'B2', 1, 'approved', 1),  # training: never counted
+    ]
+    conn.executemany("INSERT INTO transactions (ts, batch_id, pan_masked, amount_minor, currency, status, training) "
+                     "VALUES (?, ?, '622848******1234', ?, 'CNY', ?, ?)", rows)
+    conn.commit()
+    conn.close()
+
+
+class FakePosd:
+    """A Unix-socket server answering each connection with the next scripted answer.
+
+    An answer is a dict (sent as one JSON line), bytes (sent raw), ``None`` (close without answering) or
+    ``'hang'`` (read the request, then answer nothing until the test ends).
+    """
+
+    def __init__(self, answers):
+        self.dir = tempfile.mkdtemp(prefix='pf', dir='/tmp')  # AF_UNIX paths must stay short
+        self.path = os.path.join(self.dir, 'posd.sock')
+        self.answers = list(answers)
+        self.requests = []
+        self.raw = []
+        self.release = threading.Event()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(5)
+        self.sock.settimeout(10)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        for answer in self.answers:
+            try:
+                conn, dummy = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                data = b''
+                while b'\n' not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.raw.append(data)
+                self.requests.append(json.loads(data.decode('utf-8')))
+                if answer == 'hang':
+                    self.release.wait(10)
+                elif isinstance(answer, bytes):
+                    conn.sendall(answer)
+                elif answer is not None:
+                    conn.sendall((json.dumps(answer) + '\n').encode('utf-8'))
+
+    def close(self):
+        self.release.set()
+        self.sock.close()
+        self.thread.join(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
