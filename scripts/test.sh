@@ -3,7 +3,7 @@
 # Every step runs even when an earlier one failed; the exit code and the last line tell the outcome.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup_all
-cd "$POSFLEET_ROOT"
+cd "$POSFLEET_ROOT" || exit 1
 
 passed=0 failed=0 failures=()
 step() {
