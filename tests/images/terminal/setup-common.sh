@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Image build step shared by every terminal image (runs inside `docker build`, without network).
 set -euo pipefail
 BUILD=/usr/lib/posfleet/build

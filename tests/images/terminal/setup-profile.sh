@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Image build step per profile: `compliant` keeps the hardened baseline; `legacy` adds exactly the deliberate
 # PCI violations listed in docs/reference-terminal.md.
 set -euo pipefail
