@@ -146,3 +146,21 @@ def test_maintenance_module_disable(run_module):
     assert result['changed'] is True
     assert result['out_of_service_seconds'] == 60
     assert 'diff' not in result
+
+
+def test_pan_scan_module(tmp_path, capsys):
+    from ansible_collections.posfleet.terminals.plugins.modules import pan_scan
+
+    (tmp_path / 'debug.log').write_text('DEBUG track2 equivalent pan=4111111111111111 exp=2812\n')
+    args = {'paths': [str(tmp_path)], 'salt': 'fleet'}
+    with patch_module_args(args), pytest.raises(SystemExit):
+        pan_scan.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result['changed'] is False and result['found'] is True
+    assert result['pan_count'] == 1 and result['sad_count'] == 1
+    assert '4111111111111111' not in json.dumps(result)
+    with patch_module_args(dict(args, fail_on_findings=True)), pytest.raises(SystemExit):
+        pan_scan.main()
+    failed = json.loads(capsys.readouterr().out)
+    assert failed['failed'] is True and 'pan_scan: 1 card number(s)' in failed['msg'] and 'Fix:' in failed['msg']
+    assert '4111111111111111' not in json.dumps(failed)

@@ -1,0 +1,385 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""PAN discovery (PCI DSS 3.4.1, 3.5.1) and sensitive authentication data hints (3.3.1) on a terminal.
+
+A candidate is a run of 13 to 19 digits, optionally split by single spaces or dashes, that is not part of a
+longer digit run (``1234 5678 ...`` continuing past 19 digits never matches), not glued to letters, and not a
+phone number (``+86 ...``). It is a card number when its issuer identification number (IIN) and length belong
+to a brand (Visa, Mastercard incl. 2221-2720, Amex, Discover, JCB, UnionPay 62, Diners, Maestro, Mir) and it
+passes the Luhn check. IMEIs (15 digits starting 35/01/86), timestamps and order numbers fail the brand/length
+rules or the Luhn check.
+
+Files are read in fixed-size chunks (bounded memory, whatever the file size); gzip files are decompressed as a
+stream; SQLite databases are read row by row through a read-only connection. Evidence never holds a full
+number: the first six and last four digits, and a salted SHA-256 so the same card can be correlated across
+files and terminals without being revealed.
+
+Private to the collection. Target-side code: Python >= 3.9 standard library only.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import hashlib
+import os
+import re
+import sqlite3
+import stat
+import time
+import zlib
+
+CHUNK = 1 << 20          # bytes read per step
+KEEP = 96                # bytes kept at the end of a buffer for matches that continue in the next chunk
+CONTEXT = 4              # bytes kept before the resume point so the look-behinds still see them
+MAX_FINDINGS = 100       # findings listed per scan (all are counted)
+
+# The first digit comes first so that the regex engine can skip non-digits fast; the look-behinds then check
+# what precedes it: no letter/digit/'+' right before, no "digit + separator" before (a longer run).
+CANDIDATE = re.compile(
+    rb'[0-9](?<![0-9A-Za-z+][0-9])(?<![0-9][ -][0-9])'
+    rb'(?:[ -]?[0-9]){12,18}'
+    rb'(?![0-9A-Za-z])(?![ -][0-9])'
+)
+SEPARATORS = re.compile(rb'[ -]')
+# Coarse pre-filter (fast): runs of digits, spaces and dashes long enough to hold a candidate.
+RUNS = re.compile(rb'[0-9][0-9 -]{11,}[0-9]')
+MAX_CANDIDATE = 37       # 19 digits and 18 separators
+
+# Sensitive authentication data: magnetic stripe track 1/2 layouts, and labelled CVV/PIN block values. The
+# labels are found with bytes.find on a lower-cased copy (fast), then checked with LABELLED at each hit.
+TRACKS = re.compile(rb'%B[0-9]{13,19}\^[^^\n]{2,26}\^[0-9]{4}|;[0-9]{13,19}=[0-9]{4}[0-9]{3}')
+SAD_LABELS = (b'track', b'cvv', b'cvc', b'cav2', b'cid', b'pin')
+LABELLED = re.compile(rb'(?<![a-z0-9_])(track ?[12]|cvv2?|cvc2?|cav2|cid|pin[ _-]?block)(?![a-z0-9])'
+                      rb'[^\n]{0,40}?[=:] ?[0-9a-f]{3,}')
+
+
+def sad_hits(buf, pos, end):
+    """``[(start, kind)]`` of sensitive authentication data starting in ``buf[pos:end]``, in order."""
+    hits = []
+    for match in TRACKS.finditer(buf, pos, end):
+        hits.append((match.start(), 'track1' if match.group(0)[:1] == b'%' else 'track2'))
+    lower = buf.lower()
+    for label in SAD_LABELS:
+        at = lower.find(label, pos, end)
+        while at != -1:
+            match = LABELLED.match(lower, at, end)
+            if match is not None:
+                kind = match.group(1)
+                hits.append((at, re.sub(rb'[ _-]', b'', kind).decode('ascii')))
+            at = lower.find(label, at + 1, end)
+    return sorted(set(hits))
+
+
+# (brand, IIN prefix low, IIN prefix high, allowed lengths); prefixes compared on the same number of digits.
+BRANDS = (
+    ('visa', '4', '4', (13, 16, 19)),
+    ('mastercard', '51', '55', (16,)),
+    ('mastercard', '2221', '2720', (16,)),
+    ('amex', '34', '34', (15,)),
+    ('amex', '37', '37', (15,)),
+    ('unionpay', '62', '62', (16, 17, 18, 19)),
+    ('discover', '6011', '6011', (16, 17, 18, 19)),
+    ('discover', '644', '649', (16, 17, 18, 19)),
+    ('discover', '65', '65', (16, 17, 18, 19)),
+    ('jcb', '3528', '3589', (16, 17, 18, 19)),
+    ('diners', '36', '36', (14, 15, 16, 17, 18, 19)),
+    ('diners', '300', '305', (16, 17, 18, 19)),
+    ('diners', '3095', '3095', (16, 17, 18, 19)),
+    ('diners', '38', '39', (16, 17, 18, 19)),
+    ('mir', '2200', '2204', (16, 17, 18, 19)),
+    ('maestro', '5018', '5018', (13, 14, 15, 16, 17, 18, 19)),
+    ('maestro', '5020', '5020', (13, 14, 15, 16, 17, 18, 19)),
+    ('maestro', '5038', '5038', (13, 14, 15, 16, 17, 18, 19)),
+    ('maestro', '5893', '5893', (13, 14, 15, 16, 17, 18, 19)),
+    ('maestro', '6304', '6304', (13, 14, 15, 16, 17, 18, 19)),
+    ('maestro', '6759', '6759', (13, 14, 15, 16, 17, 18, 19)),
+    ('maestro', '6761', '6763', (13, 14, 15, 16, 17, 18, 19)),
+)
+
+# Published test card numbers of the brands and acquirers. Only skipped when the caller asks for it.
+TEST_PANS = frozenset((
+    '4111111111111111', '4012888888881881', '4222222222222', '4242424242424242', '4000056655665556',
+    '4917610000000000003', '5555555555554444', '5105105105105100', '5200828282828210', '2223003122003222',
+    '2223000048400011', '378282246310005', '371449635398431', '378734493671000', '6011111111111117',
+    '6011000990139424', '6011000400000000', '3530111333300000', '3566002020360505', '30569309025904',
+    '38520000023237', '36227206271667', '6200000000000005', '6200000000000047', '6205500000000000004',
+    '6759649826438453', '2200000000000004',
+))
+
+GZIP_MAGIC = b'\x1f\x8b'
+SQLITE_MAGIC = b'SQLite format 3\x00'
+
+
+def luhn_ok(digits):
+    """Luhn (mod 10) check of a string of digits."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def brand_of(digits):
+    """The brand whose IIN range and length fit ``digits``, or ``None``."""
+    length = len(digits)
+    for brand, low, high, lengths in BRANDS:
+        if length not in lengths:
+            continue
+        prefix = digits[:len(low)]
+        if low <= prefix <= high:
+            return brand
+    return None
+
+
+def classify(candidate):
+    """``(digits, brand)`` when ``candidate`` (bytes or str, separators allowed) is a card number, else ``None``."""
+    if isinstance(candidate, str):
+        candidate = candidate.encode('ascii', 'replace')
+    digits = SEPARATORS.sub(b'', candidate).decode('ascii')
+    if not 13 <= len(digits) <= 19:
+        return None
+    brand = brand_of(digits)
+    if brand is None or not luhn_ok(digits):
+        return None
+    return digits, brand
+
+
+def mask(digits):
+    """First six and last four digits, the rest as ``*`` (PCI DSS 3.4.1's most that may be shown)."""
+    return digits[:6] + '*' * (len(digits) - 10) + digits[-4:]
+
+
+def salted_hash(digits, salt):
+    """``sha256:<hex>`` of salt + digits: correlates one card across files and terminals without revealing it."""
+    return 'sha256:' + hashlib.sha256(salt.encode('utf-8') + digits.encode('ascii')).hexdigest()
+
+
+class Scan:
+    """One scan's counters and findings (findings capped at ``max_findings``; every hit is counted)."""
+
+    def __init__(self, salt, allow_test_pans=False, max_findings=MAX_FINDINGS):
+        self.salt = salt
+        self.allow_test_pans = allow_test_pans
+        self.max_findings = max_findings
+        self.findings = []
+        self.count = 0
+        self.allowed = 0
+        self.sad_count = 0
+        self.sad = []
+        self.files = 0
+        self.bytes = 0
+        self.errors = []
+        self.skipped = []
+        self.by_brand = {}
+        self.started = time.monotonic()
+
+    def add(self, digits, brand, where):
+        if self.allow_test_pans and digits in TEST_PANS:
+            self.allowed += 1
+            return
+        self.count += 1
+        self.by_brand[brand] = self.by_brand.get(brand, 0) + 1
+        if len(self.findings) < self.max_findings:
+            finding = {'brand': brand, 'length': len(digits), 'masked': mask(digits),
+                       'hash': salted_hash(digits, self.salt)}
+            finding.update(where)
+            self.findings.append(finding)
+
+    def add_sad(self, kind, where):
+        self.sad_count += 1
+        if len(self.sad) < self.max_findings:
+            entry = {'kind': kind}
+            entry.update(where)
+            self.sad.append(entry)
+
+    def result(self):
+        seconds = max(time.monotonic() - self.started, 1e-6)
+        return {
+            'files_scanned': self.files,
+            'bytes_scanned': self.bytes,
+            'duration_ms': int(round(seconds * 1000)),
+            'throughput_mbps': round(self.bytes / seconds / 1e6, 1),
+            'pan_count': self.count,
+            'allowed_test_pans': self.allowed,
+            'by_brand': dict(sorted(self.by_brand.items())),
+            'findings': self.findings,
+            'sad_count': self.sad_count,
+            'sad_findings': self.sad,
+            'errors': self.errors,
+            'skipped': self.skipped,
+        }
+
+
+def scan_stream(read, scan, where, chunk=CHUNK):
+    """Scan a byte stream given by ``read(size)`` with bounded memory; ``where`` is added to every finding."""
+    buf = b''
+    pos = 0            # where new match starts may begin in buf
+    base = 0           # stream offset of buf[0]
+    line = 1           # line number at buf[pos]
+    eof = False
+    while not eof:
+        data = read(chunk)
+        if not data:
+            eof = True
+        else:
+            scan.bytes += len(data)
+            buf += data
+        limit = len(buf) if eof else len(buf) - KEEP
+        if limit <= pos:
+            continue
+        resume = limit
+        hits = []
+        for run in RUNS.finditer(buf, pos):
+            if run.start() >= resume:
+                break
+            if run.end() > limit and not eof:
+                # A run that continues past the kept tail: finish what cannot reach the tail, defer the rest.
+                resume = max(run.start(), limit - 2 * MAX_CANDIDATE)
+            for match in CANDIDATE.finditer(buf, run.start(), min(run.end() + 2, len(buf))):
+                if match.start() >= resume:
+                    break
+                hit = classify(match.group(0))
+                if hit is not None:
+                    hits.append((match.start(), hit))
+        sads = sad_hits(buf, pos, resume)
+        for events, record in ((hits, _record_pan), (sads, _record_sad)):
+            at, number = pos, line
+            for start, value in events:
+                number += buf.count(b'\n', at, start)
+                at = start
+                record(scan, value, dict(where, offset=base + start, line=number))
+        line += buf.count(b'\n', pos, resume)
+        cut = max(resume - CONTEXT, 0)
+        base += cut
+        buf = buf[cut:]
+        pos = resume - cut
+
+
+def _record_pan(scan, hit, where):
+    scan.add(hit[0], hit[1], where)
+
+
+def _record_sad(scan, kind, where):
+    scan.add_sad(kind, where)
+
+
+def _scan_file(path, scan, chunk):
+    with open(path, 'rb') as handle:
+        head = handle.read(16)
+        handle.seek(0)
+        if head.startswith(SQLITE_MAGIC):
+            handle.close()
+            _scan_sqlite(path, scan)
+            return 'sqlite'
+        if head.startswith(GZIP_MAGIC):
+            with gzip.GzipFile(fileobj=handle) as stream:
+                scan_stream(stream.read, scan, {'path': path, 'container': 'gzip'}, chunk)
+            return 'gzip'
+        scan_stream(handle.read, scan, {'path': path, 'container': 'file'}, chunk)
+        return 'file'
+
+
+def _quote(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _scan_sqlite(path, scan):
+    """Every text, blob and integer value of every table, row by row, through a read-only connection."""
+    uri = 'file:' + path.replace('?', '%3f').replace('#', '%23') + '?mode=ro'
+    conn = sqlite3.connect(uri, uri=True, timeout=5)
+    try:
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            columns = [row[1] for row in conn.execute(f'PRAGMA table_info({_quote(table)})')]
+            if not columns:
+                continue
+            selected = ', '.join(_quote(c) for c in columns) + ' FROM ' + _quote(table)
+            try:
+                cursor = conn.execute('SELECT rowid, ' + selected)
+            except sqlite3.OperationalError:  # WITHOUT ROWID tables
+                cursor = conn.execute('SELECT NULL, ' + selected)
+            for row in cursor:
+                for column, value in zip(columns, row[1:]):
+                    if value is None or isinstance(value, float):
+                        continue
+                    if isinstance(value, int):
+                        value = str(value).encode('ascii')
+                    elif isinstance(value, str):
+                        value = value.encode('utf-8', 'replace')
+                    data = [value]
+                    scan_stream(lambda size, d=data: d.pop() if d else b'', scan,
+                                {'path': path, 'container': 'sqlite', 'table': table, 'column': column,
+                                 'rowid': row[0]})
+    finally:
+        conn.close()
+
+
+def _excluded(path, exclude):
+    return any(fnmatch.fnmatch(path, pattern) for pattern in exclude)
+
+
+def iter_files(paths, exclude=(), scan=None, max_file_bytes=0):
+    """Regular files under ``paths`` (files or directories), without following symbolic links."""
+    for top in paths:
+        try:
+            info = os.lstat(top)
+        except FileNotFoundError:
+            if scan is not None:
+                scan.skipped.append({'path': top, 'reason': 'does not exist'})
+            continue
+        except OSError as exc:
+            if scan is not None:
+                scan.errors.append({'path': top, 'error': exc.strerror or str(exc)})
+            continue
+        if stat.S_ISREG(info.st_mode):
+            candidates = [(top, info)]
+        elif stat.S_ISDIR(info.st_mode):
+            candidates = _walk(top, scan)
+        else:
+            continue
+        for path, info in candidates:
+            if _excluded(path, exclude):
+                continue
+            if max_file_bytes and info.st_size > max_file_bytes:
+                if scan is not None:
+                    scan.skipped.append({'path': path, 'reason': f'larger than {max_file_bytes} bytes'})
+                continue
+            yield path
+
+
+def _walk(top, scan):
+    def onerror(exc):
+        if scan is not None:
+            scan.errors.append({'path': exc.filename or top, 'error': exc.strerror or str(exc)})
+
+    for directory, dirs, files in os.walk(top, onerror=onerror):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield path, info
+
+
+def scan_paths(paths, salt, exclude=(), allow_test_pans=False, max_findings=MAX_FINDINGS, max_file_bytes=0,
+               chunk=CHUNK):
+    """Scan files and directories; returns the result dict (see the pan_scan module's RETURN)."""
+    scan = Scan(salt, allow_test_pans=allow_test_pans, max_findings=max_findings)
+    for path in iter_files(paths, exclude, scan, max_file_bytes):
+        try:
+            _scan_file(path, scan, chunk)
+            scan.files += 1
+        except (OSError, EOFError, zlib.error, sqlite3.Error) as exc:
+            message = getattr(exc, 'strerror', None) or str(exc)
+            scan.errors.append({'path': path, 'error': message})
+    return scan.result()

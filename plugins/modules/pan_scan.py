@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pan_scan
+short_description: Find unprotected card numbers (PANs) in a POS terminal's files, gzip logs and SQLite databases
+version_added: 0.1.0
+description:
+  - Scans files and directories on the terminal for primary account numbers stored in the clear (PCI DSS v4.0.1
+    3.5.1, 3.4.1) and for sensitive authentication data such as track data, CVV or PIN block values (3.3.1), in one
+    round trip.
+  - A candidate is a run of 13 to 19 digits, optionally split by single spaces or dashes, that is not part of a
+    longer digit run, not glued to letters and not a phone number written with C(+). It is reported as a card
+    number when its issuer identification number and length belong to a brand (Visa, Mastercard including the
+    2221-2720 range, American Express, Discover, JCB, UnionPay C(62), Diners, Maestro, Mir) and it passes the Luhn
+    check. Timestamps, phone numbers, IMEIs and order numbers do not match.
+  - Plain files are read in fixed-size chunks, so memory stays bounded whatever the file size. Files starting with
+    the gzip magic are decompressed as a stream. SQLite databases (by their header) are read row by row through a
+    read-only connection; every text, blob and integer value is scanned.
+  - Evidence never contains a full number - only the first six and last four digits (C(masked) in RV(findings)) and a
+    salted SHA-256 (C(hash)) that correlates one card across files and terminals.
+  - Symbolic links are not followed; sockets, pipes and devices are skipped.
+author:
+  - posfleet developers (@posfleet)
+extends_documentation_fragment:
+  - posfleet.terminals.attributes
+  - posfleet.terminals.attributes.INFO_MODULE
+attributes:
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Runs on the terminal with its own Python 3.9 or later (standard library only). Does not depend on the
+        terminal platform layer, so it runs on any Linux host.
+options:
+  paths:
+    description:
+      - Files and directories to scan, recursively.
+    type: list
+    elements: path
+    default: [/var/log, /var/lib/posd, /var/tmp, /tmp, /home, /root]
+  exclude:
+    description:
+      - Shell patterns (C(fnmatch)) of full paths not to scan, for example V(/var/log/journal/*).
+    type: list
+    elements: str
+    default: []
+  allow_test_pans:
+    description:
+      - Do not report the brands' published test card numbers (for example V(4111111111111111)); they are counted in
+        RV(allowed_test_pans) instead.
+      - Off by default - a test number in a production log usually means a debug setting was left on.
+    type: bool
+    default: false
+  salt:
+    description:
+      - Salt of the evidence hashes. Give the same salt to every terminal of a run to correlate one card across the
+        fleet. When not set, a random salt is drawn per run, so hashes only correlate within that run.
+    type: str
+  max_findings:
+    description: How many findings are listed (all are counted in RV(pan_count)).
+    type: int
+    default: 100
+  max_file_mb:
+    description: Skip files larger than this many megabytes (listed in RV(skipped)); V(0) scans every file.
+    type: int
+    default: 0
+  fail_on_findings:
+    description: Fail the task when a card number or sensitive authentication data is found.
+    type: bool
+    default: false
+seealso:
+  - module: posfleet.terminals.pci_audit
+  - name: PCI DSS v4.0.1 document library
+    description: Requirements 3.3.1, 3.4.1 and 3.5.1.
+    link: https://www.pcisecuritystandards.org/document_library/
+"""
+
+EXAMPLES = r"""
+---
+- name: Scan the terminal's logs and data for card numbers
+  posfleet.terminals.pan_scan:
+  become: true
+  register: pans
+
+- name: Show where card numbers were found (masked)
+  ansible.builtin.debug:
+    msg: "{{ item.path }}:{{ item.line | default(item.rowid) }} {{ item.brand }} {{ item.masked }}"
+  loop: "{{ pans.findings }}"
+  loop_control:
+    label: "{{ item.path }}"
+
+- name: Fail when a transaction database or a compressed log holds a card number
+  posfleet.terminals.pan_scan:
+    paths: [/var/lib/posd, /var/log/posd]
+    salt: "{{ fleet_audit_salt }}"
+    fail_on_findings: true
+  become: true
+"""
+
+RETURN = r"""
+found:
+  description: V(true) when a card number or sensitive authentication data was found.
+  returned: always
+  type: bool
+  sample: true
+pan_count:
+  description: How many card numbers were found (test numbers allowed by O(allow_test_pans) not included).
+  returned: always
+  type: int
+  sample: 2
+by_brand:
+  description: Card numbers found per brand.
+  returned: always
+  type: dict
+  sample: {visa: 2}
+findings:
+  description:
+    - One entry per card number found, at most O(max_findings).
+    - C(container) is V(file), V(gzip) or V(sqlite); files give C(line) and C(offset) (of the uncompressed data),
+      databases C(table), C(column) and C(rowid).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {path: /var/log/posd/debug.log, container: file, line: 2, offset: 137, brand: visa, length: 16,
+       masked: 411111******1111, hash: 'sha256:5f0c...'}
+sad_count:
+  description: How many sensitive authentication data hits (track 1/2 layouts, labelled CVV, CVC or PIN block values).
+  returned: always
+  type: int
+  sample: 1
+sad_findings:
+  description: Where sensitive authentication data was found (C(kind), C(path), C(line), C(offset)); no values.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: track2, path: /var/log/posd/debug.log, container: file, line: 2, offset: 64}]
+allowed_test_pans:
+  description: Published test card numbers skipped because of O(allow_test_pans).
+  returned: always
+  type: int
+  sample: 0
+files_scanned:
+  description: Files scanned.
+  returned: always
+  type: int
+  sample: 42
+bytes_scanned:
+  description: Bytes scanned (uncompressed bytes for gzip files, value bytes for SQLite databases).
+  returned: always
+  type: int
+  sample: 10485760
+duration_ms:
+  description: Time the scan took on the terminal.
+  returned: always
+  type: int
+  sample: 210
+throughput_mbps:
+  description: Bytes scanned per second, in megabytes (10^6 bytes) per second.
+  returned: always
+  type: float
+  sample: 48.7
+skipped:
+  description: Paths not scanned, with the reason (missing, larger than O(max_file_mb)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /root, reason: does not exist}]
+errors:
+  description: Paths that could not be read, with the error.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /var/log/btmp, error: Permission denied}]
+"""
+
+# Imports follow the documentation blocks, as ansible-test validate-modules requires.
+import os  # noqa: E402
+import traceback  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError  # noqa: E402
+
+DEFAULT_PATHS = ['/var/log', '/var/lib/posd', '/var/tmp', '/tmp', '/home', '/root']
+
+
+def main():
+    argument_spec = {
+        'paths': {'type': 'list', 'elements': 'path', 'default': DEFAULT_PATHS},
+        'exclude': {'type': 'list', 'elements': 'str', 'default': []},
+        'allow_test_pans': {'type': 'bool', 'default': False},
+        'salt': {'type': 'str', 'no_log': True},
+        'max_findings': {'type': 'int', 'default': 100},
+        'max_file_mb': {'type': 'int', 'default': 0},
+        'fail_on_findings': {'type': 'bool', 'default': False},
+    }
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    if p['max_findings'] < 0 or p['max_file_mb'] < 0:
+        module.fail_json(msg='max_findings and max_file_mb must be 0 or more')
+    try:
+        result = scan_paths(p['paths'], p['salt'] or os.urandom(16).hex(), exclude=p['exclude'],
+                            allow_test_pans=p['allow_test_pans'], max_findings=p['max_findings'],
+                            max_file_bytes=p['max_file_mb'] * 1000000)
+    except TerminalError as exc:
+        module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
+    except Exception as exc:
+        module.fail_json(msg=f'posfleet.terminals.pan_scan: unexpected error: {exc}',
+                         exception=traceback.format_exc())
+    result['found'] = bool(result['pan_count'] or result['sad_count'])
+    if p['fail_on_findings'] and result['found']:
+        where = sorted({f['path'] for f in result['findings'] + result['sad_findings']})
+        error = TerminalError('pan_scan', f'{result["pan_count"]} card number(s) and {result["sad_count"]} sensitive '
+                              f'authentication data hit(s) in {", ".join(where[:5])}',
+                              'remove or truncate the data, turn off the debug logging that wrote it, then scan again')
+        module.fail_json(msg=str(error), step=error.step, terminal_id=error.terminal,
+                         changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,262 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""PAN discovery: brands, separators, Luhn, digit runs, false-positive look-alikes, gzip, SQLite, memory bound."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+import tracemalloc
+
+import pytest
+
+from ansible_collections.posfleet.terminals.plugins.module_utils import _pan
+
+
+def with_check_digit(body):
+    """``body`` + the Luhn check digit."""
+    for digit in '0123456789':
+        if _pan.luhn_ok(body + digit):
+            return body + digit
+    raise AssertionError('unreachable')
+
+
+def luhn_break(number):
+    return number[:-1] + str((int(number[-1]) + 1) % 10)
+
+
+def group(number, sep, size=4):
+    return sep.join(number[i:i + size] for i in range(0, len(number), size))
+
+
+# (brand, number): every brand and length family, built with a valid check digit.
+VALID = [
+    ('visa', with_check_digit('411111111111111')),
+    ('visa', with_check_digit('400000000000')),                 # 13 digits
+    ('visa', with_check_digit('491761000000000000')),           # 19 digits
+    ('mastercard', with_check_digit('555555555555444')),
+    ('mastercard', with_check_digit('222100000000000')),        # 2-series low end
+    ('mastercard', with_check_digit('272099999999999')),        # 2-series high end
+    ('mastercard', with_check_digit('251234567890123')),
+    ('amex', with_check_digit('37828224631000')),
+    ('amex', with_check_digit('34000000000000')),
+    ('unionpay', with_check_digit('622848000000123')),          # 16 digits
+    ('unionpay', with_check_digit('620000000000000000')),       # 19 digits
+    ('discover', with_check_digit('601111111111111')),
+    ('discover', with_check_digit('644000000000000')),
+    ('discover', with_check_digit('650000000000000')),
+    ('jcb', with_check_digit('353011133330000')),
+    ('jcb', with_check_digit('358900000000000000')),            # 19 digits
+    ('diners', with_check_digit('3622720627166')),              # 14 digits
+    ('diners', with_check_digit('305693090259041')),
+    ('maestro', with_check_digit('675964982643845')),
+    ('mir', with_check_digit('220000000000000')),
+]
+
+
+@pytest.mark.parametrize('brand, number', VALID, ids=[f'{b}-{len(n)}-{n[:4]}' for b, n in VALID])
+@pytest.mark.parametrize('sep', ['', ' ', '-'], ids=['plain', 'spaces', 'dashes'])
+def test_every_brand_with_and_without_separators(tmp_path, brand, number, sep):
+    text = group(number, sep) if sep else number
+    path = tmp_path / 'log.txt'
+    path.write_text(f'2026-11-21T10:00:00Z posd: pan={text} amount=1250\n')
+    result = _pan.scan_paths([str(tmp_path)], 'salt')
+    assert result['pan_count'] == 1, text
+    finding = result['findings'][0]
+    assert finding['brand'] == brand
+    assert finding['masked'] == number[:6] + '*' * (len(number) - 10) + number[-4:]
+    assert finding['length'] == len(number)
+    assert finding['line'] == 1
+    assert number not in json.dumps(result)
+
+
+@pytest.mark.parametrize('brand, number', VALID, ids=[f'{b}-{len(n)}-{n[:4]}' for b, n in VALID])
+def test_luhn_invalid_numbers_do_not_match(brand, number):
+    assert _pan.classify(number) == (number, brand)
+    assert _pan.classify(luhn_break(number)) is None
+
+
+LOOKALIKES = {
+    'inside a longer digit run': 'ref 12' + with_check_digit('411111111111111') + '99',
+    'longer run with spaces': 'acct ' + group(with_check_digit('411111111111111') + '1234', ' '),
+    'digit and separator before': 'x 7-' + with_check_digit('411111111111111'),
+    'glued to letters': 'ORD' + with_check_digit('411111111111111'),
+    'timestamp compact': '20261121101500123',
+    'timestamp with ms': 'ts=1763719200000 level=info',
+    'iso date': '2026-11-21 10:15:00',
+    'phone number international': 'call +86 138 1234 5678 or +49 30 1234 5678',
+    'phone number plain': 'tel 0049 30 12345678',
+    'imei 35': 'imei=' + with_check_digit('35693803564380'),
+    'imei 86': 'imei=' + with_check_digit('86123456789012'),
+    'imei 01': 'imei=' + with_check_digit('01234567890123'),
+    'order number': 'order 4000-1234-5678-901-2',
+    'order number luhn-valid but 14-digit visa': 'order ' + with_check_digit('4000123456789'),
+    'masked pan': 'pan=411111******1111',
+    'mastercard 2-series just below range': with_check_digit('222000000000000'),
+    'mastercard 2-series just above range': with_check_digit('272100000000000'),
+    'amex with 16 digits': with_check_digit('378282246310005'),
+    'twelve digits': with_check_digit('41111111111'),
+    'twenty digits': with_check_digit('4111111111111111111'),
+    'double separators': '4111  1111  1111  1111',
+    'uuid': 'id 550e8400-e29b-41d4-a716-446655440000',
+    'ipv4 and port': '10.20.30.40:8443',
+}
+
+
+@pytest.mark.parametrize('text', list(LOOKALIKES.values()), ids=list(LOOKALIKES))
+def test_lookalikes_never_match(tmp_path, text):
+    (tmp_path / 'noise.log').write_text(text + '\n')
+    result = _pan.scan_paths([str(tmp_path)], 'salt')
+    assert result['pan_count'] == 0, result['findings']
+
+
+def test_luhn():
+    assert _pan.luhn_ok('79927398713')
+    assert not _pan.luhn_ok('79927398710')
+
+
+def test_mask_and_salted_hash():
+    number = '4111111111111111'
+    assert _pan.mask(number) == '411111******1111'
+    assert _pan.mask('4000000000006') == '400000***0006'
+    one, two = _pan.salted_hash(number, 'a'), _pan.salted_hash(number, 'b')
+    assert one.startswith('sha256:') and one != two
+    assert number not in one
+
+
+def test_test_pans_only_allowed_when_configured(tmp_path):
+    (tmp_path / 'debug.log').write_text('pan=4111111111111111\npan=5555555555554444\n')
+    assert _pan.scan_paths([str(tmp_path)], 's')['pan_count'] == 2
+    allowed = _pan.scan_paths([str(tmp_path)], 's', allow_test_pans=True)
+    assert allowed['pan_count'] == 0 and allowed['allowed_test_pans'] == 2
+
+
+def test_line_numbers_and_offsets(tmp_path):
+    number = with_check_digit('622848000000123')
+    data = 'a\nb\n' + 'x' * 50 + ' ' + number + '\nc\n' + number + '\n'
+    (tmp_path / 'f.log').write_text(data)
+    result = _pan.scan_paths([str(tmp_path)], 's')
+    assert [(f['line'], f['offset']) for f in result['findings']] == [(3, data.index(number)),
+                                                                      (5, data.rindex(number))]
+    assert result['findings'][0]['hash'] == result['findings'][1]['hash']
+
+
+@pytest.mark.parametrize('chunk', [7, 16, 37, 64, 1000])
+def test_numbers_across_chunk_boundaries(tmp_path, chunk):
+    numbers = [group(n, ' ') for _brand, n in VALID]
+    text = '\n'.join(f'{"y" * (i * 3)} {n} z' for i, n in enumerate(numbers)) + '\n' + '1' * 300 + '\n'
+    (tmp_path / 'f.log').write_text(text)
+    result = _pan.scan_paths([str(tmp_path)], 's', chunk=chunk)
+    assert result['pan_count'] == len(VALID)
+    assert [f['line'] for f in result['findings']] == list(range(1, len(VALID) + 1))
+    assert result['bytes_scanned'] == len(text)
+
+
+def test_gzip_compressed_log(tmp_path):
+    number = with_check_digit('222300312200322')
+    with gzip.open(tmp_path / 'posd.log.2.gz', 'wt') as handle:
+        handle.write('noise\n' * 1000 + f'pan={number}\n')
+    result = _pan.scan_paths([str(tmp_path)], 's')
+    assert result['pan_count'] == 1
+    finding = result['findings'][0]
+    assert finding['container'] == 'gzip' and finding['line'] == 1001 and finding['brand'] == 'mastercard'
+
+
+def test_corrupt_gzip_is_an_error_not_a_crash(tmp_path):
+    (tmp_path / 'bad.gz').write_bytes(b'\x1f\x8b\x08\x00garbage')
+    result = _pan.scan_paths([str(tmp_path)], 's')
+    assert result['errors'] and result['errors'][0]['path'].endswith('bad.gz')
+
+
+def test_sqlite_database(tmp_path):
+    path = str(tmp_path / 'journal.db')
+    conn = sqlite3.connect(path)
+    conn.execute('CREATE TABLE transactions (id INTEGER PRIMARY KEY, pan_masked TEXT, note BLOB, pan_int INTEGER)')
+    conn.execute('INSERT INTO transactions VALUES (1, ?, NULL, NULL)', ('622848******1234',))
+    conn.execute('INSERT INTO transactions VALUES (2, ?, ?, NULL)',
+                 ('411111******1111', b'track ' + with_check_digit('622848000000123').encode()))
+    conn.execute('INSERT INTO transactions VALUES (3, NULL, NULL, ?)', (int(with_check_digit('601111111111111')),))
+    conn.commit()
+    conn.close()
+    result = _pan.scan_paths([path], 's')
+    assert result['pan_count'] == 2
+    assert {(f['table'], f['column'], f['rowid'], f['brand']) for f in result['findings']} == {
+        ('transactions', 'note', 2, 'unionpay'), ('transactions', 'pan_int', 3, 'discover')}
+    assert all(f['container'] == 'sqlite' for f in result['findings'])
+
+
+SAD_CASES = {
+    'track 2 with sentinel': ';4111111111111111=28122011234567890?',
+    'track 1': '%B4111111111111111^DOE/JOHN^2812201000000000?',
+    'labelled cvv': 'auth cvv2=123',
+    'pin block': 'PIN block: 0412AC89ABCDEF01',
+    'legacy debug line': 'DEBUG emv: track2 equivalent pan=4111111111111111 exp=2812 svc=201',
+}
+
+
+@pytest.mark.parametrize('text', list(SAD_CASES.values()), ids=list(SAD_CASES))
+def test_sensitive_authentication_data(tmp_path, text):
+    (tmp_path / 'f.log').write_text(text + '\n')
+    result = _pan.scan_paths([str(tmp_path)], 's')
+    assert result['sad_count'] == 1
+    assert '123' not in json.dumps(result['sad_findings'])
+
+
+def test_no_sad_in_ordinary_log(tmp_path):
+    (tmp_path / 'f.log').write_text('auth: response approved auth_code=4F2A91\nprinter: receipt printed\n')
+    assert _pan.scan_paths([str(tmp_path)], 's')['sad_count'] == 0
+
+
+def test_paths_excludes_symlinks_and_missing(tmp_path):
+    number = with_check_digit('411111111111111')
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'a' / 'keep.log').write_text(number)
+    (tmp_path / 'a' / 'skip.log').write_text(number)
+    (tmp_path / 'link.log').symlink_to(tmp_path / 'a' / 'keep.log')
+    result = _pan.scan_paths([str(tmp_path), str(tmp_path / 'missing')], 's', exclude=['*/skip.log'])
+    assert result['pan_count'] == 1 and result['files_scanned'] == 1
+    assert result['skipped'] == [{'path': str(tmp_path / 'missing'), 'reason': 'does not exist'}]
+
+
+def test_max_findings_and_file_size(tmp_path):
+    number = with_check_digit('411111111111111')
+    (tmp_path / 'many.log').write_text(f'{number}\n' * 30)
+    result = _pan.scan_paths([str(tmp_path)], 's', max_findings=5)
+    assert result['pan_count'] == 30 and len(result['findings']) == 5
+    skipped = _pan.scan_paths([str(tmp_path)], 's', max_file_bytes=10)
+    assert skipped['files_scanned'] == 0 and skipped['skipped'][0]['reason'] == 'larger than 10 bytes'
+
+
+def test_large_file_bounded_memory(tmp_path):
+    number = with_check_digit('622848000000123')
+    line = b'2026-11-21T10:00:00Z posd[412]: INFO sale approved amount_minor=1250 order 123456 ts 1763719200\n'
+    path = tmp_path / 'big.log'
+    with open(path, 'wb') as handle:
+        for _index in range(4):
+            handle.write(line * 100000)
+            handle.write(f'pan={number}\n'.encode())
+    size = path.stat().st_size
+    assert size > 30_000_000
+    tracemalloc.start()
+    try:
+        result = _pan.scan_paths([str(path)], 's')
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result['pan_count'] == 4
+    assert result['bytes_scanned'] == size
+    assert result['throughput_mbps'] > 0
+    assert peak < 8 * _pan.CHUNK, peak
+
+
+@pytest.mark.parametrize('chunk', [50, 128, 4096])
+def test_endless_separated_run_never_matches_and_does_not_stall(tmp_path, chunk):
+    number = with_check_digit('411111111111111')
+    text = '1234 ' * 5000 + 'x ' + group(number, '-') + '\n' + '9' * 20000 + ' end'
+    (tmp_path / 'f.log').write_text(text)
+    result = _pan.scan_paths([str(tmp_path)], 's', chunk=chunk)
+    assert result['pan_count'] == 1 and result['findings'][0]['masked'] == '411111******1111'
+    assert result['bytes_scanned'] == len(text)
