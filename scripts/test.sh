@@ -26,6 +26,7 @@ step unit python -m pytest -q tests/unit
 step sanity bash scripts/sanity.sh
 step changelog antsibull-changelog lint
 step execution-environment bash scripts/ee-create.sh
+step "terminal images smoke" bash tests/images/smoke.sh
 for scenario in ${POSFLEET_SCENARIOS:-default faults}; do
   step "molecule $scenario" molecule_scenario "$scenario"
 done
