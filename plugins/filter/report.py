@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-from ansible_collections.posfleet.terminals.plugins.plugin_utils._report import fleet_report, fleet_summary, host_report
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._report import (
+    fleet_html,
+    fleet_report,
+    fleet_summary,
+    host_report,
+)
 
 
 class FilterModule:
@@ -14,4 +19,5 @@ class FilterModule:
             "host_report": host_report,
             "fleet_report": fleet_report,
             "fleet_summary": fleet_summary,
+            "fleet_html": fleet_html,
         }
