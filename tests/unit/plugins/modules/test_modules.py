@@ -164,3 +164,36 @@ def test_pan_scan_module(tmp_path, capsys):
     failed = json.loads(capsys.readouterr().out)
     assert failed['failed'] is True and 'pan_scan: 1 card number(s)' in failed['msg'] and 'Fix:' in failed['msg']
     assert '4111111111111111' not in json.dumps(failed)
+
+
+def test_pci_audit_module(monkeypatch, capsys):
+    from ansible_collections.posfleet.terminals.plugins.modules import pci_audit
+
+    calls = []
+
+    def fake_audit(opts, fim_update=False, check_mode=False):
+        calls.append((opts, fim_update, check_mode))
+        controls = [{'id': 'password_min_length', 'status': 'fail', 'evidence': 'minlen = 6'},
+                    {'id': 'acquirer_tls_version', 'status': 'waived', 'evidence': 'min_tls 1.0'}]
+        return {'controls': controls, 'changed': fim_update and not check_mode, 'duration_ms': 1,
+                'summary': {'pass': 0, 'fail': 1, 'waived': 1, 'compliant': False}}
+
+    monkeypatch.setattr(pci_audit, 'audit', fake_audit)
+    monkeypatch.setattr(pci_audit, 'terminal_id', lambda: 'BER01-LEGACY-01')
+    waiver = {'id': 'acquirer_tls_version', 'reason': 'CHG-1', 'expires': '2999-01-01'}
+    with patch_module_args({'waivers': [waiver], 'default_passwords': ['secret-default']}), pytest.raises(SystemExit):
+        pci_audit.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result['terminal_id'] == 'BER01-LEGACY-01' and result['changed'] is False
+    assert calls[0][0]['waivers'] == [waiver] and calls[0][0]['pan_salt']
+    assert 'secret-default' not in json.dumps(result)
+    with patch_module_args({'fail_on': 'fail', 'fim_update': True, '_ansible_check_mode': True}), \
+            pytest.raises(SystemExit):
+        pci_audit.main()
+    failed = json.loads(capsys.readouterr().out)
+    assert failed['failed'] is True and calls[1][1:] == (True, True)
+    assert failed['msg'].startswith('terminal BER01-LEGACY-01: pci_audit: 1 controls fail: password_min_length')
+    assert 'Fix: run the posfleet.terminals.pci_baseline role' in failed['msg']
+    with patch_module_args({'waivers': [{'id': 'x', 'reason': 'r'}]}), pytest.raises(SystemExit):
+        pci_audit.main()
+    assert 'expires' in json.loads(capsys.readouterr().out)['msg']

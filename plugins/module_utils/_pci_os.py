@@ -1,0 +1,466 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Read the real operating system settings the PCI DSS controls judge, on any Debian-based terminal.
+
+``OsView`` parses what it is asked for once (lazily) from a file root (``/`` on a terminal; tests point it at a
+temporary tree) and a command runner (``sshd -T``). Nothing here writes.
+
+Private to the collection. Target-side code: Python >= 3.9 standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import glob
+import json
+import os
+import re
+import shlex
+import socket
+import stat
+import struct
+import subprocess
+
+NOLOGIN_SHELLS = ('/usr/sbin/nologin', '/sbin/nologin', '/bin/false', '/usr/bin/false', '/bin/sync', '')
+
+
+def run_command(argv, timeout=30):
+    """``(rc, stdout, stderr)`` of a command; rc 127 when it does not exist."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        return 127, '', f'{argv[0]}: not found'
+    except subprocess.TimeoutExpired:
+        return 124, '', f'{argv[0]}: timed out after {timeout}s'
+    return proc.returncode, proc.stdout.decode('utf-8', 'replace'), proc.stderr.decode('utf-8', 'replace')
+
+
+def strip_comment(line):
+    return line.split('#', 1)[0].strip()
+
+
+def parse_kv(text, sep=None):
+    """``key value`` or ``key = value`` lines (comments dropped); the last value of a key wins."""
+    values = {}
+    for raw in text.splitlines():
+        line = strip_comment(raw)
+        if not line:
+            continue
+        if sep == '=' or ('=' in line and sep is None and not line.split()[0].endswith('=') and
+                          line.split('=', 1)[0].strip().isidentifier()):
+            key, _sep, value = line.partition('=')
+            values[key.strip().lower()] = value.strip().strip('"')
+        else:
+            parts = line.split(None, 1)
+            values[parts[0].lower()] = parts[1].strip() if len(parts) > 1 else ''
+    return values
+
+
+def debian_version_key(version):
+    """A sort key that orders Debian package versions as dpkg does (epoch, upstream, revision)."""
+    epoch, _sep, rest = version.rpartition(':') if ':' in version else ('0', '', version)
+    upstream, _sep, revision = rest.rpartition('-') if '-' in rest else (rest, '', '0')
+    return (int(epoch or 0), _dpkg_part(upstream), _dpkg_part(revision))
+
+
+def _dpkg_order(char):
+    if char == '~':
+        return -1
+    if char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _dpkg_part(text):
+    key = []
+    for non_digits, digits in re.findall(r'([^0-9]*)([0-9]*)', text):
+        key.append(tuple(_dpkg_order(c) for c in non_digits) + (0,))
+        key.append(int(digits) if digits else 0)
+    return tuple(key)
+
+
+def version_ok(installed, minimum):
+    return debian_version_key(str(installed)) >= debian_version_key(str(minimum))
+
+
+class Crypt:
+    """Verify a password against a crypt(3) hash with the system's libcrypt (no cracking, no guessing).
+
+    Used to tell whether an account still has a vendor's published default password: the candidate is hashed
+    with the account's own salt and compared, as login would.
+    """
+
+    def __init__(self):
+        self._fn = None
+        name = ctypes.util.find_library('crypt') or 'libcrypt.so.1'
+        try:
+            lib = ctypes.CDLL(name)
+            self._fn = lib.crypt
+            self._fn.restype = ctypes.c_char_p
+            self._fn.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+        except (OSError, AttributeError):
+            self._fn = None
+
+    @property
+    def available(self):
+        return self._fn is not None
+
+    def matches(self, password, hashed):
+        if not self.available or not hashed or hashed[0] in '!*':
+            return False
+        out = self._fn(password.encode('utf-8'), hashed.encode('ascii', 'replace'))
+        return bool(out) and out.decode('ascii', 'replace') == hashed
+
+
+def _ip_from_proc(hexaddr):
+    if len(hexaddr) == 8:
+        return socket.inet_ntop(socket.AF_INET, struct.pack('<I', int(hexaddr, 16)))
+    raw = bytes.fromhex(hexaddr)
+    raw = b''.join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+def is_loopback(address):
+    return address.startswith('127.') or address in ('::1',) or address.startswith('::ffff:127.')
+
+
+class OsView:
+    """Lazily parsed operating system state under ``root``."""
+
+    def __init__(self, root='/', runner=run_command):
+        self.root = root or '/'
+        self.runner = runner
+        self._cache = {}
+
+    # files -------------------------------------------------------------------------------------------
+    def path(self, path):
+        if self.root in ('', '/'):
+            return path
+        return os.path.join(self.root, path.lstrip('/'))
+
+    def unroot(self, path):
+        if self.root in ('', '/'):
+            return path
+        return '/' + os.path.relpath(path, self.root)
+
+    def read(self, path, default=None):
+        try:
+            with open(self.path(path), 'rb') as handle:
+                return handle.read().decode('utf-8', 'replace')
+        except FileNotFoundError:
+            return default
+        except NotADirectoryError:
+            return default
+
+    def exists(self, path):
+        return os.path.lexists(self.path(path))
+
+    def lstat(self, path):
+        try:
+            return os.lstat(self.path(path))
+        except FileNotFoundError:
+            return None
+
+    def glob(self, pattern):
+        return sorted(self.unroot(p) for p in glob.glob(self.path(pattern)))
+
+    def _cached(self, key, fn):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    # sshd ---------------------------------------------------------------------------------------------
+    def sshd(self):
+        """Effective sshd settings from ``sshd -T``: ``{key: value}`` (lower-case keys); None when no sshd."""
+        return self._cached('sshd', self._sshd)
+
+    def _sshd(self):
+        binary = self.path('/usr/sbin/sshd')
+        if not os.path.exists(binary):
+            return None
+        rc, text, err = self.runner([binary, '-T'])
+        if rc != 0:
+            raise RuntimeError(f'sshd -T failed ({err.strip() or rc}): run sshd -t to see the error in '
+                               'the configuration')
+        values = {}
+        for line in text.splitlines():
+            parts = line.strip().split(None, 1)
+            if parts:
+                values.setdefault(parts[0].lower(), parts[1] if len(parts) > 1 else '')
+        return values
+
+    # accounts -----------------------------------------------------------------------------------------
+    def passwd(self):
+        def parse():
+            accounts = []
+            for line in (self.read('/etc/passwd') or '').splitlines():
+                parts = line.split(':')
+                if len(parts) >= 7:
+                    accounts.append({'name': parts[0], 'uid': int(parts[2] or -1), 'gid': int(parts[3] or -1),
+                                     'home': parts[5], 'shell': parts[6]})
+            return accounts
+        return self._cached('passwd', parse)
+
+    def shadow(self):
+        """``{name: {hash, lastchg, min, max, warn, inactive, expire}}`` (numbers or None)."""
+        def parse():
+            text = self.read('/etc/shadow')
+            if text is None:
+                raise RuntimeError('cannot read /etc/shadow')
+            entries = {}
+            for line in text.splitlines():
+                parts = line.split(':')
+                if len(parts) < 8:
+                    continue
+                num = [int(p) if p.strip().lstrip('-').isdigit() else None for p in parts[2:8]]
+                entries[parts[0]] = dict(zip(('lastchg', 'min', 'max', 'warn', 'inactive', 'expire'), num),
+                                         hash=parts[1])
+            return entries
+        return self._cached('shadow', parse)
+
+    def groups(self):
+        def parse():
+            groups = {}
+            for line in (self.read('/etc/group') or '').splitlines():
+                parts = line.split(':')
+                if len(parts) >= 4:
+                    groups[parts[0]] = {'gid': int(parts[2] or -1),
+                                        'members': [m for m in parts[3].split(',') if m]}
+            return groups
+        return self._cached('group', parse)
+
+    def interactive_accounts(self):
+        return [a for a in self.passwd() if a['shell'] not in NOLOGIN_SHELLS]
+
+    def lastlog(self, uid):
+        """Last login time (epoch) of ``uid`` from /var/log/lastlog, or None."""
+        size = 292  # int32 time, char line[32], char host[256]
+        try:
+            with open(self.path('/var/log/lastlog'), 'rb') as handle:
+                handle.seek(uid * size)
+                data = handle.read(4)
+        except OSError:
+            return None
+        if len(data) < 4:
+            return None
+        value = struct.unpack('<i', data)[0]
+        return value or None
+
+    def login_defs(self):
+        return self._cached('login.defs', lambda: parse_kv(self.read('/etc/login.defs') or '', sep=' '))
+
+    # PAM ----------------------------------------------------------------------------------------------
+    def pam(self, service):
+        """``[(type, control, module, {arg: value})]`` of /etc/pam.d/<service>, ``@include`` expanded."""
+        return self._cached(f'pam:{service}', lambda: self._pam(service, 0))
+
+    def _pam(self, service, depth):
+        lines = []
+        text = self.read(f'/etc/pam.d/{service}') or ''
+        for raw in text.splitlines():
+            line = strip_comment(raw)
+            if not line:
+                continue
+            if line.startswith('@include') and depth < 5:
+                lines.extend(self._pam(line.split()[1], depth + 1))
+                continue
+            match = re.match(r'^-?(\w+)\s+(\[[^\]]*\]|\S+)\s+(\S+)\s*(.*)$', line)
+            if not match:
+                continue
+            args = {}
+            for arg in shlex.split(match.group(4)) if match.group(4) else []:
+                key, _sep, value = arg.partition('=')
+                args[key] = value if _sep else True
+            module = os.path.basename(match.group(3))
+            lines.append((match.group(1), match.group(2), module, args))
+        return lines
+
+    def pam_module(self, service, module, kind=None):
+        return [entry for entry in self.pam(service) if entry[2] == module and (kind is None or entry[0] == kind)]
+
+    def security_conf(self, name):
+        """/etc/security/<name>.conf plus /etc/security/<name>.conf.d/*.conf, ``key = value`` and flags."""
+        def parse():
+            values = {}
+            for path in [f'/etc/security/{name}.conf'] + self.glob(f'/etc/security/{name}.conf.d/*.conf'):
+                for raw in (self.read(path) or '').splitlines():
+                    line = strip_comment(raw)
+                    if not line:
+                        continue
+                    key, sep, value = line.partition('=')
+                    values[key.strip()] = value.strip() if sep else True
+            return values
+        return self._cached(f'security:{name}', parse)
+
+    # sudo -------------------------------------------------------------------------------------------
+    def sudoers(self):
+        """``[(file, line)]`` of the sudoers rules (not Defaults, aliases kept as written)."""
+        def parse():
+            rules = []
+            for path in ['/etc/sudoers'] + self.glob('/etc/sudoers.d/*'):
+                if path.endswith('~') or '.' in os.path.basename(path) and path.startswith('/etc/sudoers.d/'):
+                    continue  # sudo skips these in includedir
+                for raw in (self.read(path) or '').splitlines():
+                    line = raw.strip()
+                    if not line or line.startswith('#') or line.startswith('Defaults') or line.startswith('@'):
+                        continue
+                    rules.append((path, line))
+            return rules
+        return self._cached('sudoers', parse)
+
+    # network ------------------------------------------------------------------------------------------
+    def listening(self):
+        """``[{proto, address, port}]`` of listening TCP sockets and bound UDP sockets (from /proc/net)."""
+        def parse():
+            sockets = []
+            for proto, state in (('tcp', '0A'), ('tcp6', '0A'), ('udp', '07'), ('udp6', '07')):
+                text = self.read(f'/proc/net/{proto}') or ''
+                for line in text.splitlines()[1:]:
+                    parts = line.split()
+                    if len(parts) < 4 or parts[3] != state:
+                        continue
+                    address, _sep, port = parts[1].partition(':')
+                    try:
+                        ip = _ip_from_proc(address)
+                    except (ValueError, OSError):
+                        continue
+                    sockets.append({'proto': proto.rstrip('6'), 'address': ip, 'port': int(port, 16)})
+            unique = {(s['proto'], s['address'], s['port']): s for s in sockets}
+            return sorted(unique.values(), key=lambda s: (s['port'], s['proto'], s['address']))
+        return self._cached('listening', parse)
+
+    def enabled_services(self):
+        """``(mechanism, [names])`` of services started at boot, or ``(None, [])`` when unknown."""
+        def parse():
+            if os.path.isdir(self.path('/etc/posboot/services.d')):
+                names = []
+                for path in self.glob('/etc/posboot/services.d/*.json'):
+                    try:
+                        data = json.loads(self.read(path) or '{}')
+                    except ValueError:
+                        data = {}
+                    if data.get('enabled', True):
+                        names.append(os.path.basename(path)[:-5])
+                return 'posboot', names
+            wants = self.glob('/etc/systemd/system/*.target.wants/*.service')
+            if wants or os.path.isdir(self.path('/etc/systemd/system')):
+                return 'systemd', sorted({os.path.basename(p)[:-8] for p in wants})
+            return None, []
+        return self._cached('services', parse)
+
+    def nft_chains(self, path='/etc/nftables.conf'):
+        """``{chain name: {hook, policy, rules: [lines]}}`` of the base chains in an nftables ruleset file."""
+        def parse():
+            text = self.read(path)
+            if text is None:
+                return None
+            chains = {}
+            current = None
+            for raw in text.splitlines():
+                line = strip_comment(raw)
+                match = re.match(r'^chain\s+(\S+)\s*\{', line)
+                if match:
+                    current = {'hook': None, 'policy': 'accept', 'rules': []}
+                    chains[match.group(1)] = current
+                    continue
+                if current is None or not line:
+                    continue
+                if line == '}':
+                    current = None
+                    continue
+                hook = re.search(r'\bhook\s+(\w+)', line)
+                if hook and 'type' in line:
+                    current['hook'] = hook.group(1)
+                    policy = re.search(r'\bpolicy\s+(\w+)', line)
+                    if policy:
+                        current['policy'] = policy.group(1)
+                    continue
+                current['rules'].append(line)
+            return chains
+        return self._cached(f'nft:{path}', parse)
+
+    # packages -------------------------------------------------------------------------------------------
+    def dpkg_versions(self):
+        def parse():
+            versions = {}
+            text = self.read('/var/lib/dpkg/status') or ''
+            for block in text.split('\n\n'):
+                fields = {}
+                for line in block.splitlines():
+                    if line[:1] in (' ', '\t'):
+                        continue
+                    key, _sep, value = line.partition(':')
+                    fields[key.strip()] = value.strip()
+                if fields.get('Package') and 'installed' in fields.get('Status', '').split():
+                    versions[fields['Package']] = fields.get('Version', '')
+            return versions
+        return self._cached('dpkg', parse)
+
+    # logrotate ---------------------------------------------------------------------------------------
+    def logrotate_blocks(self):
+        """``[(file, [patterns], {directive: value})]`` from /etc/logrotate.conf and /etc/logrotate.d/*."""
+        def parse():
+            blocks = []
+            globals_ = {}
+            for path in ['/etc/logrotate.conf'] + self.glob('/etc/logrotate.d/*'):
+                text = self.read(path) or ''
+                tokens = re.sub(r'#[^\n]*', '', text)
+                for match in re.finditer(r'([^{}]*)\{([^{}]*)\}', tokens):
+                    head = match.group(1).strip().splitlines()
+                    patterns = shlex.split(head[-1]) if head else []
+                    directives = dict(globals_)
+                    directives.update(_logrotate_directives(match.group(2)))
+                    blocks.append((path, patterns, directives))
+                if path == '/etc/logrotate.conf':
+                    outside = re.sub(r'[^{}\n]*\{[^{}]*\}', '', tokens)
+                    globals_ = _logrotate_directives(outside)
+            return blocks
+        return self._cached('logrotate', parse)
+
+    def file_mode(self, path):
+        info = self.lstat(path)
+        if info is None:
+            return None
+        return {'mode': stat.S_IMODE(info.st_mode), 'uid': info.st_uid, 'gid': info.st_gid,
+                'dir': stat.S_ISDIR(info.st_mode), 'link': stat.S_ISLNK(info.st_mode)}
+
+
+def _logrotate_directives(body):
+    directives = {}
+    skip = False
+    for raw in body.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        word = line.split()[0]
+        if word in ('postrotate', 'prerotate', 'firstaction', 'lastaction', 'preremove'):
+            skip = True
+            continue
+        if word == 'endscript':
+            skip = False
+            continue
+        if skip:
+            continue
+        parts = line.split(None, 1)
+        directives[parts[0]] = parts[1] if len(parts) > 1 else True
+    return directives
+
+
+def retention_months(directives):
+    """How many months of logs a logrotate block keeps (rotate count x interval, or maxage)."""
+    rotate = directives.get('rotate')
+    try:
+        count = int(rotate)
+    except (TypeError, ValueError):
+        return 0.0
+    per_year = {'daily': 365.0, 'weekly': 52.0, 'monthly': 12.0, 'yearly': 1.0}
+    interval = next((k for k in ('daily', 'weekly', 'monthly', 'yearly') if k in directives), 'weekly')
+    months = count * 12.0 / per_year[interval]
+    if 'maxage' in directives:
+        with contextlib.suppress(ValueError):
+            months = min(months, int(directives['maxage']) * 12.0 / 365.0)
+    return round(months, 1)

@@ -1,0 +1,386 @@
+#!/usr/bin/python
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pci_audit
+short_description: Audit a POS terminal against PCI DSS v4.0.1 in one round trip
+version_added: 0.1.0
+description:
+  - Evaluates every control of the collection's PCI DSS v4.0.1 baseline on the terminal's real operating system
+    and returns one entry per control in RV(controls), mapped to the requirement IDs it gives evidence for, with the
+    evidence read and the remediation.
+  - What it reads - effective sshd settings (C(sshd -T)), C(/etc/login.defs), the PAM stack, pwquality, faillock,
+    shadow ageing and last use of every account, C(sudoers), the idle shell timeout, listening sockets from
+    C(/proc/net), services started at boot, the nftables ruleset file, modes and owners of sensitive files,
+    logrotate and journald retention, chrony or timesyncd sources, the acquirer link's TLS settings, installed
+    versions against O(approved_versions), a file-integrity baseline of critical files, and a PAN scan of
+    O(pan_paths) (see M(posfleet.terminals.pan_scan)). It works on any Debian-based terminal.
+  - Vendor default passwords are found without cracking anything - each candidate of O(default_passwords) is hashed
+    with the account's own salt by the system's C(libcrypt) and compared, and stored hashes are compared with
+    O(known_default_hashes).
+  - C(not_applicable) always carries the reason (for example C(systemd-journald is not installed)). The POS cashier
+    exemption of the notes to 8.2.8, 8.3.6 and 8.3.7 is a documented per-account setting (O(cashier_accounts));
+    the C(cashier_exemption) control reads V(not_applicable) with that reason, or V(fail) when a cashier account can
+    administer the terminal (sudo, admin groups, SSH keys), which voids the exemption.
+  - A failing control covered by an unexpired waiver (O(waivers)) reads V(waived), never V(pass); an expired waiver
+    is ignored and said so in the evidence.
+  - The module only reads, except with O(fim_update=true), which records the file-integrity baseline (C(changed)
+    when it differs from the recorded one).
+author:
+  - posfleet developers (@posfleet)
+extends_documentation_fragment:
+  - posfleet.terminals.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - With O(fim_update=true), check mode reports whether the baseline would change without writing it.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details:
+      - A second O(fim_update=true) run with unchanged files reports no change.
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Runs on the terminal with its own Python 3.9 or later (standard library only); reads the operating system
+        directly, so it works on any Debian-based terminal.
+options:
+  controls:
+    description: Evaluate only these control IDs (default all).
+    type: list
+    elements: str
+    default: []
+  automation_account:
+    description: The account the automation logs in with; the only one allowed C(NOPASSWD) sudo.
+    type: str
+    default: posadmin
+  cashier_accounts:
+    description:
+      - POS cashier IDs that can reach only one card number at a time for a single transaction; exempt from 8.2.8,
+        8.3.6 and 8.3.7 per the notes to those requirements.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Account name.
+        type: str
+        required: true
+      reason:
+        description: Why the account qualifies (reported as evidence).
+        type: str
+        required: true
+  waivers:
+    description:
+      - Controls accepted as failing until a date, with the reason (for a host or a group, through inventory
+        variables). A waived control reports V(waived).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      id:
+        description: Control ID.
+        type: str
+        required: true
+      reason:
+        description: Why the risk is accepted, and who accepted it.
+        type: str
+        required: true
+      expires:
+        description: Last day the waiver holds (C(YYYY-MM-DD)).
+        type: str
+        required: true
+  allowed_ports:
+    description: Ports that may listen on non-loopback addresses and be opened in the firewall's input chain.
+    type: list
+    elements: int
+    default: [22]
+  insecure_ports:
+    description: Ports of clear-text administration protocols (telnet, FTP, rsh, TFTP, vendor consoles).
+    type: list
+    elements: int
+    default: [21, 23, 69, 512, 513, 514, 2323]
+  allowed_services:
+    description: Services that may start at boot besides the platform's own.
+    type: list
+    elements: str
+    default: []
+  approved_versions:
+    description:
+      - Minimum approved version per Debian package, application (C(/opt/posapps/*/manifest.json) name) or
+        V(firmware); compared as dpkg compares versions. Empty makes the control V(not_applicable).
+    type: dict
+    default: {}
+  default_passwords:
+    description:
+      - Vendor default passwords to look for (compared through the account's own hash, never printed).
+      - When not set - V(posfleet), V(admin), V(password), V(1234), V(123456), V(changeme), V(default), V(root),
+        V(toor) and V(pos).
+    type: list
+    elements: str
+  known_default_hashes:
+    description: Password hashes known to be a vendor's default (a cloned image's C(/etc/shadow) entry).
+    type: list
+    elements: str
+    default: []
+  pan_paths:
+    description: Files and directories scanned for card numbers and sensitive authentication data.
+    type: list
+    elements: path
+    default: [/var/log, /var/lib/posd, /var/tmp, /tmp, /home, /root]
+  pan_exclude:
+    description: Shell patterns of full paths not scanned.
+    type: list
+    elements: str
+    default: ['*/.ansible/tmp/*', '/tmp/ansible_*', '/tmp/ansible-*']
+  pan_salt:
+    description: Salt of the card number hashes in the evidence. A random one per run when not set.
+    type: str
+  allow_test_pans:
+    description: Do not report the brands' published test card numbers.
+    type: bool
+    default: false
+  fim_paths:
+    description: Critical files and directories under change detection (11.5.2).
+    type: list
+    elements: path
+  fim_baseline_file:
+    description: Where the file-integrity baseline is kept on the terminal.
+    type: path
+    default: /var/lib/posfleet/fim-baseline.json
+  fim_update:
+    description: Record the current state of O(fim_paths) as the baseline before evaluating.
+    type: bool
+    default: false
+  time_servers:
+    description: Designated time servers; when empty, any source but public pools passes.
+    type: list
+    elements: str
+    default: []
+  max_password_age:
+    description: Days (8.3.9).
+    type: int
+    default: 90
+  inactive_days:
+    description: Days an interactive account may go unused (8.2.6).
+    type: int
+    default: 90
+  idle_timeout:
+    description: Seconds an idle session may last (8.2.8).
+    type: int
+    default: 900
+  min_password_length:
+    description: Characters (8.3.6).
+    type: int
+    default: 12
+  lockout_attempts:
+    description: Failed attempts before the lockout, at most (8.3.4).
+    type: int
+    default: 10
+  lockout_seconds:
+    description: Seconds a locked account stays locked, at least (8.3.4).
+    type: int
+    default: 1800
+  password_history:
+    description: Previous passwords a new one must differ from (8.3.7).
+    type: int
+    default: 4
+  log_retention_months:
+    description: Months of logs to keep (10.5.1).
+    type: int
+    default: 12
+  fail_on:
+    description:
+      - V(never) only reports. V(fail) fails the task when a control fails or cannot be evaluated (waived and
+        not applicable controls never fail it); the message names the terminal and the controls.
+    type: str
+    choices: [never, fail]
+    default: never
+seealso:
+  - module: posfleet.terminals.pan_scan
+  - name: PCI DSS v4.0.1 document library
+    description: The requirements the controls map to.
+    link: https://www.pcisecuritystandards.org/document_library/
+notes:
+  - Needs root (C(become=true)) to read C(/etc/shadow), run C(sshd -T) and read the transaction journal.
+  - The C(pci_baseline) role remediates the controls with C(remediable=true); each control ID is also that role's
+    toggle (C(posfleet_pci_baseline_<id>)).
+"""
+
+EXAMPLES = r"""
+---
+- name: Audit the terminal
+  posfleet.terminals.pci_audit:
+    cashier_accounts:
+      - name: cashier
+        reason: till login, one card at a time
+    approved_versions:
+      openssh-server: 1:9.2p1-2+deb12u5
+      firmware: 2.3.1
+    waivers:
+      - id: log_retention_auth
+        reason: central syslog keeps 13 months (change CHG-4711, J. Doe)
+        expires: '2027-03-31'
+  become: true
+  register: pci
+
+- name: Show failing controls
+  ansible.builtin.debug:
+    msg: "{{ item.id }} ({{ item.pci_dss | join(', ') }}): {{ item.evidence }}"
+  loop: "{{ pci.controls | selectattr('status', 'eq', 'fail') }}"
+  loop_control:
+    label: "{{ item.id }}"
+
+- name: Record the file-integrity baseline after an approved change
+  posfleet.terminals.pci_audit:
+    fim_update: true
+    controls: [fim_baseline, fim_unchanged]
+  become: true
+"""
+
+RETURN = r"""
+terminal_id:
+  description: The terminal's ID (from C(/etc/posfleet/terminal.json)), or its host name.
+  returned: always
+  type: str
+  sample: BER01-LEGACY-01
+controls:
+  description:
+    - One entry per control, in a stable order. C(status) is V(pass), V(fail), V(not_applicable), V(error) or
+      V(waived); C(evidence) what was read; C(remediation) what fixes it (and the role toggle); C(remediable)
+      whether the C(pci_baseline) role can fix it; C(waiver) the waiver applied, when one is.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: password_min_length
+      title: Passwords have at least 12 characters
+      pci_dss: ['8.3.6']
+      severity: high
+      status: fail
+      evidence: pwquality minlen = 6 (at least 12)
+      remediation: Set minlen = 12 in /etc/security/pwquality.conf
+      remediable: true
+summary:
+  description: Controls per status; C(score) is the percentage of passes among judged controls (not applicable ones
+    left out); C(compliant) is V(true) when nothing fails or errs.
+  returned: always
+  type: dict
+  sample: {pass: 43, fail: 19, not_applicable: 4, error: 0, waived: 0, total: 66, score: 69.4, compliant: false}
+pan_scan:
+  description: The PAN scan behind C(pan_storage) and C(sad_storage) (masked evidence only).
+  returned: when those controls ran
+  type: dict
+  sample: {files_scanned: 31, bytes_scanned: 1830211, duration_ms: 40, throughput_mbps: 45.2, pan_count: 2,
+           sad_count: 1, findings: [], sad_findings: [], errors: []}
+fim:
+  description: The file-integrity state - C(baseline_sha256) of the baseline (keep it on the controller to detect a
+    replaced baseline), C(recorded), C(files) watched, C(changes) (added, removed, modified) or V(null) without
+    baseline.
+  returned: when the FIM controls ran
+  type: dict
+  sample: {baseline_sha256: 9f2c..., recorded: '2026-11-21T21:40:00Z', files: 212,
+           changes: {added: [], removed: [], modified: []}}
+duration_ms:
+  description: How long the audit took on the terminal.
+  returned: always
+  type: int
+  sample: 110
+"""
+
+# Imports follow the documentation blocks, as ansible-test validate-modules requires.
+import json  # noqa: E402
+import os  # noqa: E402
+import traceback  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._pci import DEFAULTS, audit  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TERMINAL_FILE, TerminalError  # noqa: E402
+
+OPTIONS = ('automation_account', 'cashier_accounts', 'waivers', 'allowed_ports', 'insecure_ports', 'allowed_services',
+           'approved_versions', 'default_passwords', 'known_default_hashes', 'pan_paths', 'pan_exclude', 'pan_salt',
+           'allow_test_pans', 'fim_paths', 'fim_baseline_file', 'time_servers', 'max_password_age', 'inactive_days',
+           'idle_timeout', 'min_password_length', 'lockout_attempts', 'lockout_seconds', 'password_history',
+           'log_retention_months', 'controls')
+
+
+def terminal_id():
+    try:
+        with open(TERMINAL_FILE, encoding='utf-8') as handle:
+            return json.load(handle).get('terminal_id') or TerminalError('', '', '').terminal
+    except (OSError, ValueError, AttributeError):
+        return TerminalError('', '', '').terminal
+
+
+def main():
+    argument_spec = {
+        'controls': {'type': 'list', 'elements': 'str', 'default': []},
+        'automation_account': {'type': 'str', 'default': 'posadmin'},
+        'cashier_accounts': {'type': 'list', 'elements': 'dict', 'default': [], 'options': {
+            'name': {'type': 'str', 'required': True},
+            'reason': {'type': 'str', 'required': True},
+        }},
+        'waivers': {'type': 'list', 'elements': 'dict', 'default': [], 'options': {
+            'id': {'type': 'str', 'required': True},
+            'reason': {'type': 'str', 'required': True},
+            'expires': {'type': 'str', 'required': True},
+        }},
+        'allowed_ports': {'type': 'list', 'elements': 'int', 'default': [22]},
+        'insecure_ports': {'type': 'list', 'elements': 'int', 'default': [21, 23, 69, 512, 513, 514, 2323]},
+        'allowed_services': {'type': 'list', 'elements': 'str', 'default': []},
+        'approved_versions': {'type': 'dict', 'default': {}},
+        'default_passwords': {'type': 'list', 'elements': 'str', 'no_log': True},
+        'known_default_hashes': {'type': 'list', 'elements': 'str', 'default': [], 'no_log': True},
+        'pan_paths': {'type': 'list', 'elements': 'path',
+                      'default': ['/var/log', '/var/lib/posd', '/var/tmp', '/tmp', '/home', '/root']},
+        'pan_exclude': {'type': 'list', 'elements': 'str',
+                        'default': ['*/.ansible/tmp/*', '/tmp/ansible_*', '/tmp/ansible-*']},
+        'pan_salt': {'type': 'str', 'no_log': True},
+        'allow_test_pans': {'type': 'bool', 'default': False},
+        'fim_paths': {'type': 'list', 'elements': 'path'},
+        'fim_baseline_file': {'type': 'path', 'default': '/var/lib/posfleet/fim-baseline.json'},
+        'fim_update': {'type': 'bool', 'default': False},
+        'time_servers': {'type': 'list', 'elements': 'str', 'default': []},
+        'max_password_age': {'type': 'int', 'default': 90, 'no_log': False},
+        'inactive_days': {'type': 'int', 'default': 90},
+        'idle_timeout': {'type': 'int', 'default': 900},
+        'min_password_length': {'type': 'int', 'default': 12, 'no_log': False},
+        'lockout_attempts': {'type': 'int', 'default': 10},
+        'lockout_seconds': {'type': 'int', 'default': 1800},
+        'password_history': {'type': 'int', 'default': 4, 'no_log': False},
+        'log_retention_months': {'type': 'int', 'default': 12},
+        'fail_on': {'type': 'str', 'default': 'never', 'choices': ['never', 'fail']},
+    }
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    opts = {name: p[name] for name in OPTIONS}
+    opts['pan_salt'] = p['pan_salt'] or os.urandom(16).hex()
+    opts['fim_paths'] = p['fim_paths'] or DEFAULTS['fim_paths']
+    ident = terminal_id()
+    try:
+        result = audit(opts, fim_update=p['fim_update'], check_mode=module.check_mode)
+    except TerminalError as exc:
+        module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
+    except Exception as exc:
+        error = TerminalError('pci_audit', f'unexpected error: {exc}', 'report this with the traceback', ident)
+        module.fail_json(msg=str(error), exception=traceback.format_exc())
+    result['terminal_id'] = ident
+    if p['fail_on'] == 'fail' and not result['summary']['compliant']:
+        failing = [c['id'] for c in result['controls'] if c['status'] in ('fail', 'error')]
+        error = TerminalError('pci_audit', f'{len(failing)} controls fail: {", ".join(failing)}',
+                              'run the posfleet.terminals.pci_baseline role for the remediable ones, fix or waive '
+                              'the others (see each control\'s remediation)', ident)
+        module.fail_json(msg=str(error), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
