@@ -1,0 +1,88 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _schedule, _timetable
+
+
+def _wrap(func):
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except _timetable.TimetableError as exc:
+            raise AnsibleFilterError(str(exc)) from None
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+def maintenance_window(host, tiers, calendar=None, ledger=None, now=None, journal=None, notice_lead_hours=24,
+                       override_reason=None, only=None):
+    return _timetable.plan(host, tiers, calendar=calendar, ledger=ledger, now=now or None, journal=journal,
+                           notice_lead_hours=notice_lead_hours, override_reason=override_reason or None,
+                           only=_only(only) or None, resolve=_timetable.resolve_role)
+
+
+def maintenance_ledger(ledger, host, plan, results=None, now=None, notice=None):
+    updated = _timetable.record(ledger, host, plan, results=results, now=now or None) if plan else dict(ledger or {})
+    if notice:
+        updated = _timetable.record_notice(updated, host, notice)
+    return updated
+
+
+def maintenance_notice(host, tiers, calendar=None, ledger=None, now=None, notice_lead_hours=24):
+    return _timetable.upcoming(host, tiers, calendar=calendar, ledger=ledger, now=now or None,
+                               notice_lead_hours=notice_lead_hours)
+
+
+def maintenance_notice_groups(entries):
+    return _timetable.notice_groups(entries)
+
+
+def maintenance_record(host, run_id, plan=None, outcomes=None, error=None, store=None):
+    return _timetable.host_record(host, run_id, plan or None, outcomes or None, error or None, store)
+
+
+def maintenance_summary(records, run_id="", expected=None):
+    return _timetable.fleet_summary(records, run_id=run_id, expected=expected)
+
+
+def _only(value):
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def schedule_export(zones, tiers, workdir, inventory, ansible_playbook="ansible-playbook", log_dir="/var/log/posfleet",
+                    user="posfleet", scm_url="", scm_branch="main", organization="Default"):
+    if isinstance(zones, list):
+        grouped = {}
+        for item in zones:
+            grouped.setdefault(item["timezone"], set()).add(item["limit"])
+        zones = {tz: sorted(limits) for tz, limits in grouped.items()}
+    items = _schedule.entries(tiers, zones)
+    return {
+        "entries": items,
+        "crontab": _schedule.crontab(items, workdir, inventory, ansible_playbook, log_dir),
+        "systemd": _schedule.systemd(items, workdir, inventory, ansible_playbook, user),
+        "awx": _schedule.awx(items, scm_url=scm_url, scm_branch=scm_branch, organization=organization,
+                             inventory_source_path=inventory),
+    }
+
+
+class FilterModule:
+    """Maintenance timetable filters."""
+
+    def filters(self):
+        return {
+            "maintenance_window": _wrap(maintenance_window),
+            "maintenance_ledger": _wrap(maintenance_ledger),
+            "maintenance_notice": _wrap(maintenance_notice),
+            "maintenance_notice_groups": _wrap(maintenance_notice_groups),
+            "maintenance_record": _wrap(maintenance_record),
+            "maintenance_summary": _wrap(maintenance_summary),
+            "schedule_export": _wrap(schedule_export),
+        }
