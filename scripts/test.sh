@@ -3,6 +3,7 @@
 # Every step runs even when an earlier one failed; the exit code and the last line tell the outcome.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup_all
+apt_install shellcheck   # ansible-test sanity runs it on the shell scripts
 cd "$POSFLEET_ROOT" || exit 1
 
 passed=0 failed=0 failures=()
@@ -27,7 +28,7 @@ step sanity bash scripts/sanity.sh
 step changelog antsibull-changelog lint
 step execution-environment bash scripts/ee-create.sh
 step "terminal images smoke" bash tests/images/smoke.sh
-for scenario in ${POSFLEET_SCENARIOS:-default faults}; do
+for scenario in ${POSFLEET_SCENARIOS:-default faults timetable}; do
   step "molecule $scenario" molecule_scenario "$scenario"
 done
 
