@@ -78,6 +78,17 @@ DEFAULTS = {
 
 CONTROLS = []
 
+# The controls the pci_baseline role remediates (each behind the toggle posfleet_pci_baseline_<id>).
+REMEDIABLE = frozenset((
+    'ssh_permit_root_login', 'ssh_password_authentication', 'ssh_permit_empty_passwords',
+    'ssh_hostbased_authentication', 'ssh_x11_forwarding', 'ssh_tcp_forwarding', 'ssh_permit_user_environment',
+    'ssh_log_level', 'ssh_max_auth_tries', 'ssh_login_grace_time', 'ssh_idle_timeout',
+    'password_min_length', 'password_complexity', 'faillock_enabled', 'faillock_deny', 'faillock_unlock_time',
+    'pam_no_nullok', 'password_max_days', 'vendor_default_passwords', 'listening_services', 'no_insecure_protocols',
+    'enabled_services', 'file_journal', 'file_posd_logs', 'log_retention_posd', 'acquirer_tls_version',
+    'pan_storage', 'sad_storage', 'fim_baseline', 'fim_unchanged',
+))
+
 
 class Control:
     def __init__(self, cid, title, pci_dss, severity, remediation, check, remediable):
@@ -87,14 +98,14 @@ class Control:
         self.severity = severity
         self.remediation = remediation
         self.check = check
-        self.remediable = remediable
+        self.remediable = cid in REMEDIABLE if remediable is None else remediable
 
     @property
     def tags(self):
         return ['pci_' + ref.replace('.', '_') for ref in self.pci_dss]
 
 
-def control(cid, title, pci_dss, severity, remediation, remediable=True):
+def control(cid, title, pci_dss, severity, remediation, remediable=None):
     def register(fn):
         CONTROLS.append(Control(cid, title, pci_dss, severity, remediation, fn, remediable))
         return fn
@@ -377,7 +388,8 @@ def _vendor_defaults(ctx):
     checked = f'{len(accounts)} password accounts against {len(ctx.opts["default_passwords"])} default ' \
               f'passwords and {len(known)} known default hashes'
     if found:
-        return 'fail', f'vendor default password on: {", ".join(sorted(found))} ({checked})'
+        return 'fail', f'vendor default password on: {", ".join(sorted(found))} ({checked})', {
+            'accounts': sorted(found)}
     return 'pass', f'no default password ({checked})'
 
 
@@ -524,7 +536,8 @@ def _enabled(ctx):
         allowed |= {'ssh', 'sshd', 'cron', 'chrony', 'nftables', 'systemd-journald', 'rsyslog', 'logrotate'}
     extra = sorted(set(names) - allowed)
     if extra:
-        return 'fail', f'{mechanism}: unexpected services enabled: {", ".join(extra)}'
+        return 'fail', f'{mechanism}: unexpected services enabled: {", ".join(extra)}', {
+            'mechanism': mechanism, 'services': extra}
     return 'pass', f'{mechanism}: enabled services {names or "none"} all allowed'
 
 
@@ -909,7 +922,7 @@ def _fim_baseline(ctx):
 
 
 @control('fim_unchanged', 'Critical files unchanged since the baseline', ['11.5.2'], 'high',
-         'Review the changed files; when the change is authorised, record a new baseline', remediable=True)
+         'Review the changed files; when the change is authorised, record a new baseline')
 def _fim_changes(ctx):
     state = _fim_state(ctx)
     changes = state['changes']
@@ -1021,8 +1034,11 @@ def evaluate(ctx, only=None):
     for spec in CONTROLS:
         if only and spec.id not in only:
             continue
+        details = None
         try:
-            status, evidence = spec.check(ctx)
+            outcome = spec.check(ctx)
+            status, evidence = outcome[0], outcome[1]
+            details = outcome[2] if len(outcome) > 2 else None
         except NotApplicable as exc:
             status, evidence = 'not_applicable', str(exc)
         except PermissionError as exc:
@@ -1032,6 +1048,8 @@ def evaluate(ctx, only=None):
         entry = {'id': spec.id, 'title': spec.title, 'pci_dss': spec.pci_dss, 'severity': spec.severity,
                  'status': status, 'evidence': evidence, 'remediation': spec.remediation,
                  'remediable': spec.remediable}
+        if details:
+            entry['details'] = details
         waiver = waivers.get(spec.id)
         if waiver is not None and status in ('fail', 'error'):
             active, note = waiver_state(waiver, today)

@@ -315,3 +315,10 @@ def test_firewall_policies(tmp_path):
     assert controls['firewall_output_deny']['status'] == 'fail'
     assert controls['firewall_ruleset']['status'] == 'fail'
     assert '8080' in controls['firewall_inbound_ports']['evidence']
+
+
+def test_remediable_controls_exist():
+    ids = {c.id for c in _pci.CONTROLS}
+    assert ids >= _pci.REMEDIABLE
+    assert {c.id for c in _pci.CONTROLS if c.remediable} == set(_pci.REMEDIABLE)
+    assert _pci.CONTROLS[0].tags == ['pci_2_2_7', 'pci_8_2_2']
