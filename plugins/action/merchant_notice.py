@@ -57,9 +57,10 @@ class ActionModule(ActionBase):
                 body = "\n\n".join(m["body"] for m in messages)
                 ok, added = _notice.send(args["urls"], title, body)
                 if not ok:
-                    result.update(failed=True, msg=f"the notice for store {args['store']} could not be delivered "
-                                                   f"through {added} of {len(args['urls'])} channel(s); it is in "
-                                                   "the outbox, check the apprise URLs")
+                    result.update(failed=True, msg=f"the notice for store {args['store']} was not delivered to "
+                                                   f"every channel ({len(args['urls'])} configured, {added} "
+                                                   "understood by apprise); it is in the outbox, check the apprise "
+                                                   "URLs and the channels")
                     return result
         except Exception as exc:
             result.update(failed=True, msg=f"the notice for store {args['store']} could not be written or sent: "

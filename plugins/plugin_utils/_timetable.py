@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
 import os
 import re
 
@@ -320,15 +321,21 @@ def due_tiers(tiers, ledger, now, cal):
     return result
 
 
+def _step_key(role, tasks_from, options):
+    role = role if "." in role else f"posfleet.terminals.{role}"
+    return role, tasks_from or "main", json.dumps(options or {}, sort_keys=True, default=str)
+
+
 def expand_steps(tiers, name, resolve=None, _seen=None):
-    """The steps of a tier with the steps of the tiers it includes first, each (role, tasks_from) once."""
+    """The steps of a tier with the steps of the tiers it includes first; a step identical to an earlier one
+    (same role, tasks file and options) runs once."""
     seen = _seen if _seen is not None else set()
     steps = []
     tier = tiers[name]
     for inc in tier["includes"]:
         steps.extend(expand_steps(tiers, inc, resolve, seen))
     for step in tier["steps"]:
-        key = (step["role"], step.get("tasks_from") or "main")
+        key = _step_key(step["role"], step.get("tasks_from"), step.get("options"))
         if key in seen:
             continue
         seen.add(key)
@@ -457,7 +464,7 @@ def plan(host, tiers, calendar=None, ledger=None, now=None, journal=None, notice
     seen = set()
     for name in run:
         for step in expand_steps(tiers, name, resolve):
-            key = (step["role"], step["tasks_from"])
+            key = _step_key(step["role"], step["tasks_from"], step["options"])
             if key not in seen:
                 seen.add(key)
                 steps.append(dict(step, run_tier=name))

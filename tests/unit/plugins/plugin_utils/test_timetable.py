@@ -229,7 +229,10 @@ def test_new_terminal_everything_due_annual_covers_the_rest():
     assert result["covered"] == {"daily": "annual", "weekly": "annual", "monthly": "annual", "quarterly": "annual"}
     roles = [s["role"].split(".")[-1] for s in result["steps"]]
     assert roles[:2] == ["facts", "selftest"]
-    assert roles.count("selftest") == 1            # each role and tasks file once
+    # The daily self-test (report only) and the weekly connection check (fails on critical) both run.
+    assert [s["options"]["posfleet_selftest_fail_on"] for s in result["steps"] if s["role"].endswith("selftest")] \
+        == ["never", "critical"]
+    assert roles.count("facts") == 1               # identical steps run once
     missing = {s["role"].split(".")[-1] for s in result["steps"] if not s["available"]}
     assert {"firmware", "software", "backup"} <= missing
     assert all("is not installed yet" in n for n in result["skipped_steps"])
