@@ -237,12 +237,15 @@ def scan_stream(read, scan, where, chunk=CHUNK):
         resume = limit
         hits = []
         for run in RUNS.finditer(buf, pos):
-            if run.start() >= resume:
+            start, end = run.span()
+            if start >= resume:
                 break
-            if run.end() > limit and not eof:
+            if end > limit and not eof:
                 # A run that continues past the kept tail: finish what cannot reach the tail, defer the rest.
-                resume = max(run.start(), limit - 2 * MAX_CANDIDATE)
-            for match in CANDIDATE.finditer(buf, run.start(), min(run.end() + 2, len(buf))):
+                resume = max(start, limit - 2 * MAX_CANDIDATE)
+            elif end - start - buf.count(b' ', start, end) - buf.count(b'-', start, end) < 13:
+                continue  # fewer than 13 digits (dates, batch numbers): cheaper than the full pattern
+            for match in CANDIDATE.finditer(buf, start, min(end + 2, len(buf))):
                 if match.start() >= resume:
                     break
                 hit = classify(match.group(0))
