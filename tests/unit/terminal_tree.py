@@ -14,6 +14,16 @@ import sqlite3
 import tempfile
 import threading
 
+# What a healthy t100's daemon reports for its devices (status 'hardware' and selftest 'devices').
+HARDWARE = {
+    'card_reader': {'present': True, 'ok': True, 'detail': 'ok', 'status': 'ok', 'swipe_count': 1520},
+    'scanner': {'present': True, 'ok': True, 'detail': 'ok', 'status': 'ok', 'scan_count': 3100},
+    'printer': {'present': True, 'ok': True, 'detail': 'ok', 'paper_pct': 80, 'jam': False, 'head_wear_km': 12.5,
+                'head_life_km': 150, 'cover_open': False},
+    'battery': {'present': False, 'ok': None, 'detail': 'not present'},
+    'sensors': {'present': True, 'ok': True, 'detail': 'ok', 'temperature_c': 38.5, 'humidity_pct': 41},
+}
+
 TERMINAL = {'platform': 'posfleet-reference', 'terminal_id': 'SH01-T100-01', 'serial': 'PF1A2B3C4D',
             'model': 't100', 'store': 'sh01', 'timezone': 'Asia/Shanghai'}
 MODEL = {'model': 't100', 'vendor': 'PosFleet', 'description': 'Countertop terminal',

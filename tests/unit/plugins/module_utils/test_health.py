@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from terminal_tree import HARDWARE
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._health import (
     CHECK_NAMES,
@@ -25,14 +26,6 @@ T100 = {'model': 't100', 'peripherals': {'card_reader': True, 'scanner': True, '
 M200 = {'model': 'm200', 'peripherals': {'card_reader': True, 'scanner': False, 'printer': True, 'battery': True,
                                          'sensors': True}}
 
-HARDWARE = {
-    'card_reader': {'present': True, 'ok': True, 'detail': 'ok', 'status': 'ok', 'swipe_count': 1520},
-    'scanner': {'present': True, 'ok': True, 'detail': 'ok', 'status': 'ok', 'scan_count': 3100},
-    'printer': {'present': True, 'ok': True, 'detail': 'ok', 'paper_pct': 80, 'jam': False, 'head_wear_km': 12.5,
-                'head_life_km': 150, 'cover_open': False},
-    'battery': {'present': False, 'ok': None, 'detail': 'not present'},
-    'sensors': {'present': True, 'ok': True, 'detail': 'ok', 'temperature_c': 38.5, 'humidity_pct': 41},
-}
 SELFTEST = [
     {'device': 'card_reader', 'present': True, 'ok': True, 'latency_ms': 40, 'detail': 'ok'},
     {'device': 'scanner', 'present': True, 'ok': True, 'latency_ms': 30, 'detail': 'ok'},

@@ -11,7 +11,7 @@ import os
 import time
 
 import pytest
-from terminal_tree import make_journal, write_json
+from terminal_tree import HARDWARE, make_journal, write_json
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _facts, _maintenance, _selftest
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
@@ -20,14 +20,6 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
     utc_iso,
 )
 
-HARDWARE = {
-    'card_reader': {'present': True, 'ok': True, 'detail': 'ok', 'status': 'ok', 'swipe_count': 1520},
-    'scanner': {'present': True, 'ok': True, 'detail': 'ok', 'status': 'ok', 'scan_count': 3100},
-    'printer': {'present': True, 'ok': True, 'detail': 'ok', 'paper_pct': 80, 'jam': False, 'head_wear_km': 12.5,
-                'head_life_km': 150, 'cover_open': False},
-    'battery': {'present': False, 'ok': None, 'detail': 'not present'},
-    'sensors': {'present': True, 'ok': True, 'detail': 'ok', 'temperature_c': 38.5, 'humidity_pct': 41},
-}
 JOURNAL = {'transactions_today': 412, 'last_transaction': '2026-11-20T09:59:55Z',
            'open_batch': {'batch_id': 'B7', 'count': 412, 'amount_minor': 1234500, 'currency': 'CNY'},
            'unsettled_batches': 1, 'unsettled_count': 412, 'unsettled_amount_minor': 1234500}
