@@ -421,7 +421,7 @@ def test_probe_acquirer_uses_the_configured_endpoint(terminal_root, monkeypatch)
         return {'host': host, 'port': port, 'reachable': True, 'connect_ms': 1.0, 'error': None}
 
     from ansible_collections.posfleet.terminals.plugins.module_utils import _platform
-    monkeypatch.setattr(_platform, 'tcp_probe', fake_probe)
+    monkeypatch.setattr(_platform.base, 'tcp_probe', fake_probe)
     platform_at(terminal_root).probe_acquirer(timeout=4)
     assert seen == {'host': '127.0.0.1', 'port': 8443, 'timeout': 4}
 

@@ -1,0 +1,357 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The reference terminal platform (``docs/reference-terminal.md``): JSON files plus the posd control socket.
+
+Every path the reference terminal uses is a class attribute of ``ReferencePlatform``; nothing outside this
+file may name one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+import time
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
+    RECORD_KEYS,
+    Platform,
+    TerminalError,
+    as_int,
+    parse_time,
+    read_json,
+    utc_iso,
+)
+
+# Seconds added to a daemon request's own wait (drain, transaction) before the client gives up.
+DAEMON_MARGIN = 5.0
+DAEMON_TIMEOUT = 10.0
+
+
+class DaemonClient:
+    """The terminal daemon's control socket: one JSON request line per connection, one JSON answer line."""
+
+    def __init__(self, path, terminal_id=None, log=None, timeout=DAEMON_TIMEOUT):
+        self.path = path
+        self.terminal_id = terminal_id
+        self.log = log
+        self.timeout = timeout
+
+    def _error(self, message, fix=None):
+        return TerminalError('daemon', message, fix or f'check {self.log}, then reboot the terminal',
+                             self.terminal_id)
+
+    def call(self, cmd, args=None, timeout=None, check=True):
+        """Send ``{"cmd": cmd, **args}`` and return the answer (a dict); ``timeout`` bounds the whole exchange.
+
+        An answer with ``ok: false`` raises a TerminalError named after ``cmd`` unless ``check`` is false.
+        """
+        timeout = self.timeout if timeout is None else float(timeout)
+        request = dict(args or {})
+        request['cmd'] = cmd
+        line = (json.dumps(request, sort_keys=True) + '\n').encode('utf-8')
+        deadline = time.monotonic() + timeout
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(self.path)
+            except FileNotFoundError:
+                raise self._error(f'control socket {self.path} does not exist (posd is not running)') from None
+            except ConnectionRefusedError:
+                raise self._error(f'control socket {self.path} refused the connection (posd is not running)') from None
+            except PermissionError:
+                raise self._error(f'permission denied on control socket {self.path}',
+                                  'run the task with become: true (the socket is root only)') from None
+            except socket.timeout:
+                raise self._error(f'control socket {self.path} did not accept a connection '
+                                  f'within {timeout:g}s') from None
+            except OSError as exc:
+                raise self._error(f'cannot connect to control socket {self.path} ({exc.strerror or exc})') from None
+            try:
+                sock.sendall(line)
+                answer = self._read_line(sock, deadline, cmd)
+            except socket.timeout:
+                raise self._error(f'posd did not answer {cmd!r} within {timeout:g}s on {self.path}',
+                                  f'check {self.log}; if posd is hung, reboot the terminal') from None
+            except OSError as exc:
+                raise self._error(f'lost the connection to posd during {cmd!r} ({exc.strerror or exc})') from None
+        finally:
+            sock.close()
+        try:
+            data = json.loads(answer.decode('utf-8'))
+        except (UnicodeDecodeError, ValueError):
+            raise self._error(f'posd answered {cmd!r} with a malformed line: {answer[:200]!r}') from None
+        if not isinstance(data, dict) or 'ok' not in data:
+            raise self._error(f'posd answered {cmd!r} without an "ok" field: {answer[:200]!r}')
+        if check and not data.get('ok'):
+            raise TerminalError(cmd, data.get('error') or f'posd refused {cmd!r} without saying why',
+                                f'check {self.log}', self.terminal_id)
+        return data
+
+    def _read_line(self, sock, deadline, cmd):
+        chunks = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout()
+            sock.settimeout(remaining)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b'\n' in chunk:
+                break
+        data = b''.join(chunks)
+        if not data.strip():
+            raise self._error(f'posd closed the connection without answering {cmd!r}')
+        return data.split(b'\n', 1)[0]
+
+class ReferencePlatform(Platform):
+    """The reference terminal (``docs/reference-terminal.md``): JSON files plus the posd control socket."""
+
+    name = 'posfleet-reference'
+
+    # Where the reference terminal keeps things, relative to the file root (``/`` on a real terminal).
+    MODEL_FILE = '/etc/posfleet/model.json'
+    ACQUIRER_FILE = '/etc/posfleet/acquirer.json'
+    BOOTENV_FILE = '/var/lib/posboot/env.json'
+    SLOTS_DIR = '/slots'
+    SLOT_NAMES = ('a', 'b')
+    APPS_DIR = '/opt/posapps'
+    RECORDS_FILE = '/var/lib/posfleet/records.json'
+    MAINTENANCE_FILE = '/var/lib/posd/maintenance.json'
+    JOURNAL_DB = '/var/lib/posd/journal.db'
+    HW_DIR = '/var/lib/posd/hw'
+    DAEMON_SOCKET = '/run/posd/posd.sock'
+    DAEMON_LOG = '/var/log/posd/posd.log'
+    DISK_PATHS = ('/', '/var/lib/posd')
+
+    def __init__(self, terminal, root='/', socket_path=None, daemon_timeout=DAEMON_TIMEOUT):
+        super().__init__(terminal, root)
+        self.daemon = DaemonClient(socket_path or self.path(self.DAEMON_SOCKET), self.terminal_id, self.DAEMON_LOG,
+                                   daemon_timeout)
+
+    def _json(self, path, step, missing=None, fix=None):
+        return read_json(self.path(path), step, self.terminal_id, fix=fix, missing=missing)
+
+    # files -----------------------------------------------------------------------------------------
+
+    def identity(self):
+        t = self.terminal
+        return {
+            'terminal_id': self.terminal_id,
+            'serial': t.get('serial'),
+            'model': t.get('model'),
+            'store': t.get('store'),
+            'timezone': t.get('timezone') or 'UTC',
+            'platform': t.get('platform') or self.name,
+        }
+
+    def model(self):
+        data = self._json(self.MODEL_FILE, 'model', fix=f'restore {self.MODEL_FILE} from the terminal image')
+        peripherals = data.get('peripherals') or {}
+        if not isinstance(peripherals, dict):
+            raise self.error('model', f'{self.MODEL_FILE}: "peripherals" is not an object',
+                             f'restore {self.MODEL_FILE} from the terminal image')
+        return {
+            'model': data.get('model') or self.terminal.get('model'),
+            'vendor': data.get('vendor'),
+            'description': data.get('description'),
+            'peripherals': {str(k): bool(v) for k, v in peripherals.items()},
+        }
+
+    def bootenv(self):
+        env = self._json(self.BOOTENV_FILE, 'firmware',
+                         fix='run "posboot-env get" on the terminal; restore the boot environment before any upgrade')
+        return {
+            'active_slot': env.get('active_slot'),
+            'upgrade_available': as_int(env.get('upgrade_available'), 0),
+            'bootcount': as_int(env.get('bootcount'), 0),
+            'bootlimit': as_int(env.get('bootlimit'), 3),
+            'last_boot': parse_time(env.get('last_boot')),
+            'last_fallback': env.get('last_fallback'),
+            'boots': as_int(env.get('boots')),
+        }
+
+    def slot(self, name):
+        base = self.path(f'{self.SLOTS_DIR}/{name}')
+        info = {'version': None, 'present': False, 'models': None}
+        try:
+            with open(os.path.join(base, 'VERSION'), encoding='utf-8') as handle:
+                version = handle.read().strip()
+        except OSError:
+            return info
+        info['version'] = version or None
+        info['present'] = bool(version)
+        try:
+            manifest = read_json(os.path.join(base, 'manifest.json'), 'firmware', self.terminal_id)
+            models = manifest.get('models')
+            info['models'] = list(models) if isinstance(models, list) else None
+        except TerminalError:
+            pass
+        return info
+
+    def firmware(self):
+        env = self.bootenv()
+        active = env['active_slot']
+        if active not in self.SLOT_NAMES:
+            expected = ', '.join(self.SLOT_NAMES)
+            raise self.error('firmware',
+                             f'{self.BOOTENV_FILE} names active slot {active!r}, expected one of {expected}',
+                             'set it with "posboot-env set active_slot=a" (the slot that holds a VERSION)')
+        slots = {name: self.slot(name) for name in self.SLOT_NAMES}
+        return {
+            'active_slot': active,
+            'inactive_slot': [name for name in self.SLOT_NAMES if name != active][0],
+            'active_version': slots[active]['version'],
+            'slots': slots,
+            'bootenv': {
+                'upgrade_available': env['upgrade_available'],
+                'bootcount': env['bootcount'],
+                'bootlimit': env['bootlimit'],
+            },
+            'state': 'pending_trial' if env['upgrade_available'] else 'committed',
+            'last_fallback': env['last_fallback'],
+        }
+
+    def uptime(self):
+        env = self.bootenv()
+        last_boot = env['last_boot']
+        if last_boot is None:
+            return {'boot_time': None, 'uptime_seconds': None, 'boots': env['boots']}
+        return {
+            'boot_time': utc_iso(last_boot),
+            'uptime_seconds': max(0, int(time.time() - last_boot)),
+            'boots': env['boots'],
+        }
+
+    def applications(self):
+        base = self.path(self.APPS_DIR)
+        try:
+            names = sorted(os.listdir(base))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self.error('applications', f'cannot list {self.APPS_DIR} ({exc.strerror or exc})',
+                             'run the task with become: true') from None
+        apps = []
+        for entry in names:
+            manifest = os.path.join(base, entry, 'manifest.json')
+            if not os.path.isfile(manifest):
+                continue
+            try:
+                data = read_json(manifest, 'applications', self.terminal_id)
+            except TerminalError as exc:
+                apps.append({'name': entry, 'version': None, 'error': exc.message})
+                continue
+            apps.append({'name': data.get('name') or entry, 'version': data.get('version')})
+        return apps
+
+    def records(self):
+        data = self._json(self.RECORDS_FILE, 'records', missing={})
+        records = dict.fromkeys(RECORD_KEYS)
+        records.update(data)
+        return records
+
+    def disk(self):
+        return self.disk_usage(self.DISK_PATHS)
+
+    def maintenance(self):
+        data = self._json(self.MAINTENANCE_FILE, 'maintenance', missing={})
+        enabled = bool(data.get('enabled', False))
+        return {
+            'enabled': enabled,
+            'since': data.get('since') if enabled else None,
+            'message': (data.get('message') or None) if enabled else None,
+        }
+
+    def acquirer(self):
+        data = self._json(self.ACQUIRER_FILE, 'acquirer', fix=f'restore {self.ACQUIRER_FILE} from the terminal image')
+        if not data.get('host') or as_int(data.get('port')) is None:
+            raise self.error('acquirer', f'{self.ACQUIRER_FILE} has no usable "host" and "port"',
+                             f'restore {self.ACQUIRER_FILE} from the terminal image')
+        return data
+
+    def acquirer_endpoint(self):
+        data = self.acquirer()
+        return str(data['host']), as_int(data['port'])
+
+    def journal(self):
+        """Summary read from the journal database itself (read only), for when posd is not running."""
+        import sqlite3
+
+        path = self.path(self.JOURNAL_DB)
+        if not os.path.exists(path):
+            raise self.error('journal', f'{self.JOURNAL_DB} does not exist',
+                             'start posd once so it creates the journal, or restore it from backup')
+        if not os.access(path, os.R_OK):
+            raise self.error('journal', f'permission denied reading {self.JOURNAL_DB}',
+                             'run the task with become: true')
+        # "Today" is the terminal's local day, as posd counts it; ts are stored in UTC.
+        midnight = datetime.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        since = utc_iso(midnight.timestamp())
+        try:
+            conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, timeout=5)
+            try:
+                cur = conn.cursor()
+                cur.execute('SELECT count(*) FROM transactions WHERE training = 0 AND ts >= ?', (since,))
+                today_count = cur.fetchone()[0]
+                cur.execute('SELECT max(ts) FROM transactions WHERE training = 0')
+                last = cur.fetchone()[0]
+                cur.execute('SELECT count(*) FROM batches WHERE settled IS NULL')
+                unsettled_batches = cur.fetchone()[0]
+                cur.execute(
+                    "SELECT count(*), coalesce(sum(t.amount_minor), 0), max(t.currency) FROM transactions t "
+                    "JOIN batches b ON b.batch_id = t.batch_id "
+                    "WHERE b.settled IS NULL AND t.training = 0 AND t.status = 'approved'")
+                unsettled_count, unsettled_amount, currency = cur.fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise self.error('journal', f'cannot read {self.JOURNAL_DB} ({exc})',
+                             'check the disk; restore the journal from the last backup if it is corrupt') from None
+        return {
+            'transactions_today': today_count,
+            'last_transaction': last,
+            'unsettled_batches': unsettled_batches,
+            'unsettled_count': unsettled_count,
+            'unsettled_amount_minor': unsettled_amount,
+            'currency': currency,
+            'open_batch': None,
+        }
+
+    # daemon ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _strip(answer):
+        return {k: v for k, v in answer.items() if k not in ('ok', 'error')}
+
+    def status(self):
+        return self._strip(self.daemon.call('status'))
+
+    def selftest(self, print_receipt=True):
+        answer = self.daemon.call('selftest', {'print_receipt': bool(print_receipt)}, timeout=DAEMON_TIMEOUT + 20)
+        devices = answer.get('devices')
+        if not isinstance(devices, list):
+            raise self.error('selftest', 'posd answered selftest without a "devices" list',
+                             f'check {self.DAEMON_LOG}')
+        return {'devices': devices, 'receipt_printed': answer.get('receipt_printed')}
+
+    def test_transaction(self, timeout=10):
+        return self.daemon.call('test_transaction', {'timeout': timeout}, timeout=timeout + DAEMON_MARGIN,
+                                check=False)
+
+    def maintenance_enter(self, message, drain_timeout=30):
+        answer = self.daemon.call('maintenance_enter', {'message': message, 'drain_timeout': drain_timeout},
+                                  timeout=drain_timeout + DAEMON_MARGIN)
+        return self._strip(answer)
+
+    def maintenance_leave(self):
+        return self._strip(self.daemon.call('maintenance_leave'))
+
+    def settle(self):
+        return self._strip(self.daemon.call('settle', timeout=60))
