@@ -127,6 +127,7 @@ def read_json(path, step, terminal_id=None, fix=None, missing=None, expect=dict)
                             terminal_id)
     return data
 
+
 def tcp_probe(host, port, timeout=5.0):
     """Open (and close) a TCP connection: ``{host, port, reachable, connect_ms, error}``."""
     result = {'host': host, 'port': port, 'reachable': False, 'connect_ms': None, 'error': None}
@@ -144,6 +145,7 @@ def tcp_probe(host, port, timeout=5.0):
         result['reachable'] = True
         conn.close()
     return result
+
 
 class Platform:
     """The questions every module asks a terminal. Subclasses answer them for one kind of terminal.

@@ -110,6 +110,7 @@ class DaemonClient:
             raise self._error(f'posd closed the connection without answering {cmd!r}')
         return data.split(b'\n', 1)[0]
 
+
 class ReferencePlatform(Platform):
     """The reference terminal (``docs/reference-terminal.md``): JSON files plus the posd control socket."""
 
