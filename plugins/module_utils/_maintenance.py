@@ -19,8 +19,24 @@ DEFAULT_MESSAGES = {
 }
 
 
+def get_maintenance_mode_argument_spec():
+    """The options of ``posfleet.terminals.maintenance_mode`` with their defaults: the one copy, read by the
+    module, by ``run()`` for what its caller leaves out, and checked against the module's DOCUMENTATION by a
+    unit test."""
+    return {
+        'state': {'type': 'str', 'required': True, 'choices': ['enabled', 'disabled']},
+        'screen_message': {'type': 'str'},
+        'language': {'type': 'str', 'default': 'zh-CN', 'choices': list(DEFAULT_MESSAGES)},
+        'drain_timeout': {'type': 'int', 'default': 30},
+    }
+
+
+def _default(name):
+    return get_maintenance_mode_argument_spec()[name]['default']
+
+
 def default_message(language):
-    return DEFAULT_MESSAGES.get(language, DEFAULT_MESSAGES['zh-CN'])
+    return DEFAULT_MESSAGES.get(language) or DEFAULT_MESSAGES[_default('language')]
 
 
 def view(state):
@@ -36,12 +52,16 @@ def seconds_since(since, now=None):
     return round(max(0.0, (time.time() if now is None else now) - start), 1)
 
 
-def run(platform, state, message=None, language='zh-CN', drain_timeout=30, check_mode=False):
-    """Bring maintenance mode to ``state`` (``enabled``/``disabled``).
+def run(platform, state, message=None, language=None, drain_timeout=None, check_mode=False):
+    """Bring maintenance mode to ``state`` (``enabled``/``disabled``); ``None`` takes the module's default.
 
     Returns ``(result, warnings)``; the result has ``changed``, ``diff`` (before/after) and the state.
     Raises TerminalError when the daemon cannot be asked (the state cannot be known or changed without it).
     """
+    if language is None:
+        language = _default('language')
+    if drain_timeout is None:
+        drain_timeout = _default('drain_timeout')
     if message is None:
         message = default_message(language)
     status = platform.status()

@@ -17,11 +17,40 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
 SKIPPED_CHECK_MODE = 'skipped in check mode'
 
 
-def run(platform, print_receipt=True, transaction=True, transaction_timeout=10, network_timeout=5,
-        limits=None, check_mode=False, fail_on='critical'):
-    """Run the self-test; returns the module result (without ``changed``/``failed``) and a failure message
-    (``None`` when the task should not fail)."""
+def get_selftest_argument_spec():
+    """The options of ``posfleet.terminals.selftest`` with their defaults: the one copy, read by the module, by
+    ``run()`` for what its caller leaves out, and checked against the module's DOCUMENTATION by a unit test.
+    The thresholds' defaults are ``_health.DEFAULT_THRESHOLDS`` (the evaluation's own table)."""
+    spec = {
+        'print_receipt': {'type': 'bool', 'default': True},
+        'transaction': {'type': 'bool', 'default': True},
+        'transaction_timeout': {'type': 'int', 'default': 10},
+        'network_timeout': {'type': 'int', 'default': 5},
+        'fail_on': {'type': 'str', 'default': 'critical', 'choices': ['critical', 'any', 'never']},
+    }
+    for name, default in health.DEFAULT_THRESHOLDS.items():
+        spec[name] = {'type': 'float' if isinstance(default, float) else 'int', 'default': default}
+    return spec
+
+
+def options_with_defaults(options):
+    """``options`` (the module's option names) completed with the spec's defaults; ``None`` keeps the default."""
+    spec = get_selftest_argument_spec()
+    unknown = sorted(set(options) - set(spec))
+    if unknown:
+        raise ValueError(f'unknown selftest option(s): {", ".join(unknown)}')
+    values = {name: option.get('default') for name, option in spec.items()}
+    values.update((name, value) for name, value in options.items() if value is not None)
+    return values
+
+
+def run(platform, check_mode=False, **options):
+    """Run the self-test with the module's ``options`` (defaults for those left out); returns the module result
+    (without ``changed``/``failed``) and a failure message (``None`` when the task should not fail)."""
     start = time.monotonic()
+    opts = options_with_defaults(options)
+    print_receipt, transaction, fail_on = opts['print_receipt'], opts['transaction'], opts['fail_on']
+    limits = {name: opts[name] for name in health.DEFAULT_THRESHOLDS}
     skipped = {}
     errors = []
 
@@ -57,7 +86,7 @@ def run(platform, print_receipt=True, transaction=True, transaction_timeout=10, 
 
     probe = None
     try:
-        probe = platform.probe_acquirer(timeout=network_timeout)
+        probe = platform.probe_acquirer(timeout=opts['network_timeout'])
     except TerminalError as exc:
         # Not skipped: a terminal that does not know its acquirer cannot authorise at all.
         probe = {'host': None, 'port': None, 'reachable': False, 'connect_ms': None, 'error': exc.message,
@@ -70,7 +99,7 @@ def run(platform, print_receipt=True, transaction=True, transaction_timeout=10, 
         skipped['acquirer_transaction'] = 'test transaction disabled (transaction=false)'
     elif status is not None:
         try:
-            tx = platform.test_transaction(timeout=transaction_timeout)
+            tx = platform.test_transaction(timeout=opts['transaction_timeout'])
         except TerminalError as exc:
             tx = {'ok': False, 'stage': exc.step, 'error': exc.message}
 

@@ -165,18 +165,16 @@ import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._maintenance import run  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._maintenance import (  # noqa: E402
+    get_maintenance_mode_argument_spec,
+    run,
+)
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform  # noqa: E402
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            'state': {'type': 'str', 'required': True, 'choices': ['enabled', 'disabled']},
-            'screen_message': {'type': 'str'},
-            'language': {'type': 'str', 'default': 'zh-CN', 'choices': ['zh-CN', 'en']},
-            'drain_timeout': {'type': 'int', 'default': 30},
-        },
+        argument_spec=get_maintenance_mode_argument_spec(),
         supports_check_mode=True,
     )
     p = module.params

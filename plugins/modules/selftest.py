@@ -228,45 +228,18 @@ import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._health import DEFAULT_THRESHOLDS  # noqa: E402
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform  # noqa: E402
-from ansible_collections.posfleet.terminals.plugins.module_utils._selftest import run  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._selftest import (  # noqa: E402
+    get_selftest_argument_spec,
+    run,
+)
 
 
 def main():
-    argument_spec = {
-        'print_receipt': {'type': 'bool', 'default': True},
-        'transaction': {'type': 'bool', 'default': True},
-        'transaction_timeout': {'type': 'int', 'default': 10},
-        'network_timeout': {'type': 'int', 'default': 5},
-        'fail_on': {'type': 'str', 'default': 'critical', 'choices': ['critical', 'any', 'never']},
-        'paper_warn_pct': {'type': 'int', 'default': 20},
-        'paper_fail_pct': {'type': 'int', 'default': 5},
-        'head_wear_warn_pct': {'type': 'int', 'default': 80},
-        'battery_warn_pct': {'type': 'int', 'default': 20},
-        'battery_fail_pct': {'type': 'int', 'default': 10},
-        'battery_health_warn_pct': {'type': 'int', 'default': 70},
-        'temperature_warn_c': {'type': 'float', 'default': 60.0},
-        'temperature_fail_c': {'type': 'float', 'default': 70.0},
-        'network_connect_warn_ms': {'type': 'int', 'default': 1000},
-        'acquirer_warn_ms': {'type': 'int', 'default': 2000},
-        'acquirer_fail_ms': {'type': 'int', 'default': 5000},
-        'tls_handshake_warn_ms': {'type': 'int', 'default': 1000},
-    }
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
+    module = AnsibleModule(argument_spec=get_selftest_argument_spec(), supports_check_mode=True)
     try:
         platform = load_platform()
-        result, failure = run(
-            platform,
-            print_receipt=p['print_receipt'],
-            transaction=p['transaction'],
-            transaction_timeout=p['transaction_timeout'],
-            network_timeout=p['network_timeout'],
-            limits={name: p[name] for name in DEFAULT_THRESHOLDS},
-            check_mode=module.check_mode,
-            fail_on=p['fail_on'],
-        )
+        result, failure = run(platform, check_mode=module.check_mode, **module.params)
     except TerminalError as exc:
         module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal, healthy=False)
     except Exception as exc:

@@ -204,7 +204,7 @@ def test_selftest_fail_on_never(terminal):
 
 def test_selftest_custom_threshold(terminal):
     platform, dummy = terminal(status(printer={'paper_pct': 25}), SELFTEST, TX)
-    result, dummy = _selftest.run(platform, limits={'paper_warn_pct': 30})
+    result, dummy = _selftest.run(platform, paper_warn_pct=30)
     assert by_name(result)['printer']['status'] == 'warn'
 
 
