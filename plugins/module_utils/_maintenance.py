@@ -9,9 +9,8 @@ Private to the collection (leading underscore): it may change without notice.
 
 from __future__ import annotations
 
-import time
-
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import as_int, parse_time
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import as_int
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import seconds_since
 
 DEFAULT_MESSAGES = {
     'zh-CN': '功能维护中',
@@ -27,13 +26,6 @@ def view(state):
     """The comparable part of a maintenance state (also the diff): ``{enabled, message}``."""
     enabled = bool((state or {}).get('enabled'))
     return {'enabled': enabled, 'message': (state or {}).get('message') if enabled else None}
-
-
-def seconds_since(since, now=None):
-    start = parse_time(since)
-    if start is None:
-        return None
-    return round(max(0.0, (time.time() if now is None else now) - start), 1)
 
 
 def run(platform, state, message=None, language='zh-CN', drain_timeout=30, check_mode=False):

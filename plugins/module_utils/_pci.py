@@ -25,14 +25,16 @@ import sqlite3
 import stat
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths
-from ansible_collections.posfleet.terminals.plugins.module_utils._pci_os import (
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
+from ansible_collections.posfleet.terminals.plugins.module_utils._os import (
     Crypt,
     OsView,
     is_loopback,
     retention_months,
     version_ok,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_date, utc_iso
 
 # BIN (six digits), at least one '*', last four: what 3.4.1 allows at most.
 MASKED_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9]*[*]*[0-9][0-9][0-9][0-9]'
@@ -1028,7 +1030,7 @@ def options_with_defaults(opts):
 def evaluate(ctx, only=None):
     """Run the controls in ``ctx``; returns ``(controls, summary)``."""
     options = ctx.opts
-    today = datetime.datetime.fromtimestamp(ctx.now, tz=datetime.timezone.utc).date()
+    today = utc_date(ctx.now)
     waivers = {w['id']: w for w in options.get('waivers') or []}
     results = []
     for spec in CONTROLS:
@@ -1082,19 +1084,10 @@ def record_fim_baseline(ctx, check_mode=False):
     changes = state['changes']
     if changes is not None and not any(changes.values()):
         return False, _digest(state['baseline'])
-    document = {'recorded': datetime.datetime.fromtimestamp(ctx.now, tz=datetime.timezone.utc).replace(
-        microsecond=0).isoformat().replace('+00:00', 'Z'), 'files': state['current']}
+    document = {'recorded': utc_iso(ctx.now), 'files': state['current']}
     if check_mode:
         return True, _digest(document)
-    path = ctx.os.path(ctx.opts['fim_baseline_file'])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + '.tmp'
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as handle:
-        handle.write(json.dumps(document, sort_keys=True))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write(ctx.os.path(ctx.opts['fim_baseline_file']), json.dumps(document, sort_keys=True), mode=0o600)
     state['baseline'] = document
     state['changes'] = {'added': [], 'removed': [], 'modified': []}
     return True, _digest(document)

@@ -10,11 +10,15 @@ Target-side code: Python >= 3.9 standard library only.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import socket
 import time
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import (  # noqa: F401 (re-exported)
+    parse_time,
+    utc_iso,
+)
 
 # The one file every platform has: it names the terminal and the platform class that answers for it.
 IDENTITY_FILE = '/etc/posfleet/terminal.json'
@@ -28,38 +32,6 @@ def _hostname():
         return socket.gethostname() or 'unknown'
     except Exception:  # pragma: no cover - gethostname does not fail on Linux
         return 'unknown'
-
-
-def utc_iso(epoch=None):
-    """Seconds since the epoch (default: now) as ``2026-11-20T02:10:00Z``."""
-    if epoch is None:
-        epoch = time.time()
-    stamp = datetime.datetime.fromtimestamp(float(epoch), tz=datetime.timezone.utc)
-    return stamp.replace(microsecond=0).isoformat().replace('+00:00', 'Z')
-
-
-def parse_time(value):
-    """Epoch seconds (float) from an epoch number or an ISO 8601 string; ``None`` when unknown."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if text.endswith('Z'):
-        text = text[:-1] + '+00:00'
-    try:
-        stamp = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return stamp.timestamp()
 
 
 def as_int(value, default=None):

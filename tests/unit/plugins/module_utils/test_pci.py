@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _pci, _pci_os
+from ansible_collections.posfleet.terminals.plugins.module_utils import _os, _pci
 
 IMAGES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'images', 'terminal')
 NOW = time.time()
@@ -73,7 +73,7 @@ def proc_tcp(ports):
 
 
 def crypt_hash(password):
-    crypt = _pci_os.Crypt()
+    crypt = _os.Crypt()
     if not crypt.available:
         pytest.skip('libcrypt not available')
     out = crypt._fn(password.encode(), b'$6$saltsaltsalt$')
@@ -256,7 +256,7 @@ def test_approved_versions(tmp_path):
     ('3.0.20-1~deb12u2', '3.0.20-1', False),
 ])
 def test_debian_version_order(installed, minimum, ok):
-    assert _pci_os.version_ok(installed, minimum) is ok
+    assert _os.version_ok(installed, minimum) is ok
 
 
 @pytest.mark.parametrize('directives, months', [
@@ -268,7 +268,7 @@ def test_debian_version_order(installed, minimum, ok):
     ({'daily': True}, 0.0),
 ])
 def test_log_retention(directives, months):
-    assert _pci_os.retention_months(directives) == months
+    assert _os.retention_months(directives) == months
 
 
 def test_unreadable_shadow_is_an_error_not_a_pass(tmp_path):

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Read the real operating system settings the PCI DSS controls judge, on any Debian-based terminal.
+"""The terminal's operating system as the concerns see it (PAM, shadow, dpkg, crypt, sshd, sockets, logrotate),
+on any Debian-based terminal: PCI DSS controls today, credentials and software next.
 
 ``OsView`` parses what it is asked for once (lazily) from a file root (``/`` on a terminal; tests point it at a
 temporary tree) and a command runner (``sshd -T``). Nothing here writes.
