@@ -36,10 +36,9 @@ def run(platform, state, message=None, language='zh-CN', drain_timeout=30, check
     """
     if message is None:
         message = default_message(language)
-    status = platform.status()
-    current = status.get('maintenance') or {}
+    current = platform.maintenance_state(live=True)
     before = view(current)
-    in_flight = as_int(status.get('in_flight'), 0)
+    in_flight = as_int(current.get('in_flight'), 0)
     warnings = []
     result = {
         'terminal_id': platform.terminal_id,
