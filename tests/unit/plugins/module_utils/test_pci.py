@@ -98,7 +98,8 @@ def build(tmp_path, profile):
     for name in ('ed25519', 'ecdsa', 'rsa'):
         write(root, f'/etc/ssh/ssh_host_{name}_key', 'key', 0o600)
     write(root, '/etc/posfleet/ca/acquirer-ca.pem', 'ca')
-    write(root, '/etc/posfleet/terminal.json', json.dumps({'terminal_id': 'SH01-T100-01', 'serial': 'PF1',
+    write(root, '/etc/posfleet/terminal.json', json.dumps({'platform': 'posfleet-reference',
+                                                           'terminal_id': 'SH01-T100-01', 'serial': 'PF1',
                                                            'model': 't100', 'store': 'sh01'}))
     write(root, '/var/log/auth.log', 'sshd[1]: Accepted publickey for posadmin\n', 0o640)
     os.makedirs(os.path.join(root, 'etc/posboot/services.d'), exist_ok=True)
