@@ -1062,6 +1062,14 @@ def waiver_state(waiver, today):
     return True, f"waived until {expires.isoformat()}: {waiver['reason']}"
 
 
+def default_pan_paths(platform=None):
+    """Where card data may land when a site names no paths: the OS's places, plus the platform's own."""
+    paths = list(DEFAULTS['pan_paths'])
+    if platform is not None:
+        paths += [p for p in platform.compliance_paths()['card_data_paths'] if p not in paths]
+    return paths
+
+
 def options_with_defaults(opts, platform=None):
     """``opts`` over ``DEFAULTS``; the platform's own places are added to the OS's PAN and FIM paths when those
     are the defaults (a site that lists its paths gets exactly those)."""
