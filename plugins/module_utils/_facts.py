@@ -41,37 +41,23 @@ def resolve_subsets(requested):
     return [name for name in SUBSETS if name in result]
 
 
-def peripherals_from(model, status, daemon_error=None):
-    """``{device: {present, ok, detail, ...state keys}}`` from the model plus the daemon's live hardware."""
+def peripherals_from(model, hardware, daemon_error=None):
+    """``{device: {present, ok, detail, ...state keys}}`` from the model plus the platform's live device state
+    (``hardware``: ``Platform.peripherals()``, ``None`` when it could not be read)."""
     declared = (model or {}).get('peripherals') or {}
-    hardware = (status or {}).get('hardware') or {}
-    names = [d for d in DEVICES if d in declared or d in hardware]
-    names += sorted(d for d in set(declared) | set(hardware) if d not in names)
+    live_state = hardware or {}
+    names = [d for d in DEVICES if d in declared or d in live_state]
+    names += sorted(d for d in set(declared) | set(live_state) if d not in names)
     result = {}
     for name in names:
         entry = {'present': bool(declared.get(name, False)), 'ok': None, 'detail': None}
-        live = hardware.get(name)
+        live = live_state.get(name)
         if isinstance(live, dict):
             entry.update(live)
-        elif status is None and entry['present']:
-            entry['detail'] = 'unknown: %s' % (daemon_error or 'posd is not running')
+        elif hardware is None and entry['present']:
+            entry['detail'] = 'unknown: %s' % (daemon_error or 'the live device state could not be read')
         result[name] = entry
     return result
-
-
-def journal_from(status):
-    journal = dict((status or {}).get('journal') or {})
-    batch = journal.get('open_batch') or {}
-    return {
-        'transactions_today': journal.get('transactions_today'),
-        'unsettled_batches': journal.get('unsettled_batches'),
-        'unsettled_count': journal.get('unsettled_count'),
-        'unsettled_amount_minor': journal.get('unsettled_amount_minor'),
-        'currency': journal.get('currency') or (batch.get('currency') if isinstance(batch, dict) else None),
-        'last_transaction': journal.get('last_transaction'),
-        'open_batch': batch or None,
-        'source': 'daemon',
-    }
 
 
 def gather(platform, subsets=None):
@@ -92,15 +78,12 @@ def gather(platform, subsets=None):
     if any(s in wanted for s in MODEL_SUBSETS):
         model = attempt('model', platform.model)
 
-    status = None
-    daemon_error = None
+    daemon = None
     if any(s in wanted for s in DAEMON_SUBSETS):
-        try:
-            status = platform.status()
-        except TerminalError as exc:
-            daemon_error = exc
-            warnings.append(f'{exc}; facts from the daemon (peripherals, journal, live maintenance state) are '
-                            'missing or read from files')
+        daemon = platform.daemon_info()
+        if not daemon['running']:
+            warnings.append(f"{daemon['error']}; facts from the daemon (peripherals, journal, live maintenance "
+                            'state) are missing or read from files')
 
     if 'identity' in wanted:
         identity = platform.identity()
@@ -113,7 +96,14 @@ def gather(platform, subsets=None):
     if 'applications' in wanted:
         facts['applications'] = attempt('applications', platform.applications, [])
     if 'peripherals' in wanted or 'battery' in wanted or 'sensors' in wanted:
-        peripherals = peripherals_from(model, status, daemon_error and daemon_error.message)
+        hardware, hardware_error = None, None
+        try:
+            hardware = platform.peripherals()
+        except TerminalError as exc:
+            hardware_error = exc.message
+            if daemon is None or daemon['running']:  # a down daemon is warned about once, above
+                warnings.append(str(exc))
+        peripherals = peripherals_from(model, hardware, hardware_error)
         if 'peripherals' in wanted:
             facts['peripherals'] = peripherals
         if 'battery' in wanted:
@@ -130,34 +120,15 @@ def gather(platform, subsets=None):
         facts['uptime_seconds'] = uptime.get('uptime_seconds')
         facts['boots'] = uptime.get('boots')
     if 'maintenance' in wanted:
-        if status is not None and isinstance(status.get('maintenance'), dict):
-            live = status['maintenance']
-            enabled = bool(live.get('enabled'))
-            facts['maintenance'] = {'enabled': enabled, 'since': live.get('since') if enabled else None,
-                                    'message': (live.get('message') or None) if enabled else None,
-                                    'source': 'daemon'}
-        else:
-            persisted = attempt('maintenance', platform.maintenance)
-            if persisted is not None:
-                persisted['source'] = 'file'
-            facts['maintenance'] = persisted
+        state = attempt('maintenance', platform.maintenance_state)
+        facts['maintenance'] = None if state is None else {
+            key: state.get(key) for key in ('enabled', 'since', 'message', 'source')}
     if 'journal' in wanted:
-        if status is not None:
-            facts['journal'] = journal_from(status)
-        else:
-            journal = attempt('journal', platform.journal)
-            if journal is not None:
-                journal['source'] = 'journal_db'
-            facts['journal'] = journal
+        facts['journal'] = attempt('journal', platform.journal_summary)
     if 'records' in wanted:
         facts['records'] = attempt('records', platform.records)
     if 'daemon' in wanted:
-        if status is not None:
-            facts['daemon'] = {'running': True, 'version': status.get('version'), 'slot': status.get('slot'),
-                               'pid': status.get('pid'), 'started': status.get('started'), 'error': None}
-        else:
-            facts['daemon'] = {'running': False, 'version': None, 'slot': None, 'pid': None, 'started': None,
-                               'error': str(daemon_error) if daemon_error else None}
+        facts['daemon'] = daemon
     facts['subsets'] = wanted
     facts['collected_at'] = utc_iso()
     return facts, warnings

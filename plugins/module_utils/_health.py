@@ -160,13 +160,14 @@ def high(value, warn, fail, what, unit, fix_fail, fix_warn):
     return PASS, f'{what} {fmt(value)}{unit}'
 
 
-def merge_device(name, devices=None, status=None):
-    """One device's view: the daemon status's state keys overlaid with the selftest's live result.
+def merge_device(name, devices=None, hardware=None):
+    """One device's view: the platform's live state keys (``Platform.peripherals()``) overlaid with the
+    selftest's live result.
 
     A fault seen by either wins: ``ok`` is false (with that answer's ``detail``) when either says so.
     """
     merged = {}
-    hardware = (status or {}).get('hardware') or {}
+    hardware = hardware or {}
     if isinstance(hardware.get(name), dict):
         merged.update(hardware[name])
     for entry in devices or []:
@@ -183,12 +184,13 @@ def merge_device(name, devices=None, status=None):
 class Evaluator:
     """Turns one terminal's raw results into checks."""
 
-    def __init__(self, model, status=None, devices=None, daemon_error=None, probe=None, transaction=None,
-                 skipped=None, limits=None):
+    def __init__(self, model, hardware=None, daemon=None, devices=None, daemon_error=None, probe=None,
+                 transaction=None, skipped=None, limits=None):
         self.model = model or {}
         self.model_name = self.model.get('model') or 'unknown'
         self.peripherals = self.model.get('peripherals') or {}
-        self.status = status
+        self.hardware = hardware
+        self.daemon = daemon
         self.devices = devices
         self.daemon_error = daemon_error
         self.probe = probe
@@ -203,7 +205,7 @@ class Evaluator:
 
     @property
     def daemon_down(self):
-        return self.status is None and self.devices is None
+        return self.daemon is None and self.devices is None
 
     def not_tested(self, name):
         if name in self.skipped:
@@ -217,7 +219,7 @@ class Evaluator:
             return check(name, NOT_APPLICABLE, self.skipped[name]), None
         if dev in self.peripherals and not self.peripherals[dev]:
             return check(name, NOT_APPLICABLE, f'model {self.model_name} has no {LABEL[dev]}'), None
-        state = merge_device(dev, self.devices, self.status)
+        state = merge_device(dev, self.devices, self.hardware)
         if not state:
             if self.daemon_down:
                 return self.not_tested(name), None
@@ -262,14 +264,14 @@ class Evaluator:
     def check_daemon(self):
         if self.daemon_error:
             return check('daemon', FAIL, str(self.daemon_error))
-        if self.status is None:
+        if self.daemon is None:
             return self.not_tested('daemon')
-        version = self.status.get('version')
-        slot = self.status.get('slot')
+        version = self.daemon.get('version')
+        slot = self.daemon.get('slot')
         reason = f"posd {version or '(unknown version)'} running from slot {slot or '?'}"
         return check('daemon', PASS, reason, value=version,
-                     details={'version': version, 'slot': slot, 'pid': self.status.get('pid'),
-                              'started': self.status.get('started')})
+                     details={'version': version, 'slot': slot, 'pid': self.daemon.get('pid'),
+                              'started': self.daemon.get('started')})
 
     def check_card_reader(self):
         return self.simple_device('card_reader')
@@ -379,7 +381,7 @@ class Evaluator:
             return check('network', NOT_APPLICABLE, self.skipped['network'])
         findings = []
         details = {}
-        link = ((self.status or {}).get('hardware') or {}).get('network')
+        link = (self.hardware or {}).get('network')
         if isinstance(link, dict):
             details['link'] = dict(link)
             detail = link.get('detail') or 'acquirer down'
@@ -458,12 +460,13 @@ class Evaluator:
         return check(name, status, reason, value=total, latency_ms=total, details=details)
 
 
-def evaluate(model, status=None, devices=None, daemon_error=None, probe=None, transaction=None, skipped=None,
-             limits=None):
+def evaluate(model, hardware=None, daemon=None, devices=None, daemon_error=None, probe=None, transaction=None,
+             skipped=None, limits=None):
     """All checks for one terminal.
 
     :param model: ``{model, peripherals: {device: bool}}`` (the platform's ``model()``).
-    :param status: the daemon's status answer, ``None`` when the daemon could not be asked.
+    :param hardware: the live device state (``Platform.peripherals()``), ``None`` when it could not be read.
+    :param daemon: ``Platform.daemon_info()`` of a running daemon, ``None`` when the daemon could not be asked.
     :param devices: the daemon's selftest ``devices`` list, ``None`` when not run.
     :param daemon_error: why the daemon could not be asked (makes the ``daemon`` check fail).
     :param probe: TCP probe of the acquirer ``{host, port, reachable, connect_ms, error}``.
@@ -471,7 +474,7 @@ def evaluate(model, status=None, devices=None, daemon_error=None, probe=None, tr
     :param skipped: ``{check name: reason}`` for checks deliberately not run (reported as not_applicable).
     :param limits: threshold overrides (keys of ``DEFAULT_THRESHOLDS``).
     """
-    return Evaluator(model, status=status, devices=devices, daemon_error=daemon_error, probe=probe,
+    return Evaluator(model, hardware=hardware, daemon=daemon, devices=devices, daemon_error=daemon_error, probe=probe,
                      transaction=transaction, skipped=skipped, limits=limits).run()
 
 

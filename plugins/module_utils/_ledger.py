@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write_json
 
 
 def read(path):
@@ -25,19 +25,5 @@ def write(path, data, mode=0o644, check_mode=False):
     changed = before != data
     if not changed or check_mode:
         return changed, before
-    directory = os.path.dirname(path) or '.'
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.ledger-', dir=directory)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write('\n')
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_json(path, data, mode=mode)
     return True, before

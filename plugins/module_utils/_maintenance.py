@@ -9,9 +9,8 @@ Private to the collection (leading underscore): it may change without notice.
 
 from __future__ import annotations
 
-import time
-
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import as_int, parse_time
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import as_int
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import seconds_since
 
 DEFAULT_MESSAGES = {
     'zh-CN': '功能维护中',
@@ -45,13 +44,6 @@ def view(state):
     return {'enabled': enabled, 'message': (state or {}).get('message') if enabled else None}
 
 
-def seconds_since(since, now=None):
-    start = parse_time(since)
-    if start is None:
-        return None
-    return round(max(0.0, (time.time() if now is None else now) - start), 1)
-
-
 def run(platform, state, message=None, language=None, drain_timeout=None, check_mode=False):
     """Bring maintenance mode to ``state`` (``enabled``/``disabled``); ``None`` takes the module's default.
 
@@ -64,10 +56,9 @@ def run(platform, state, message=None, language=None, drain_timeout=None, check_
         drain_timeout = _default('drain_timeout')
     if message is None:
         message = default_message(language)
-    status = platform.status()
-    current = status.get('maintenance') or {}
+    current = platform.maintenance_state(live=True)
     before = view(current)
-    in_flight = as_int(status.get('in_flight'), 0)
+    in_flight = as_int(current.get('in_flight'), 0)
     warnings = []
     result = {
         'terminal_id': platform.terminal_id,

@@ -21,21 +21,25 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import stat
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths
-from ansible_collections.posfleet.terminals.plugins.module_utils._pci_os import (
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
+from ansible_collections.posfleet.terminals.plugins.module_utils._os import (
     Crypt,
     OsView,
     is_loopback,
     retention_months,
+    run_command,
     version_ok,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_date, utc_iso
 
 # BIN (six digits), at least one '*', last four: what 3.4.1 allows at most.
 MASKED_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9]*[*]*[0-9][0-9][0-9][0-9]'
+MAX_STORED_DIGITS = 10  # BIN (6) + last four
 STATUSES = ('pass', 'fail', 'not_applicable', 'error', 'waived')
 CASHIER_NOTE = ('POS cashier ID exempt from 8.2.8, 8.3.6 and 8.3.7 (notes to the requirements: reaches one card '
                 'number at a time for a single transaction)')
@@ -50,16 +54,16 @@ DEFAULTS = {
     'default_passwords': ['posfleet', 'admin', 'password', '1234', '123456', 'changeme', 'default', 'root',
                           'toor', 'pos'],
     'known_default_hashes': [],
-    'pan_paths': ['/var/log', '/var/lib/posd', '/var/tmp', '/tmp', '/home', '/root'],
+    # Where the OS may hold card data; the platform's own places (compliance_paths()) are added to them.
+    'pan_paths': ['/var/log', '/var/tmp', '/tmp', '/home', '/root'],
     # Ansible's own temporary files (module payloads without pipelining) are not the terminal's data.
     'pan_exclude': ['*/.ansible/tmp/*', '/tmp/ansible_*', '/tmp/ansible-*'],
     'pan_salt': 'posfleet',
     'allow_test_pans': False,
+    # The OS's critical files; the platform's (compliance_paths() integrity_paths) are added to them.
     'fim_paths': ['/etc/passwd', '/etc/shadow', '/etc/group', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssh/sshd_config',
                   '/etc/ssh/sshd_config.d', '/etc/pam.d', '/etc/security', '/etc/login.defs', '/etc/nftables.conf',
-                  '/etc/posfleet/acquirer.json', '/etc/chrony', '/etc/logrotate.d', '/etc/profile.d',
-                  '/etc/posboot/services.d', '/usr/sbin/sshd', '/usr/local/sbin', '/sbin/posboot', '/slots/a/bin',
-                  '/slots/b/bin'],
+                  '/etc/chrony', '/etc/logrotate.d', '/etc/profile.d', '/usr/sbin/sshd', '/usr/local/sbin'],
     'fim_baseline_file': '/var/lib/posfleet/fim-baseline.json',
     'time_servers': [],
     'max_password_age': 90,
@@ -70,11 +74,55 @@ DEFAULTS = {
     'lockout_seconds': 1800,
     'password_history': 4,
     'log_retention_months': 12,
-    'acquirer_file': '/etc/posfleet/acquirer.json',
-    'journal_db': '/var/lib/posd/journal.db',
-    'posd_log_dir': '/var/log/posd',
-    'terminal_file': '/etc/posfleet/terminal.json',
 }
+
+def get_pci_audit_argument_spec():
+    """The ``pci_audit`` module's options: the one table of their types and defaults (module, role and the
+    module's DOCUMENTATION read it; a unit test holds the documentation to it).
+
+    An option without ``default`` here takes its value from ``DEFAULTS`` (long lists, secrets, and the paths
+    to which the platform adds its own) at run time."""
+    return {
+        'controls': {'type': 'list', 'elements': 'str', 'default': []},
+        'automation_account': {'type': 'str', 'default': DEFAULTS['automation_account']},
+        'cashier_accounts': {'type': 'list', 'elements': 'dict', 'default': [], 'options': {
+            'name': {'type': 'str', 'required': True},
+            'reason': {'type': 'str', 'required': True},
+        }},
+        'waivers': {'type': 'list', 'elements': 'dict', 'default': [], 'options': {
+            'id': {'type': 'str', 'required': True},
+            'reason': {'type': 'str', 'required': True},
+            'expires': {'type': 'str', 'required': True},
+        }},
+        'allowed_ports': {'type': 'list', 'elements': 'int', 'default': list(DEFAULTS['allowed_ports'])},
+        'insecure_ports': {'type': 'list', 'elements': 'int', 'default': list(DEFAULTS['insecure_ports'])},
+        'allowed_services': {'type': 'list', 'elements': 'str', 'default': []},
+        'approved_versions': {'type': 'dict', 'default': {}},
+        'default_passwords': {'type': 'list', 'elements': 'str', 'no_log': True},
+        'known_default_hashes': {'type': 'list', 'elements': 'str', 'default': [], 'no_log': True},
+        'pan_paths': {'type': 'list', 'elements': 'path'},
+        'pan_exclude': {'type': 'list', 'elements': 'str', 'default': list(DEFAULTS['pan_exclude'])},
+        'pan_salt': {'type': 'str', 'no_log': True},
+        'allow_test_pans': {'type': 'bool', 'default': DEFAULTS['allow_test_pans']},
+        'fim_paths': {'type': 'list', 'elements': 'path'},
+        'fim_baseline_file': {'type': 'path', 'default': DEFAULTS['fim_baseline_file']},
+        'fim_update': {'type': 'bool', 'default': False},
+        'time_servers': {'type': 'list', 'elements': 'str', 'default': []},
+        'max_password_age': {'type': 'int', 'default': DEFAULTS['max_password_age'], 'no_log': False},
+        'inactive_days': {'type': 'int', 'default': DEFAULTS['inactive_days']},
+        'idle_timeout': {'type': 'int', 'default': DEFAULTS['idle_timeout']},
+        'min_password_length': {'type': 'int', 'default': DEFAULTS['min_password_length'], 'no_log': False},
+        'lockout_attempts': {'type': 'int', 'default': DEFAULTS['lockout_attempts']},
+        'lockout_seconds': {'type': 'int', 'default': DEFAULTS['lockout_seconds']},
+        'password_history': {'type': 'int', 'default': DEFAULTS['password_history'], 'no_log': False},
+        'log_retention_months': {'type': 'int', 'default': DEFAULTS['log_retention_months']},
+        'fail_on': {'type': 'str', 'default': 'never', 'choices': ['never', 'fail']},
+    }
+
+
+# The options that reach audit() (the others steer the module itself).
+AUDIT_OPTIONS = tuple(name for name in get_pci_audit_argument_spec() if name not in ('fim_update', 'fail_on'))
+
 
 CONTROLS = []
 
@@ -115,9 +163,11 @@ def control(cid, title, pci_dss, severity, remediation, remediable=None):
 class Context:
     """What the checks share: the OS view, the options and results computed once (PAN scan, FIM)."""
 
-    def __init__(self, os_view, opts, now=None):
+    def __init__(self, os_view, opts, platform, now=None):
         self.os = os_view
         self.opts = opts
+        self.platform = platform
+        self.paths = platform.compliance_paths()  # the platform's files the controls judge
         self.now = time.time() if now is None else now
         self.pan = None
         self.fim = None
@@ -600,9 +650,13 @@ def _fw_ports(ctx):
 # -- files (2.2.6, 3.5.1, 7.2.1, 8.3.2, 10.3.x) ---------------------------------------------------------------
 
 def _mode_check(paths, max_mode, owner_root=True, dir_mode=None):
+    """``paths``: a list, or ``ctx -> list`` for the platform's files (``ctx.paths``)."""
     def check(ctx):
         bad, seen = [], []
-        for pattern in paths:
+        patterns = paths(ctx) if callable(paths) else paths
+        if not patterns:
+            raise NotApplicable(f'platform {ctx.platform.name} has no such files')
+        for pattern in patterns:
             for path in ctx.os.glob(pattern) if any(c in pattern for c in '*?[') else [pattern]:
                 info = ctx.os.file_mode(path)
                 if info is None or info['link']:
@@ -612,7 +666,7 @@ def _mode_check(paths, max_mode, owner_root=True, dir_mode=None):
                 if info['mode'] & ~limit or (owner_root and info['uid'] != 0):
                     bad.append(f"{path} {_fmt_mode(info['mode'])} uid {info['uid']}")
         if not seen:
-            raise NotApplicable(f'none of {", ".join(paths)} exists')
+            raise NotApplicable(f'none of {", ".join(patterns)} exists')
         if bad:
             return 'fail', f'more open than {_fmt_mode(max_mode)} or not owned by root: ' + ', '.join(bad)
         return 'pass', ', '.join(seen)
@@ -632,22 +686,25 @@ control('file_sudoers', 'sudoers files readable by root only', ['7.2.1'], 'mediu
         'chmod 0440 /etc/sudoers /etc/sudoers.d/*')(_mode_check(['/etc/sudoers', '/etc/sudoers.d/*'], 0o440))
 control('file_journal', 'Transaction journal readable by root only', ['3.5.1', '7.2.1'], 'high',
         'chmod 0600 the journal database and its -wal/-shm files (role toggle posfleet_pci_baseline_file_journal)')(
-    _mode_check(['/var/lib/posd/journal.db', '/var/lib/posd/journal.db-wal', '/var/lib/posd/journal.db-shm'], 0o600))
+    _mode_check(lambda ctx: ctx.paths['journal_files'], 0o600))
 control('file_posd_logs', 'Payment application logs not world-readable', ['10.3.1', '10.3.2'], 'medium',
-        'chmod 0750 /var/log/posd and 0640 its files (role toggle posfleet_pci_baseline_file_posd_logs)')(
-    _mode_check(['/var/log/posd', '/var/log/posd/*'], 0o640, dir_mode=0o750))
+        'chmod 0750 the payment application\'s log directory and 0640 its files (role toggle '
+        'posfleet_pci_baseline_file_posd_logs)')(
+    _mode_check(lambda ctx: [ctx.paths['app_log_dir'], ctx.paths['app_log_dir'] + '/*'] if ctx.paths['app_log_dir']
+                else [], 0o640, dir_mode=0o750))
 control('file_auth_log', 'Authentication logs not world-readable', ['10.3.1', '10.3.2'], 'medium',
         'chmod 0640 /var/log/auth.log')(_mode_check(['/var/log/auth.log', '/var/log/secure'], 0o640))
 control('file_acquirer_config', 'Acquirer link configuration writable by root only', ['4.2.1', '2.2.6'],
-        'medium', 'chmod 0644 /etc/posfleet/acquirer.json; chown root')(
-    _mode_check(['/etc/posfleet/acquirer.json'], 0o644))
+        'medium', 'chmod 0644 the acquirer link configuration; chown root')(
+    _mode_check(lambda ctx: [ctx.paths['acquirer_config']] if ctx.paths['acquirer_config'] else [], 0o644))
 
 
 @control('no_world_writable', 'No world-writable files among system and payment software', ['2.2.6', '11.5.2'],
          'high', 'chmod o-w the files listed')
 def _world_writable(ctx):
     bad = []
-    for top in ('/etc', '/usr/local/sbin', '/usr/local/bin', '/slots', '/opt/posapps', '/sbin', '/usr/sbin'):
+    tops = ['/etc', '/usr/local/sbin', '/usr/local/bin', '/sbin', '/usr/sbin'] + list(ctx.paths['software_dirs'])
+    for top in tops:
         base = ctx.os.path(top)
         for directory, dirs, files in os.walk(base):
             for name in dirs + files:
@@ -662,7 +719,7 @@ def _world_writable(ctx):
                     bad.append(ctx.os.unroot(full))
     if bad:
         return 'fail', f'{len(bad)} world-writable: ' + ', '.join(sorted(bad)[:10])
-    return 'pass', 'no world-writable file in /etc, /sbin, /usr/sbin, /usr/local, /slots, /opt/posapps'
+    return 'pass', f'no world-writable file in {", ".join(tops)}'
 
 
 # -- logging and time (10.2.1, 10.5.1, 10.6.x) ------------------------------------------------------------------
@@ -684,7 +741,10 @@ def _retention(paths):
     def check(ctx):
         wanted = ctx.opts['log_retention_months']
         results, bad = [], []
-        for path in paths:
+        targets = paths(ctx) if callable(paths) else paths
+        if not targets:
+            raise NotApplicable(f'platform {ctx.platform.name} keeps no such log')
+        for path in targets:
             months, where = _logrotate_for(ctx, path)
             if months is None:
                 bad.append(f'{path}: no logrotate rule (kept until the disk fills, then lost)')
@@ -699,8 +759,9 @@ def _retention(paths):
 
 
 control('log_retention_posd', 'Payment application logs kept at least 12 months', ['10.5.1'], 'medium',
-        'Install /etc/logrotate.d/posd (daily, rotate 365) (role toggle posfleet_pci_baseline_log_retention_posd)')(
-    _retention(['/var/log/posd/posd.log']))
+        'Rotate the payment application\'s logs daily with rotate 365 (role toggle '
+        'posfleet_pci_baseline_log_retention_posd)')(
+    _retention(lambda ctx: ctx.paths['app_logs']))
 control('log_retention_auth', 'Authentication logs kept at least 12 months', ['10.5.1'], 'medium',
         'Rotate /var/log/auth.log weekly with rotate 52 (or more)')(_retention(['/var/log/auth.log']))
 
@@ -785,26 +846,29 @@ control('time_config_protected', 'Time configuration writable by root only', ['1
 # -- acquirer link (4.2.1) ---------------------------------------------------------------------------------
 
 def _acquirer(ctx):
-    text = ctx.os.read(ctx.opts['acquirer_file'])
-    if text is None:
-        raise NotApplicable(f'{ctx.opts["acquirer_file"]} does not exist (no acquirer link on this host)')
-    return json.loads(text)
+    try:
+        return ctx.platform.acquirer()
+    except TerminalError as exc:
+        if 'does not exist' in exc.message:
+            raise NotApplicable(f'{exc.message} (no acquirer link on this host)') from None
+        raise
 
 
 @control('acquirer_tls_version', 'Card data to the acquirer only over TLS 1.2 or later', ['4.2.1'], 'critical',
-         'Set "min_tls": "1.2" in /etc/posfleet/acquirer.json (role toggle posfleet_pci_baseline_acquirer_tls_version)')
+         'Set "min_tls": "1.2" in the acquirer link configuration (role toggle '
+         'posfleet_pci_baseline_acquirer_tls_version)')
 def _acq_tls(ctx):
     conf = _acquirer(ctx)
-    value = str(conf.get('min_tls', '1.0'))
+    value = str(conf.get('min_tls') or '1.0')
     try:
         ok = tuple(int(p) for p in value.split('.')) >= (1, 2)
     except ValueError:
         ok = False
-    return ('pass' if ok else 'fail'), f'{ctx.opts["acquirer_file"]}: min_tls {value} (1.2 or later)'
+    return ('pass' if ok else 'fail'), f'{conf["source"]}: min_tls {value} (1.2 or later)'
 
 
 @control('acquirer_tls_verify', 'The acquirer\'s certificate is verified against a trusted CA', ['4.2.1'], 'critical',
-         'Set "verify": true and a ca_file in /etc/posfleet/acquirer.json')
+         'Set "verify": true and a ca_file in the acquirer link configuration')
 def _acq_verify(ctx):
     conf = _acquirer(ctx)
     ca = conf.get('ca_file')
@@ -816,20 +880,12 @@ def _acq_verify(ctx):
 # -- software and integrity (6.3.3, 11.5.2, 5.3.2) ------------------------------------------------------------
 
 def installed_versions(ctx):
+    """``{name: version}``: Debian packages, then the platform's applications and ``firmware``."""
     versions = dict(ctx.os.dpkg_versions())
-    for path in ctx.os.glob('/opt/posapps/*/manifest.json'):
-        try:
-            data = json.loads(ctx.os.read(path) or '{}')
-            versions[data['name']] = str(data['version'])
-        except (ValueError, KeyError, TypeError):
-            continue
-    try:
-        env = json.loads(ctx.os.read('/var/lib/posboot/env.json') or '{}')
-        slot_version = ctx.os.read(f"/slots/{env.get('active_slot', 'a')}/VERSION")
-        if slot_version:
-            versions['firmware'] = slot_version.strip()
-    except ValueError:
-        pass
+    software = ctx.platform.installed_software()
+    versions.update({name: str(version) for name, version in software['applications'].items()})
+    if software['firmware']:
+        versions['firmware'] = software['firmware']
     return versions
 
 
@@ -948,10 +1004,7 @@ def _anti_malware(ctx):
 @control('poi_inventory', 'The terminal reports make, model, serial and location', ['9.5.1.1', '12.5.1'], 'low',
          'Re-provision the terminal identity (/etc/posfleet/terminal.json)', remediable=False)
 def _poi(ctx):
-    text = ctx.os.read(ctx.opts['terminal_file'])
-    if text is None:
-        return 'fail', f'{ctx.opts["terminal_file"]} does not exist'
-    data = json.loads(text)
+    data = ctx.platform.identity()
     missing = [k for k in ('terminal_id', 'serial', 'model', 'store') if not data.get(k)]
     if missing:
         return 'fail', 'identity lacks: ' + ', '.join(missing)
@@ -987,20 +1040,10 @@ def _sad(ctx):
 @control('journal_masked', 'The transaction journal keeps only masked card numbers', ['3.4.1'], 'high',
          'Fix the payment application so it stores BIN and last four only', remediable=False)
 def _journal_masked(ctx):
-    path = ctx.os.path(ctx.opts['journal_db'])
-    if not os.path.exists(path):
-        raise NotApplicable(f'{ctx.opts["journal_db"]} does not exist')
-    conn = sqlite3.connect('file:' + path + '?mode=ro', uri=True, timeout=5)
-    try:
-        total, unmasked = conn.execute(
-            'SELECT count(*), coalesce(sum(pan_masked NOT GLOB ? OR length(replace(pan_masked, ?, ?)) > 10), 0) '
-            'FROM transactions', (MASKED_GLOB, '*', '')).fetchone()
-    except sqlite3.OperationalError as exc:
-        if 'no such table' in str(exc):
-            raise NotApplicable(f'{ctx.opts["journal_db"]} has no transactions table') from None
-        raise
-    finally:
-        conn.close()
+    masking = ctx.platform.journal_masking(MASKED_GLOB, MAX_STORED_DIGITS)
+    if masking is None:
+        raise NotApplicable(f'platform {ctx.platform.name}: no transaction journal on this terminal')
+    total, unmasked = masking['total'], masking['unmasked']
     if unmasked:
         return 'fail', f'{unmasked} of {total} transactions hold more than BIN and last four'
     return 'pass', f'{total} transactions, all masked (at most first six and last four)'
@@ -1019,16 +1062,31 @@ def waiver_state(waiver, today):
     return True, f"waived until {expires.isoformat()}: {waiver['reason']}"
 
 
-def options_with_defaults(opts):
+def default_pan_paths(platform=None):
+    """Where card data may land when a site names no paths: the OS's places, plus the platform's own."""
+    paths = list(DEFAULTS['pan_paths'])
+    if platform is not None:
+        paths += [p for p in platform.compliance_paths()['card_data_paths'] if p not in paths]
+    return paths
+
+
+def options_with_defaults(opts, platform=None):
+    """``opts`` over ``DEFAULTS``; the platform's own places are added to the OS's PAN and FIM paths when those
+    are the defaults (a site that lists its paths gets exactly those)."""
     options = dict(DEFAULTS)
     options.update({k: v for k, v in opts.items() if v is not None})
+    if platform is not None:
+        paths = platform.compliance_paths()
+        for key, extra in (('pan_paths', 'card_data_paths'), ('fim_paths', 'integrity_paths')):
+            if opts.get(key) is None:
+                options[key] = list(options[key]) + [p for p in paths[extra] if p not in options[key]]
     return options
 
 
 def evaluate(ctx, only=None):
     """Run the controls in ``ctx``; returns ``(controls, summary)``."""
     options = ctx.opts
-    today = datetime.datetime.fromtimestamp(ctx.now, tz=datetime.timezone.utc).date()
+    today = utc_date(ctx.now)
     waivers = {w['id']: w for w in options.get('waivers') or []}
     results = []
     for spec in CONTROLS:
@@ -1082,28 +1140,26 @@ def record_fim_baseline(ctx, check_mode=False):
     changes = state['changes']
     if changes is not None and not any(changes.values()):
         return False, _digest(state['baseline'])
-    document = {'recorded': datetime.datetime.fromtimestamp(ctx.now, tz=datetime.timezone.utc).replace(
-        microsecond=0).isoformat().replace('+00:00', 'Z'), 'files': state['current']}
+    document = {'recorded': utc_iso(ctx.now), 'files': state['current']}
     if check_mode:
         return True, _digest(document)
-    path = ctx.os.path(ctx.opts['fim_baseline_file'])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + '.tmp'
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as handle:
-        handle.write(json.dumps(document, sort_keys=True))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write(ctx.os.path(ctx.opts['fim_baseline_file']), json.dumps(document, sort_keys=True), mode=0o600)
     state['baseline'] = document
     state['changes'] = {'added': [], 'removed': [], 'modified': []}
     return True, _digest(document)
 
 
-def audit(opts, root='/', runner=None, now=None, fim_update=False, check_mode=False):
-    """The whole audit: ``result`` dict for the module (``changed`` only when the FIM baseline is (re)written)."""
+def audit(opts, root='/', runner=None, now=None, fim_update=False, check_mode=False, platform=None):
+    """The whole audit: ``result`` dict for the module (``changed`` only when the FIM baseline is (re)written).
+
+    ``platform`` (default: the terminal's, from its identity file under ``root``) answers for the platform's
+    own files; the operating system is read directly."""
     started = time.monotonic()
-    ctx = Context(OsView(root, runner) if runner else OsView(root), options_with_defaults(opts), now)
+    if platform is None:
+        platform = load_platform(root=root)
+    services_dir = platform.compliance_paths()['services_dir']
+    os_view = OsView(root, runner or run_command, boot_services=(platform.name, services_dir) if services_dir else None)
+    ctx = Context(os_view, options_with_defaults(opts, platform), platform, now)
     changed = False
     if fim_update:
         changed = record_fim_baseline(ctx, check_mode)[0]

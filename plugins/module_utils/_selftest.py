@@ -61,16 +61,22 @@ def run(platform, check_mode=False, **options):
         errors.append(str(exc))
         model = {'model': platform.identity().get('model'), 'peripherals': {}}
 
-    status = None
+    daemon = platform.daemon_info()
+    hardware = None
     daemon_error = None
     try:
-        status = platform.status()
+        hardware = platform.peripherals()
     except TerminalError as exc:
-        daemon_error = exc
+        if daemon['running']:
+            errors.append(str(exc))
+        else:  # the same failure as daemon_info's, with its message and fix apart
+            daemon_error = f'{exc.message}: {exc.fix}'
+    if not daemon['running']:
+        daemon, daemon_error = None, daemon_error or daemon['error']
 
     devices = None
     receipt_printed = False
-    if status is not None:
+    if daemon is not None:
         want_receipt = bool(print_receipt) and not check_mode
         try:
             answer = platform.selftest(print_receipt=want_receipt)
@@ -97,14 +103,13 @@ def run(platform, check_mode=False, **options):
         skipped['acquirer_transaction'] = SKIPPED_CHECK_MODE
     elif not transaction:
         skipped['acquirer_transaction'] = 'test transaction disabled (transaction=false)'
-    elif status is not None:
+    elif daemon is not None:
         try:
             tx = platform.test_transaction(timeout=opts['transaction_timeout'])
         except TerminalError as exc:
             tx = {'ok': False, 'stage': exc.step, 'error': exc.message}
 
-    checks = health.evaluate(model, status=status, devices=devices,
-                             daemon_error=daemon_error and f'{daemon_error.message}: {daemon_error.fix}',
+    checks = health.evaluate(model, hardware=hardware, daemon=daemon, devices=devices, daemon_error=daemon_error,
                              probe=probe, transaction=tx, skipped=skipped, limits=limits)
     summary = health.summarize(checks)
     result = {

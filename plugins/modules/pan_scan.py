@@ -34,15 +34,16 @@ attributes:
     support: full
     platforms: posix
     details:
-      - Runs on the terminal with its own Python 3.9 or later (standard library only). Does not depend on the
-        terminal platform layer, so it runs on any Linux host.
+      - Runs on the terminal with its own Python 3.9 or later (standard library only). Runs on any Linux host; on
+        a posfleet terminal the platform layer only adds its own card data places to the default O(paths).
 options:
   paths:
     description:
       - Files and directories to scan, recursively.
+      - When not set - V(/var/log), V(/var/tmp), V(/tmp), V(/home) and V(/root), plus, on a posfleet terminal, the
+        places where its platform keeps card data (the transaction journal's directory on the reference terminal).
     type: list
     elements: path
-    default: [/var/log, /var/lib/posd, /var/tmp, /tmp, /home, /root]
   exclude:
     description:
       - Shell patterns (C(fnmatch)) of full paths not to scan, for example V(/var/log/journal/*).
@@ -96,7 +97,7 @@ EXAMPLES = r"""
 
 - name: Fail when a transaction database or a compressed log holds a card number
   posfleet.terminals.pan_scan:
-    paths: [/var/lib/posd, /var/log/posd]
+    paths: [/var/log, /var/backups]
     salt: "{{ fleet_audit_salt }}"
     fail_on_findings: true
   become: true
@@ -127,7 +128,7 @@ findings:
   type: list
   elements: dict
   sample:
-    - {path: /var/log/posd/debug.log, container: file, line: 2, offset: 137, brand: visa, length: 16,
+    - {path: /var/log/pos/debug.log, container: file, line: 2, offset: 137, brand: visa, length: 16,
        masked: 411111******1111, hash: 'sha256:5f0c...'}
 sad_count:
   description: How many sensitive authentication data hits (track 1/2 layouts, labelled CVV, CVC or PIN block values).
@@ -139,7 +140,7 @@ sad_findings:
   returned: always
   type: list
   elements: dict
-  sample: [{kind: track2, path: /var/log/posd/debug.log, container: file, line: 2, offset: 64}]
+  sample: [{kind: track2, path: /var/log/pos/debug.log, container: file, line: 2, offset: 64}]
 allowed_test_pans:
   description: Published test card numbers skipped because of O(allow_test_pans).
   returned: always
@@ -186,14 +187,27 @@ import traceback  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths  # noqa: E402
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._pci import default_pan_paths  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (  # noqa: E402
+    IDENTITY_FILE,
+    TerminalError,
+    load_platform,
+)
 
-DEFAULT_PATHS = ['/var/log', '/var/lib/posd', '/var/tmp', '/tmp', '/home', '/root']
+
+def scan_roots(paths):
+    """The paths given, or the defaults: a posfleet terminal's platform adds its own places, any other Linux host
+    (no identity file) gets the OS's; a terminal whose identity is broken fails with the reason."""
+    if paths:
+        return paths
+    if not os.path.exists(IDENTITY_FILE):
+        return default_pan_paths()
+    return default_pan_paths(load_platform())
 
 
 def main():
     argument_spec = {
-        'paths': {'type': 'list', 'elements': 'path', 'default': DEFAULT_PATHS},
+        'paths': {'type': 'list', 'elements': 'path'},
         'exclude': {'type': 'list', 'elements': 'str', 'default': []},
         'allow_test_pans': {'type': 'bool', 'default': False},
         'salt': {'type': 'str', 'no_log': True},
@@ -206,7 +220,7 @@ def main():
     if p['max_findings'] < 0 or p['max_file_mb'] < 0:
         module.fail_json(msg='max_findings and max_file_mb must be 0 or more')
     try:
-        result = scan_paths(p['paths'], p['salt'] or os.urandom(16).hex(), exclude=p['exclude'],
+        result = scan_paths(scan_roots(p['paths']), p['salt'] or os.urandom(16).hex(), exclude=p['exclude'],
                             allow_test_pans=p['allow_test_pans'], max_findings=p['max_findings'],
                             max_file_bytes=p['max_file_mb'] * 1000000)
     except TerminalError as exc:

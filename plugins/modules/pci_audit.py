@@ -114,8 +114,9 @@ options:
     default: []
   approved_versions:
     description:
-      - Minimum approved version per Debian package, application (C(/opt/posapps/*/manifest.json) name) or
-        V(firmware); compared as dpkg compares versions. Empty makes the control V(not_applicable).
+      - Minimum approved version per Debian package, platform application (its manifest's name) or
+        V(firmware) (the active slot); compared as dpkg compares versions. Empty makes the control
+        V(not_applicable).
     type: dict
     default: {}
   default_passwords:
@@ -131,10 +132,12 @@ options:
     elements: str
     default: []
   pan_paths:
-    description: Files and directories scanned for card numbers and sensitive authentication data.
+    description:
+      - Files and directories scanned for card numbers and sensitive authentication data.
+      - When not set - V(/var/log), V(/var/tmp), V(/tmp), V(/home) and V(/root), plus the places where the
+        terminal's platform keeps card data (its transaction journal's directory on the reference terminal).
     type: list
     elements: path
-    default: [/var/log, /var/lib/posd, /var/tmp, /tmp, /home, /root]
   pan_exclude:
     description: Shell patterns of full paths not scanned.
     type: list
@@ -148,7 +151,11 @@ options:
     type: bool
     default: false
   fim_paths:
-    description: Critical files and directories under change detection (11.5.2).
+    description:
+      - Critical files and directories under change detection (11.5.2).
+      - When not set - the operating system's accounts, sudoers, sshd, PAM, login, firewall, time, logrotate and
+        profile configuration and C(sshd) itself, plus the platform's own (boot loader, firmware binaries, boot
+        services, acquirer link configuration on the reference terminal).
     type: list
     elements: path
   fim_baseline_file:
@@ -296,77 +303,30 @@ duration_ms:
 """
 
 # Imports follow the documentation blocks, as ansible-test validate-modules requires.
-import json  # noqa: E402
 import os  # noqa: E402
 import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._pci import DEFAULTS, audit  # noqa: E402
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TERMINAL_FILE, TerminalError  # noqa: E402
-
-OPTIONS = ('automation_account', 'cashier_accounts', 'waivers', 'allowed_ports', 'insecure_ports', 'allowed_services',
-           'approved_versions', 'default_passwords', 'known_default_hashes', 'pan_paths', 'pan_exclude', 'pan_salt',
-           'allow_test_pans', 'fim_paths', 'fim_baseline_file', 'time_servers', 'max_password_age', 'inactive_days',
-           'idle_timeout', 'min_password_length', 'lockout_attempts', 'lockout_seconds', 'password_history',
-           'log_retention_months', 'controls')
-
-
-def terminal_id():
-    try:
-        with open(TERMINAL_FILE, encoding='utf-8') as handle:
-            return json.load(handle).get('terminal_id') or TerminalError('', '', '').terminal
-    except (OSError, ValueError, AttributeError):
-        return TerminalError('', '', '').terminal
+from ansible_collections.posfleet.terminals.plugins.module_utils._pci import (  # noqa: E402
+    AUDIT_OPTIONS,
+    audit,
+    get_pci_audit_argument_spec,
+)
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform  # noqa: E402
 
 
 def main():
-    argument_spec = {
-        'controls': {'type': 'list', 'elements': 'str', 'default': []},
-        'automation_account': {'type': 'str', 'default': 'posadmin'},
-        'cashier_accounts': {'type': 'list', 'elements': 'dict', 'default': [], 'options': {
-            'name': {'type': 'str', 'required': True},
-            'reason': {'type': 'str', 'required': True},
-        }},
-        'waivers': {'type': 'list', 'elements': 'dict', 'default': [], 'options': {
-            'id': {'type': 'str', 'required': True},
-            'reason': {'type': 'str', 'required': True},
-            'expires': {'type': 'str', 'required': True},
-        }},
-        'allowed_ports': {'type': 'list', 'elements': 'int', 'default': [22]},
-        'insecure_ports': {'type': 'list', 'elements': 'int', 'default': [21, 23, 69, 512, 513, 514, 2323]},
-        'allowed_services': {'type': 'list', 'elements': 'str', 'default': []},
-        'approved_versions': {'type': 'dict', 'default': {}},
-        'default_passwords': {'type': 'list', 'elements': 'str', 'no_log': True},
-        'known_default_hashes': {'type': 'list', 'elements': 'str', 'default': [], 'no_log': True},
-        'pan_paths': {'type': 'list', 'elements': 'path',
-                      'default': ['/var/log', '/var/lib/posd', '/var/tmp', '/tmp', '/home', '/root']},
-        'pan_exclude': {'type': 'list', 'elements': 'str',
-                        'default': ['*/.ansible/tmp/*', '/tmp/ansible_*', '/tmp/ansible-*']},
-        'pan_salt': {'type': 'str', 'no_log': True},
-        'allow_test_pans': {'type': 'bool', 'default': False},
-        'fim_paths': {'type': 'list', 'elements': 'path'},
-        'fim_baseline_file': {'type': 'path', 'default': '/var/lib/posfleet/fim-baseline.json'},
-        'fim_update': {'type': 'bool', 'default': False},
-        'time_servers': {'type': 'list', 'elements': 'str', 'default': []},
-        'max_password_age': {'type': 'int', 'default': 90, 'no_log': False},
-        'inactive_days': {'type': 'int', 'default': 90},
-        'idle_timeout': {'type': 'int', 'default': 900},
-        'min_password_length': {'type': 'int', 'default': 12, 'no_log': False},
-        'lockout_attempts': {'type': 'int', 'default': 10},
-        'lockout_seconds': {'type': 'int', 'default': 1800},
-        'password_history': {'type': 'int', 'default': 4, 'no_log': False},
-        'log_retention_months': {'type': 'int', 'default': 12},
-        'fail_on': {'type': 'str', 'default': 'never', 'choices': ['never', 'fail']},
-    }
+    argument_spec = get_pci_audit_argument_spec()
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    opts = {name: p[name] for name in OPTIONS}
+    opts = {name: p[name] for name in AUDIT_OPTIONS}
     opts['pan_salt'] = p['pan_salt'] or os.urandom(16).hex()
-    opts['fim_paths'] = p['fim_paths'] or DEFAULTS['fim_paths']
-    ident = terminal_id()
+    ident = None
     try:
-        result = audit(opts, fim_update=p['fim_update'], check_mode=module.check_mode)
+        platform = load_platform()  # an unknown terminal fails here, before anything is read or written
+        ident = platform.terminal_id
+        result = audit(opts, fim_update=p['fim_update'], check_mode=module.check_mode, platform=platform)
     except TerminalError as exc:
         module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
     except Exception as exc:

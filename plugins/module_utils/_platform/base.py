@@ -10,11 +10,16 @@ Target-side code: Python >= 3.9 standard library only.
 
 from __future__ import annotations
 
-import datetime
+import functools
 import json
 import os
 import socket
 import time
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import (  # noqa: F401 (re-exported)
+    parse_time,
+    utc_iso,
+)
 
 # The one file every platform has: it names the terminal and the platform class that answers for it.
 IDENTITY_FILE = '/etc/posfleet/terminal.json'
@@ -28,38 +33,6 @@ def _hostname():
         return socket.gethostname() or 'unknown'
     except Exception:  # pragma: no cover - gethostname does not fail on Linux
         return 'unknown'
-
-
-def utc_iso(epoch=None):
-    """Seconds since the epoch (default: now) as ``2026-11-20T02:10:00Z``."""
-    if epoch is None:
-        epoch = time.time()
-    stamp = datetime.datetime.fromtimestamp(float(epoch), tz=datetime.timezone.utc)
-    return stamp.replace(microsecond=0).isoformat().replace('+00:00', 'Z')
-
-
-def parse_time(value):
-    """Epoch seconds (float) from an epoch number or an ISO 8601 string; ``None`` when unknown."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if text.endswith('Z'):
-        text = text[:-1] + '+00:00'
-    try:
-        stamp = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return stamp.timestamp()
 
 
 def as_int(value, default=None):
@@ -147,10 +120,37 @@ def tcp_probe(host, port, timeout=5.0):
     return result
 
 
+def abstract(method):
+    """Mark a method of the contract: a platform that does not override it fails with a TerminalError naming
+    the terminal, the method and the fix (before anything is changed), not with a bare NotImplementedError."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def missing(self, *args, **kwargs):
+        raise self.error(name, f'platform {self.name!r} does not implement {name}()',
+                         f'use a posfleet.terminals release whose {self.name} platform implements {name}(), or '
+                         'implement it in its class (plugins/module_utils/_platform/; see docs/reference-terminal.md)')
+
+    missing.__contract__ = True
+    return missing
+
+
+def contract_methods():
+    """The names of the methods every platform must implement (``@abstract`` in ``Platform``), in order."""
+    return [name for name, value in vars(Platform).items() if getattr(value, '__contract__', False)]
+
+
+def unimplemented(cls):
+    """The contract methods ``cls`` leaves to ``Platform`` (empty for a complete platform)."""
+    return [name for name in contract_methods() if getattr(cls, name) is getattr(Platform, name)]
+
+
 class Platform:
     """The questions every module asks a terminal. Subclasses answer them for one kind of terminal.
 
-    Methods raise ``TerminalError`` when they cannot answer.
+    Every ``@abstract`` method is part of the contract (``tests/unit/plugins/module_utils/test_platform_contract.py``
+    checks every registered platform against the shapes documented here). Methods raise ``TerminalError`` when
+    they cannot answer, unless their documentation says the failure is data.
     """
 
     name = None
@@ -172,69 +172,132 @@ class Platform:
     def error(self, step, message, fix):
         return TerminalError(step, message, fix, self.terminal_id)
 
+    # reads: files ------------------------------------------------------------------------------------
+
+    @abstract
     def identity(self):
-        """``{terminal_id, serial, model, store, timezone, platform}``."""
-        raise NotImplementedError
+        """``{terminal_id: str, serial: str|None, model: str|None, store: str|None, timezone: str, platform: str}``."""
 
+    @abstract
     def model(self):
-        """``{model, vendor, description, peripherals: {device: bool}}``."""
-        raise NotImplementedError
+        """``{model: str|None, vendor: str|None, description: str|None, peripherals: {device: bool}}``:
+        the devices the model has (``DEVICES`` names at least)."""
 
+    @abstract
     def firmware(self):
-        """``{active_slot, inactive_slot, slots: {a: {version, present}, ...}, bootenv, state, last_fallback}``."""
-        raise NotImplementedError
+        """``{active_slot: str, inactive_slot: str|None, active_version: str|None,
+        slots: {name: {version: str|None, present: bool, models: [str]|None}},
+        bootenv: {upgrade_available: int, bootcount: int, bootlimit: int}, state: 'committed'|'pending_trial',
+        last_fallback}``."""
 
+    @abstract
+    def boot_state(self):
+        """The boot environment, typed: ``{active_slot: str, inactive_slot: str|None,
+        state: 'committed'|'pending_trial', upgrade_available: int, bootcount: int, bootlimit: int,
+        last_boot: float|None (epoch), boots: int|None, last_fallback: str|dict|None}``."""
+
+    @abstract
     def applications(self):
-        """``[{name, version}]`` sorted by name."""
-        raise NotImplementedError
+        """``[{name: str, version: str|None}]`` sorted by name (``error: str`` added for an unreadable one)."""
 
+    @abstract
+    def installed_software(self):
+        """What the platform installs beside the OS packages, for version checks:
+        ``{firmware: str|None (the active slot's version), applications: {name: version}}``."""
+
+    @abstract
     def records(self):
-        """``{last_backup, last_credential_rotation, last_audit}`` as left by the other concerns."""
-        raise NotImplementedError
+        """``{last_backup, last_credential_rotation, last_audit}`` (ISO strings or ``None``; every ``RECORD_KEYS``
+        key present) as left by the other concerns."""
 
+    @abstract
     def disk(self):
-        """``[{path, total_bytes, free_bytes, used_bytes, used_pct}]``."""
-        raise NotImplementedError
+        """``[{path: str, total_bytes: int, free_bytes: int, used_bytes: int, used_pct: float}]``."""
 
+    @abstract
     def uptime(self):
-        """``{boot_time, uptime_seconds, boots}`` from the terminal's own boot record."""
-        raise NotImplementedError
+        """``{boot_time: str|None (ISO), uptime_seconds: int|None, boots: int|None}`` from the boot record."""
 
-    def maintenance(self):
-        """Maintenance state as persisted on disk: ``{enabled, since, message}`` (daemon not needed)."""
-        raise NotImplementedError
+    @abstract
+    def acquirer(self):
+        """The acquirer link's configuration: ``{host: str|None, port: int|None, verify: bool|None,
+        ca_file: str|None, min_tls: str|None, source: str (where it was read)}``.
+        Raises when the configuration cannot be read at all."""
 
-    def journal(self):
-        """Journal summary read without the daemon (a fallback for facts)."""
-        raise NotImplementedError
+    @abstract
+    def compliance_paths(self):
+        """Where the platform keeps what PCI DSS controls judge (absolute paths on the terminal):
+        ``{journal_files: [str] (cardholder data store and its side files), app_log_dir: str|None,
+        app_logs: [str] (logs whose retention is judged), acquirer_config: str|None,
+        software_dirs: [str] (firmware and applications: no world-writable file),
+        integrity_paths: [str] (added to the OS files under change detection), card_data_paths: [str]
+        (added to the OS places scanned for card numbers), services_dir: str|None (boot services),
+        identity_file: str}``."""
 
-    def status(self):
-        """The daemon's live status (see the reference terminal contract)."""
-        raise NotImplementedError
+    @abstract
+    def journal_masking(self, masked_glob, max_digits):
+        """How the transaction journal stores card numbers: ``{total: int, unmasked: int}`` where ``unmasked``
+        counts stored numbers that do not match the SQLite GLOB ``masked_glob`` or keep more than ``max_digits``
+        digits; ``None`` when the platform has no journal (the control is then not applicable)."""
 
+    # reads: live state (the daemon, or whatever the platform has; file fallbacks say so in ``source``) -----
+
+    @abstract
+    def daemon_info(self):
+        """``{running: bool, version: str|None, slot: str|None, pid: int|None, started: str|int|None,
+        error: str|None}``. Never raises for a daemon that is down: that is data (``running: false``, ``error``)."""
+
+    @abstract
+    def peripherals(self):
+        """Live device state: ``{device: {present: bool, ok: bool|None, detail: str|None, ...device keys}}``
+        (``paper_pct``, ``jam``, ``charge_pct``, ``temperature_c``, ...; ``network`` for the link).
+        Raises TerminalError when the live state cannot be read."""
+
+    @abstract
+    def journal_summary(self):
+        """``{transactions_today: int|None, last_transaction: str|None, unsettled_batches: int|None,
+        unsettled_count: int|None, unsettled_amount_minor: int|None, currency: str|None, open_batch: dict|None,
+        source: str}`` (``source``: where it was read, e.g. ``daemon`` or ``journal_db``)."""
+
+    @abstract
+    def maintenance_state(self, live=False):
+        """``{enabled: bool, since: str|int|float|None, message: str|None, in_flight: int|None, source: str}``.
+        With ``live`` the answer must come from the running terminal software (``source: daemon``) or raise;
+        without, a persisted state may answer (``source: file``, ``in_flight: None``)."""
+
+    # actions ----------------------------------------------------------------------------------------
+
+    @abstract
     def selftest(self, print_receipt=True):
         """``{devices: [{device, present, ok, latency_ms, detail}], receipt_printed: bool or None}``."""
-        raise NotImplementedError
 
+    @abstract
     def test_transaction(self, timeout=10):
         """A training-mode authorisation; failures are data (``ok: false``, ``stage``, ``error``)."""
-        raise NotImplementedError
 
+    @abstract
     def maintenance_enter(self, message, drain_timeout=30):
         """``{changed, drained, in_flight, since, message}``."""
-        raise NotImplementedError
 
+    @abstract
     def maintenance_leave(self):
         """``{changed, out_of_service_seconds}``."""
-        raise NotImplementedError
 
+    @abstract
     def settle(self):
         """Close the open batch: ``{batch_id, count, amount_minor, currency}``."""
-        raise NotImplementedError
+
+    # shared behaviour -------------------------------------------------------------------------------
 
     def acquirer_endpoint(self):
         """``(host, port)`` of the acquirer the terminal authorises against."""
-        raise NotImplementedError
+        data = self.acquirer()
+        port = as_int(data.get('port'))
+        if not data.get('host') or port is None:
+            where = data.get('source') or 'the acquirer configuration'
+            raise self.error('acquirer', f'{where} has no usable "host" and "port"',
+                             f'restore {where} from the terminal image')
+        return str(data['host']), port
 
     def probe_acquirer(self, timeout=5.0):
         """TCP reachability of the acquirer, measured from the terminal."""

@@ -10,13 +10,13 @@ file may name one.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import socket
 import time
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
+    IDENTITY_FILE,
     RECORD_KEYS,
     Platform,
     TerminalError,
@@ -25,6 +25,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
     read_json,
     utc_iso,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import local_midnight_utc_iso
 
 # Seconds added to a daemon request's own wait (drain, transaction) before the client gives up.
 DAEMON_MARGIN = 5.0
@@ -127,14 +128,20 @@ class ReferencePlatform(Platform):
     MAINTENANCE_FILE = '/var/lib/posd/maintenance.json'
     JOURNAL_DB = '/var/lib/posd/journal.db'
     HW_DIR = '/var/lib/posd/hw'
+    DAEMON_DATA_DIR = '/var/lib/posd'
     DAEMON_SOCKET = '/run/posd/posd.sock'
+    DAEMON_LOG_DIR = '/var/log/posd'
     DAEMON_LOG = '/var/log/posd/posd.log'
     DISK_PATHS = ('/', '/var/lib/posd')
+    BOOT_LOADER = '/sbin/posboot'
+    BOOTENV_TOOL = '/usr/sbin/posboot-env'
+    SERVICES_DIR = '/etc/posboot/services.d'
 
     def __init__(self, terminal, root='/', socket_path=None, daemon_timeout=DAEMON_TIMEOUT):
         super().__init__(terminal, root)
         self.daemon = DaemonClient(socket_path or self.path(self.DAEMON_SOCKET), self.terminal_id, self.DAEMON_LOG,
                                    daemon_timeout)
+        self._status = None  # posd's status answer (or the TerminalError it gave), asked once per run
 
     def _json(self, path, step, missing=None, fix=None):
         return read_json(self.path(path), step, self.terminal_id, fix=fix, missing=missing)
@@ -196,7 +203,7 @@ class ReferencePlatform(Platform):
             pass
         return info
 
-    def firmware(self):
+    def boot_state(self):
         env = self.bootenv()
         active = env['active_slot']
         if active not in self.SLOT_NAMES:
@@ -204,20 +211,40 @@ class ReferencePlatform(Platform):
             raise self.error('firmware',
                              f'{self.BOOTENV_FILE} names active slot {active!r}, expected one of {expected}',
                              'set it with "posboot-env set active_slot=a" (the slot that holds a VERSION)')
-        slots = {name: self.slot(name) for name in self.SLOT_NAMES}
         return {
             'active_slot': active,
             'inactive_slot': [name for name in self.SLOT_NAMES if name != active][0],
-            'active_version': slots[active]['version'],
-            'slots': slots,
-            'bootenv': {
-                'upgrade_available': env['upgrade_available'],
-                'bootcount': env['bootcount'],
-                'bootlimit': env['bootlimit'],
-            },
             'state': 'pending_trial' if env['upgrade_available'] else 'committed',
+            'upgrade_available': env['upgrade_available'],
+            'bootcount': env['bootcount'],
+            'bootlimit': env['bootlimit'],
+            'last_boot': env['last_boot'],
+            'boots': env['boots'],
             'last_fallback': env['last_fallback'],
         }
+
+    def firmware(self):
+        boot = self.boot_state()
+        slots = {name: self.slot(name) for name in self.SLOT_NAMES}
+        return {
+            'active_slot': boot['active_slot'],
+            'inactive_slot': boot['inactive_slot'],
+            'active_version': slots[boot['active_slot']]['version'],
+            'slots': slots,
+            'bootenv': {key: boot[key] for key in ('upgrade_available', 'bootcount', 'bootlimit')},
+            'state': boot['state'],
+            'last_fallback': boot['last_fallback'],
+        }
+
+    def installed_software(self):
+        try:
+            boot = self.boot_state()
+        except TerminalError:
+            firmware = None  # no readable boot environment: the firmware version is unknown, not an error here
+        else:
+            firmware = self.slot(boot['active_slot'])['version']
+        applications = {app['name']: app['version'] for app in self.applications() if app.get('version')}
+        return {'firmware': firmware, 'applications': applications}
 
     def uptime(self):
         env = self.bootenv()
@@ -261,7 +288,7 @@ class ReferencePlatform(Platform):
     def disk(self):
         return self.disk_usage(self.DISK_PATHS)
 
-    def maintenance(self):
+    def _maintenance_file(self):
         data = self._json(self.MAINTENANCE_FILE, 'maintenance', missing={})
         enabled = bool(data.get('enabled', False))
         return {
@@ -272,16 +299,53 @@ class ReferencePlatform(Platform):
 
     def acquirer(self):
         data = self._json(self.ACQUIRER_FILE, 'acquirer', fix=f'restore {self.ACQUIRER_FILE} from the terminal image')
-        if not data.get('host') or as_int(data.get('port')) is None:
-            raise self.error('acquirer', f'{self.ACQUIRER_FILE} has no usable "host" and "port"',
-                             f'restore {self.ACQUIRER_FILE} from the terminal image')
-        return data
+        return {
+            'host': data.get('host') or None,
+            'port': as_int(data.get('port')),
+            'verify': data.get('verify') if isinstance(data.get('verify'), bool) else None,
+            'ca_file': data.get('ca_file') or None,
+            'min_tls': None if data.get('min_tls') is None else str(data['min_tls']),
+            'source': self.ACQUIRER_FILE,
+        }
 
-    def acquirer_endpoint(self):
-        data = self.acquirer()
-        return str(data['host']), as_int(data['port'])
+    def compliance_paths(self):
+        journal = self.JOURNAL_DB
+        return {
+            'journal_files': [journal, journal + '-wal', journal + '-shm'],
+            'app_log_dir': self.DAEMON_LOG_DIR,
+            'app_logs': [self.DAEMON_LOG],
+            'acquirer_config': self.ACQUIRER_FILE,
+            'software_dirs': [self.SLOTS_DIR, self.APPS_DIR],
+            'integrity_paths': [self.ACQUIRER_FILE, self.SERVICES_DIR, self.BOOT_LOADER]
+            + [f'{self.SLOTS_DIR}/{name}/bin' for name in self.SLOT_NAMES],
+            'card_data_paths': [self.DAEMON_DATA_DIR],
+            'services_dir': self.SERVICES_DIR,
+            'identity_file': IDENTITY_FILE,
+        }
 
-    def journal(self):
+    def journal_masking(self, masked_glob, max_digits):
+        import sqlite3
+
+        path = self.path(self.JOURNAL_DB)
+        if not os.path.exists(path):
+            return None
+        try:
+            conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, timeout=5)
+            try:
+                total, unmasked = conn.execute(
+                    'SELECT count(*), coalesce(sum(pan_masked NOT GLOB ? OR length(replace(pan_masked, ?, ?)) > ?), 0) '
+                    'FROM transactions', (masked_glob, '*', '', int(max_digits))).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            if 'no such table' in str(exc):
+                return None
+            raise self.error('journal', f'cannot read {self.JOURNAL_DB} ({exc})',
+                             'run the task with become: true; restore the journal from the last backup if it is '
+                             'corrupt') from None
+        return {'total': int(total), 'unmasked': int(unmasked)}
+
+    def _journal_from_db(self):
         """Summary read from the journal database itself (read only), for when posd is not running."""
         import sqlite3
 
@@ -293,8 +357,7 @@ class ReferencePlatform(Platform):
             raise self.error('journal', f'permission denied reading {self.JOURNAL_DB}',
                              'run the task with become: true')
         # "Today" is the terminal's local day, as posd counts it; ts are stored in UTC.
-        midnight = datetime.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-        since = utc_iso(midnight.timestamp())
+        since = local_midnight_utc_iso()
         try:
             conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, timeout=5)
             try:
@@ -323,16 +386,80 @@ class ReferencePlatform(Platform):
             'unsettled_amount_minor': unsettled_amount,
             'currency': currency,
             'open_batch': None,
+            'source': 'journal_db',
         }
+
+    # live state ------------------------------------------------------------------------------------
+
+    def live_status(self):
+        """posd's ``status`` answer, asked once per run (and again after an action): every live read is one
+        snapshot, and a module run costs one request however many reads it makes. A failure is kept too."""
+        if self._status is None:
+            try:
+                self._status = self._strip(self.daemon.call('status'))
+            except TerminalError as exc:
+                self._status = exc
+        if isinstance(self._status, TerminalError):
+            raise self._status
+        return self._status
+
+    def daemon_info(self):
+        try:
+            status = self.live_status()
+        except TerminalError as exc:
+            return {'running': False, 'version': None, 'slot': None, 'pid': None, 'started': None, 'error': str(exc)}
+        return {'running': True, 'version': status.get('version'), 'slot': status.get('slot'),
+                'pid': status.get('pid'), 'started': status.get('started'), 'error': None}
+
+    def peripherals(self):
+        hardware = self.live_status().get('hardware') or {}
+        if not isinstance(hardware, dict):
+            raise self.error('daemon', 'posd answered status with a "hardware" that is not an object',
+                             f'check {self.DAEMON_LOG}')
+        return {str(name): dict(state) for name, state in hardware.items() if isinstance(state, dict)}
+
+    def journal_summary(self):
+        try:
+            status = self.live_status()
+        except TerminalError:
+            return self._journal_from_db()
+        journal = dict(status.get('journal') or {})
+        batch = journal.get('open_batch') or {}
+        return {
+            'transactions_today': journal.get('transactions_today'),
+            'last_transaction': journal.get('last_transaction'),
+            'unsettled_batches': journal.get('unsettled_batches'),
+            'unsettled_count': journal.get('unsettled_count'),
+            'unsettled_amount_minor': journal.get('unsettled_amount_minor'),
+            'currency': journal.get('currency') or (batch.get('currency') if isinstance(batch, dict) else None),
+            'open_batch': batch or None,
+            'source': 'daemon',
+        }
+
+    def maintenance_state(self, live=False):
+        try:
+            status = self.live_status()
+        except TerminalError:
+            if live:
+                raise
+            return dict(self._maintenance_file(), in_flight=None, source='file')
+        current = status.get('maintenance')
+        if not isinstance(current, dict):
+            if live:
+                raise self.error('daemon', 'posd answered status without a "maintenance" object',
+                                 f'check {self.DAEMON_LOG}')
+            return dict(self._maintenance_file(), in_flight=None, source='file')
+        enabled = bool(current.get('enabled'))
+        return {'enabled': enabled, 'since': current.get('since') if enabled else None,
+                'message': (current.get('message') or None) if enabled else None,
+                'in_flight': as_int(status.get('in_flight'), 0), 'source': 'daemon'}
+
 
     # daemon ----------------------------------------------------------------------------------------
 
     @staticmethod
     def _strip(answer):
         return {k: v for k, v in answer.items() if k not in ('ok', 'error')}
-
-    def status(self):
-        return self._strip(self.daemon.call('status'))
 
     def selftest(self, print_receipt=True):
         answer = self.daemon.call('selftest', {'print_receipt': bool(print_receipt)}, timeout=DAEMON_TIMEOUT + 20)
@@ -347,12 +474,15 @@ class ReferencePlatform(Platform):
                                 check=False)
 
     def maintenance_enter(self, message, drain_timeout=30):
+        self._status = None
         answer = self.daemon.call('maintenance_enter', {'message': message, 'drain_timeout': drain_timeout},
                                   timeout=drain_timeout + DAEMON_MARGIN)
         return self._strip(answer)
 
     def maintenance_leave(self):
+        self._status = None
         return self._strip(self.daemon.call('maintenance_leave'))
 
     def settle(self):
+        self._status = None
         return self._strip(self.daemon.call('settle', timeout=60))

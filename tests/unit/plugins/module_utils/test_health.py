@@ -49,10 +49,16 @@ def status(**hardware):
 DEFAULT = object()
 
 
+def live(st):
+    """A posd-style status as the platform's typed reads hand it to evaluate()."""
+    return {'hardware': st['hardware'],
+            'daemon': {k: st[k] for k in ('version', 'slot', 'pid', 'started')}}
+
+
 def run(model=None, hw=None, devices=DEFAULT, probe=DEFAULT, tx=DEFAULT, limits=None, **kwargs):
     """Evaluate a t100 that is healthy except for what the arguments change; checks by name."""
     st = kwargs.pop('st', None) or status(**(hw or {}))
-    checks = evaluate(model or T100, status=st, devices=copy.deepcopy(SELFTEST if devices is DEFAULT else devices),
+    checks = evaluate(model or T100, **live(st), devices=copy.deepcopy(SELFTEST if devices is DEFAULT else devices),
                       probe=PROBE if probe is DEFAULT else probe, transaction=TX if tx is DEFAULT else tx,
                       limits=limits, **kwargs)
     return {c['name']: c for c in checks}
@@ -76,7 +82,7 @@ def run_m200(battery=None, **kwargs):
 # ---------------------------------------------------------------------------------------------- shape
 
 def test_healthy_t100_all_checks_in_order_with_stable_keys():
-    checks = evaluate(T100, status=status(), devices=SELFTEST, probe=PROBE, transaction=TX)
+    checks = evaluate(T100, **live(status()), devices=SELFTEST, probe=PROBE, transaction=TX)
     assert [c['name'] for c in checks] == list(CHECK_NAMES)
     for c in checks:
         assert set(c) == KEYS

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _pci, _pci_os
+from ansible_collections.posfleet.terminals.plugins.module_utils import _os, _pci
 
 IMAGES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'images', 'terminal')
 NOW = time.time()
@@ -73,7 +73,7 @@ def proc_tcp(ports):
 
 
 def crypt_hash(password):
-    crypt = _pci_os.Crypt()
+    crypt = _os.Crypt()
     if not crypt.available:
         pytest.skip('libcrypt not available')
     out = crypt._fn(password.encode(), b'$6$saltsaltsalt$')
@@ -98,7 +98,8 @@ def build(tmp_path, profile):
     for name in ('ed25519', 'ecdsa', 'rsa'):
         write(root, f'/etc/ssh/ssh_host_{name}_key', 'key', 0o600)
     write(root, '/etc/posfleet/ca/acquirer-ca.pem', 'ca')
-    write(root, '/etc/posfleet/terminal.json', json.dumps({'terminal_id': 'SH01-T100-01', 'serial': 'PF1',
+    write(root, '/etc/posfleet/terminal.json', json.dumps({'platform': 'posfleet-reference',
+                                                           'terminal_id': 'SH01-T100-01', 'serial': 'PF1',
                                                            'model': 't100', 'store': 'sh01'}))
     write(root, '/var/log/auth.log', 'sshd[1]: Accepted publickey for posadmin\n', 0o640)
     os.makedirs(os.path.join(root, 'etc/posboot/services.d'), exist_ok=True)
@@ -256,7 +257,7 @@ def test_approved_versions(tmp_path):
     ('3.0.20-1~deb12u2', '3.0.20-1', False),
 ])
 def test_debian_version_order(installed, minimum, ok):
-    assert _pci_os.version_ok(installed, minimum) is ok
+    assert _os.version_ok(installed, minimum) is ok
 
 
 @pytest.mark.parametrize('directives, months', [
@@ -268,7 +269,7 @@ def test_debian_version_order(installed, minimum, ok):
     ({'daily': True}, 0.0),
 ])
 def test_log_retention(directives, months):
-    assert _pci_os.retention_months(directives) == months
+    assert _os.retention_months(directives) == months
 
 
 def test_unreadable_shadow_is_an_error_not_a_pass(tmp_path):

@@ -111,8 +111,12 @@ def test_load_platform_custom_registry(tmp_path):
     platform = platform_at(tmp_path, platforms={'acme-x9': AcmePlatform})
     assert isinstance(platform, AcmePlatform)
     assert platform.terminal_id == 'X1'
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(TerminalError) as info:  # a method the platform does not implement: a clear error
         platform.identity()
+    assert str(info.value) == (
+        "terminal X1: identity: platform 'acme-x9' does not implement identity(). Fix: use a posfleet.terminals "
+        'release whose acme-x9 platform implements identity(), or implement it in its class '
+        '(plugins/module_utils/_platform/; see docs/reference-terminal.md)')
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -244,12 +248,33 @@ def test_disk(terminal_root):
         assert d['free_bytes'] <= d['total_bytes']
 
 
-def test_maintenance_file(terminal_root):
-    platform = platform_at(terminal_root)
-    assert platform.maintenance() == {'enabled': False, 'since': None, 'message': None}
+def test_maintenance_file_when_posd_is_down(terminal_root):
+    platform = platform_at(terminal_root)  # no socket: the persisted state answers, and says so
+    assert platform.maintenance_state() == {'enabled': False, 'since': None, 'message': None, 'in_flight': None,
+                                            'source': 'file'}
     write_json(terminal_root, '/var/lib/posd/maintenance.json',
                {'enabled': True, 'since': 1700000000, 'message': '功能维护中'})
-    assert platform.maintenance() == {'enabled': True, 'since': 1700000000, 'message': '功能维护中'}
+    assert platform_at(terminal_root).maintenance_state() == {
+        'enabled': True, 'since': 1700000000, 'message': '功能维护中', 'in_flight': None, 'source': 'file'}
+    with pytest.raises(TerminalError) as info:
+        platform.maintenance_state(live=True)
+    assert info.value.step == 'daemon'
+
+
+def test_live_reads_share_one_status_request(terminal_root, fake_posd):
+    server = fake_posd({'ok': True, 'version': '2.3.1', 'slot': 'a', 'pid': 7, 'started': 1, 'in_flight': 2,
+                        'maintenance': {'enabled': True, 'since': 5, 'message': 'm'},
+                        'hardware': {'printer': {'present': True, 'ok': True, 'detail': 'ok', 'paper_pct': 9}},
+                        'journal': {'transactions_today': 3, 'open_batch': {'batch_id': 'B1', 'currency': 'EUR'}}})
+    platform = platform_at(terminal_root, socket_path=server.path)
+    assert platform.daemon_info() == {'running': True, 'version': '2.3.1', 'slot': 'a', 'pid': 7, 'started': 1,
+                                      'error': None}
+    assert platform.peripherals()['printer']['paper_pct'] == 9
+    assert platform.maintenance_state(live=True) == {'enabled': True, 'since': 5, 'message': 'm', 'in_flight': 2,
+                                                     'source': 'daemon'}
+    journal = platform.journal_summary()
+    assert (journal['currency'], journal['source'], journal['open_batch']['batch_id']) == ('EUR', 'daemon', 'B1')
+    assert server.requests == [{'cmd': 'status'}]
 
 
 @pytest.fixture
@@ -264,7 +289,8 @@ def utc(monkeypatch):
 def test_journal_from_database(terminal_root, utc):
     today = utc_iso()[:10]
     make_journal(os.path.join(str(terminal_root), 'var/lib/posd/journal.db'), today)
-    journal = platform_at(terminal_root).journal()
+    journal = platform_at(terminal_root).journal_summary()  # posd is down: read from the database
+    assert journal['source'] == 'journal_db'
     assert journal['transactions_today'] == 3
     assert journal['unsettled_batches'] == 1
     assert journal['unsettled_count'] == 2
@@ -275,7 +301,7 @@ def test_journal_from_database(terminal_root, utc):
 
 def test_journal_missing(terminal_root):
     with pytest.raises(TerminalError) as info:
-        platform_at(terminal_root).journal()
+        platform_at(terminal_root).journal_summary()
     assert info.value.step == 'journal'
 
 
@@ -291,7 +317,7 @@ def test_acquirer_endpoint(terminal_root):
 
 def test_daemon_not_running_no_socket(terminal_root):
     with pytest.raises(TerminalError) as info:
-        platform_at(terminal_root).status()
+        platform_at(terminal_root).live_status()
     path = os.path.join(str(terminal_root), 'run/posd/posd.sock')
     assert str(info.value) == (f'terminal SH01-T100-01: daemon: control socket {path} does not exist (posd is not '
                                'running). Fix: check /var/log/posd/posd.log, then reboot the terminal')
@@ -306,7 +332,7 @@ def test_daemon_not_running_refused(terminal_root, tmp_path):
     stale.bind(path)
     try:
         with pytest.raises(TerminalError) as info:
-            platform_at(terminal_root, socket_path=path).status()
+            platform_at(terminal_root, socket_path=path).live_status()
     finally:
         stale.close()
         os.unlink(path)
@@ -318,7 +344,7 @@ def test_daemon_not_running_refused(terminal_root, tmp_path):
 def test_client_protocol_status(terminal_root, fake_posd):
     server = fake_posd({'ok': True, 'version': '2.3.1', 'slot': 'a', 'in_flight': 0,
                         'maintenance': {'enabled': False, 'since': None, 'message': None}})
-    status = platform_at(terminal_root, socket_path=server.path).status()
+    status = platform_at(terminal_root, socket_path=server.path).live_status()
     assert status['version'] == '2.3.1'
     assert 'ok' not in status
     assert server.raw == [b'{"cmd": "status"}\n']  # one JSON line, newline-terminated
@@ -344,7 +370,7 @@ def test_client_protocol_arguments(terminal_root, fake_posd):
 
 def test_client_answer_without_trailing_newline(terminal_root, fake_posd):
     server = fake_posd(b'{"ok": true, "version": "2.3.1"}')
-    assert platform_at(terminal_root, socket_path=server.path).status()['version'] == '2.3.1'
+    assert platform_at(terminal_root, socket_path=server.path).live_status()['version'] == '2.3.1'
 
 
 def test_client_refusal_names_the_command(terminal_root, fake_posd):
@@ -370,7 +396,7 @@ def test_test_transaction_failure_is_data(terminal_root, fake_posd):
 def test_client_bad_answers(terminal_root, fake_posd, answer, expected):
     server = fake_posd(answer)
     with pytest.raises(TerminalError) as info:
-        platform_at(terminal_root, socket_path=server.path).status()
+        platform_at(terminal_root, socket_path=server.path).live_status()
     assert info.value.step == 'daemon'
     assert expected in info.value.message
 

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Read the real operating system settings the PCI DSS controls judge, on any Debian-based terminal.
+"""The terminal's operating system as the concerns see it (PAM, shadow, dpkg, crypt, sshd, sockets, logrotate),
+on any Debian-based terminal: PCI DSS controls today, credentials and software next.
 
 ``OsView`` parses what it is asked for once (lazily) from a file root (``/`` on a terminal; tests point it at a
 temporary tree) and a command runner (``sshd -T``). Nothing here writes.
@@ -131,9 +132,12 @@ def is_loopback(address):
 class OsView:
     """Lazily parsed operating system state under ``root``."""
 
-    def __init__(self, root='/', runner=run_command):
+    def __init__(self, root='/', runner=run_command, boot_services=None):
+        """``boot_services``: ``(mechanism, directory of <service>.json)`` of a platform that starts its own
+        services (the platform's ``compliance_paths()['services_dir']``), else systemd or SysV is read."""
         self.root = root or '/'
         self.runner = runner
+        self.boot_services = boot_services
         self._cache = {}
 
     # files -------------------------------------------------------------------------------------------
@@ -336,16 +340,17 @@ class OsView:
     def enabled_services(self):
         """``(mechanism, [names])`` of services started at boot, or ``(None, [])`` when unknown."""
         def parse():
-            if os.path.isdir(self.path('/etc/posboot/services.d')):
+            mechanism, services_dir = self.boot_services or (None, None)
+            if services_dir and os.path.isdir(self.path(services_dir)):
                 names = []
-                for path in self.glob('/etc/posboot/services.d/*.json'):
+                for path in self.glob(services_dir.rstrip('/') + '/*.json'):
                     try:
                         data = json.loads(self.read(path) or '{}')
                     except ValueError:
                         data = {}
                     if data.get('enabled', True):
                         names.append(os.path.basename(path)[:-5])
-                return 'posboot', names
+                return mechanism, names
             wants = self.glob('/etc/systemd/system/*.target.wants/*.service')
             if wants or os.path.isdir(self.path('/etc/systemd/system')):
                 return 'systemd', sorted({os.path.basename(p)[:-8] for p in wants})

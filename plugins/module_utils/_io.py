@@ -1,0 +1,57 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The one atomic file writer of the target side.
+
+A terminal loses power mid-write; a reader must then see the old file or the new one, never a mix. So: write
+a temporary file in the same directory (same file system, so the rename is atomic), fsync it, give it its
+mode, rename it over the target, then fsync the directory so the rename itself survives the power cut.
+
+Private to the collection (leading underscore): it may change without notice.
+Target-side code: Python >= 3.9 standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+
+
+def atomic_write(path, data, mode=0o644, dir_mode=0o755):
+    """Replace ``path`` with ``data`` (bytes or str, UTF-8) atomically and durably; parents created with
+    ``dir_mode``. The file gets ``mode`` exactly (the umask does not apply)."""
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=dir_mode, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def atomic_write_json(path, document, mode=0o644, indent=2):
+    """``atomic_write`` of a JSON document (sorted keys, trailing newline)."""
+    text = json.dumps(document, indent=indent, sort_keys=True) + '\n'
+    atomic_write(path, text, mode=mode)
+
+
+def fsync_dir(directory):
+    """Make a rename or a new entry in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
