@@ -267,7 +267,7 @@ class Platform:
         """The error for a method this platform does not implement: names the terminal, the step and the fix."""
         return UnsupportedOperation(
             step, f'platform {self.name!r} does not implement {step}',
-            f'implement {type(self).__name__}.{step} (see docs/reference-terminal.md, "Adding a platform") '
+            f'implement {type(self).__name__}.{step} (the contract: plugins/module_utils/_platform/base.py) '
             'or leave this task out for this terminal', self.terminal_id)
 
     def boot_id(self):
