@@ -76,6 +76,7 @@ DEFAULTS = {
     'log_retention_months': 12,
 }
 
+
 def get_pci_audit_argument_spec():
     """The ``pci_audit`` module's options: the one table of their types and defaults (module, role and the
     module's DOCUMENTATION read it; a unit test holds the documentation to it).

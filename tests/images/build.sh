@@ -96,7 +96,18 @@ BASE_TAG="posfleet/base:${BASE_HASH:0:16}"
 tree_hash() {
   (cd "$HERE" && find "$@" -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha)
 }
-TERMINAL_HASH="$( { echo "$BASE_TAG"; tree_hash terminal; } | sha)"
+# Files of the collection that the terminal image carries too (one definition on both sides): source -> path in
+# the build context. posboot imports the slot rules from there.
+REPO="$(cd "$HERE/../.." && pwd)"
+SHARED_FILES=("plugins/module_utils/_platform/slots.py:shared/posfleet_slots.py")
+shared_hash() {
+  local spec
+  for spec in "${SHARED_FILES[@]}"; do
+    printf '%s ' "${spec#*:}"
+    sha <"$REPO/${spec%%:*}"
+  done
+}
+TERMINAL_HASH="$( { echo "$BASE_TAG"; tree_hash terminal; shared_hash; } | sha)"
 ACQUIRER_HASH="$( { echo "$BASE_TAG"; tree_hash acquirer; } | sha)"
 
 if [ "$PRINT_HASH" = 1 ]; then
@@ -125,6 +136,14 @@ else
   log "base image $BASE_TAG is up to date"
 fi
 
+# The build context: tests/images plus the shared files, in a temporary copy (the checkout is never written).
+CONTEXT="$(mktemp -d /var/tmp/posfleet-context.XXXXXX)"
+trap 'rm -rf "$CONTEXT"' EXIT
+cp -a "$HERE/." "$CONTEXT/"
+for spec in "${SHARED_FILES[@]}"; do
+  install -D -m 0644 "$REPO/${spec%%:*}" "$CONTEXT/${spec#*:}"
+done
+
 # build_layer TAG HASH DOCKERFILE [BUILD-ARG ...]
 build_layer() {
   local tag="$1" hash="$2" dockerfile="$3" args=() t
@@ -135,8 +154,8 @@ build_layer() {
   fi
   for a in "$@"; do args+=(--build-arg "$a"); done
   t=$SECONDS
-  if ! docker build -f "$HERE/$dockerfile" --build-arg "BASE_IMAGE=$BASE_TAG" "${args[@]}" \
-    --label "posfleet.inputs=$hash" --label "posfleet.base=$BASE_TAG" -t "$tag" "$HERE" >"$BUILD_LOG" 2>&1; then
+  if ! docker build -f "$CONTEXT/$dockerfile" --build-arg "BASE_IMAGE=$BASE_TAG" "${args[@]}" \
+    --label "posfleet.inputs=$hash" --label "posfleet.base=$BASE_TAG" -t "$tag" "$CONTEXT" >"$BUILD_LOG" 2>&1; then
     tail -n 40 "$BUILD_LOG" >&2
     log "building $tag failed (full log: $BUILD_LOG)"
     return 1

@@ -10,11 +10,18 @@ file may name one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 import socket
+import sqlite3
+import subprocess
 import time
 
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts, journal, pam, slots
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
     IDENTITY_FILE,
     RECORD_KEYS,
@@ -25,6 +32,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
     read_json,
     utc_iso,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform.journal import fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._time import local_midnight_utc_iso
 
 # Seconds added to a daemon request's own wait (drain, transaction) before the client gives up.
@@ -454,7 +462,6 @@ class ReferencePlatform(Platform):
                 'message': (current.get('message') or None) if enabled else None,
                 'in_flight': as_int(status.get('in_flight'), 0), 'source': 'daemon'}
 
-
     # daemon ----------------------------------------------------------------------------------------
 
     @staticmethod
@@ -486,3 +493,380 @@ class ReferencePlatform(Platform):
     def settle(self):
         self._status = None
         return self._strip(self.daemon.call('settle', timeout=60))
+
+    # write side ------------------------------------------------------------------------------------
+
+    BOOTENV_LOCK = '/var/lib/posboot/env.lock'
+    RECORDS_LOCK = '/var/lib/posfleet/records.lock'
+    PASSWD_FILE = '/etc/passwd'
+    SHADOW_FILE = '/etc/shadow'
+    FAILLOCK_CONF = '/etc/security/faillock.conf'
+    PAM_SERVICE = 'login'  # the stack a console login goes through: common-auth with pam_faillock
+    MIN_TRIAL_SECONDS = 30
+    MAX_TRIAL_SECONDS = 7 * 86400
+
+    @contextlib.contextmanager
+    def _locked(self, lock_path):
+        """The flock the boot loader (``posboot``, ``posboot-env``) also takes: no interleaved read-modify-write."""
+        path = self.path(lock_path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _raw_env(self):
+        env = self._json(self.BOOTENV_FILE, 'firmware', missing={})
+        return slots.with_defaults(env)
+
+    def _save_env(self, env, step):
+        problems = slots.validate_env(env)
+        if problems:
+            raise self.error(step, f'refusing to write an invalid boot environment ({"; ".join(problems)})',
+                             f'repair {self.BOOTENV_FILE} with "posboot-env set" first')
+        atomic_write(self.path(self.BOOTENV_FILE), json.dumps(env, indent=1, sort_keys=True) + '\n', 0o644)
+
+    def _slot_dir(self, slot):
+        return self.path(f'{self.SLOTS_DIR}/{slot}')
+
+    def _check_slot_name(self, slot, step):
+        if slot not in self.SLOT_NAMES:
+            raise self.error(step, f'there is no slot {slot!r}', 'use one of ' + ', '.join(self.SLOT_NAMES))
+
+    def boot_id(self):
+        env = self._raw_env()
+        if env.get('boot_id'):
+            return env['boot_id']
+        # A boot loader older than boot ids: the boot counter and time still change at every boot.
+        return f'{env.get("boots")}-{env.get("last_boot")}'
+
+    def stage_slot(self, slot, source_dir, manifest):
+        step = 'stage_slot'
+        self._check_slot_name(slot, step)
+        env = self._raw_env()
+        if slot == env['active_slot']:
+            raise self.error(step, f'slot {slot} is the active slot (staging writes the inactive slot only)',
+                             f'stage slot {slots.other_slot(slot)}')
+        if env['upgrade_available'] == 1:
+            raise self.error(step, f'a trial of slot {env["active_slot"]} is pending and slot {slot} is its fallback',
+                             'commit or roll back the trial first')
+        problems = slots.manifest_problems(manifest)
+        if problems:
+            raise self.error(step, 'the firmware manifest is not valid: ' + '; '.join(problems),
+                             'rebuild the firmware bundle')
+        for rel, digest in sorted(manifest['files'].items()):
+            try:
+                actual = slots.file_sha256(os.path.join(source_dir, rel))
+            except OSError as exc:
+                raise self.error(step, f'cannot read {rel} from {source_dir} ({exc.strerror or exc})',
+                                 'upload the whole firmware bundle again') from None
+            if actual != digest:
+                raise self.error(step, f'{rel} in {source_dir} does not match its sha256 in the manifest',
+                                 'upload the firmware bundle again; if it persists, the bundle is corrupt')
+        target = self._slot_dir(slot)
+        current = read_json(os.path.join(target, 'manifest.json'), step, self.terminal_id, missing={})
+        if current == manifest and not slots.slot_problems(target):
+            return {'changed': False, 'slot': slot, 'version': manifest['version'], 'files': len(manifest['files'])}
+        base = os.path.dirname(target)
+        for leftover in os.listdir(base):  # an earlier stage that was killed half way
+            if leftover.startswith((f'.{slot}.staging-', f'.{slot}.old-')):
+                shutil.rmtree(os.path.join(base, leftover), ignore_errors=True)
+        staging = os.path.join(base, f'.{slot}.staging-{os.getpid()}')
+        old = os.path.join(base, f'.{slot}.old-{os.getpid()}')
+        try:
+            os.mkdir(staging, 0o755)
+            for rel in sorted(manifest['files']):
+                dest = os.path.join(staging, rel)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copy2(os.path.join(source_dir, rel), dest)
+                fsync_path(dest)
+            atomic_write(os.path.join(staging, 'manifest.json'), json.dumps(manifest, indent=1, sort_keys=True) + '\n')
+            atomic_write(os.path.join(staging, 'VERSION'), manifest['version'] + '\n')
+            problems = slots.slot_problems(staging)
+            if problems:
+                raise self.error(step, f'the staged slot would not boot ({"; ".join(problems)})',
+                                 'check that the bundle ships bin/posd as an executable file')
+            for directory, _dirs, _files in os.walk(staging):
+                fsync_path(directory)
+            # The inactive slot is replaced by two renames; the active slot keeps the terminal bootable meanwhile.
+            if os.path.lexists(target):
+                os.rename(target, old)
+            os.rename(staging, target)
+            fsync_path(base)
+        except OSError as exc:
+            raise self.error(step, f'cannot write slot {slot} ({exc.strerror or exc})',
+                             f'free space on {self.SLOTS_DIR} and stage again '
+                             f'(slot {env["active_slot"]} still boots)') from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+        return {'changed': True, 'slot': slot, 'version': manifest['version'], 'files': len(manifest['files'])}
+
+    def start_trial(self, slot, deadline_seconds):
+        step = 'start_trial'
+        self._check_slot_name(slot, step)
+        seconds = as_int(deadline_seconds)
+        if seconds is None or not self.MIN_TRIAL_SECONDS <= seconds <= self.MAX_TRIAL_SECONDS:
+            raise self.error(step, f'deadline_seconds {deadline_seconds!r} is out of range',
+                             f'give {self.MIN_TRIAL_SECONDS} to {self.MAX_TRIAL_SECONDS} seconds')
+        with self._locked(self.BOOTENV_LOCK):
+            env = self._raw_env()
+            if env['upgrade_available'] == 1:
+                if env['active_slot'] == slot:
+                    return {'changed': False, 'slot': slot, 'fallback_slot': slots.other_slot(slot),
+                            'trial_deadline': utc_iso(env['trial_deadline']) if env['trial_deadline'] else None,
+                            'reboot_required': (env['last_boot'] or 0) < (env['trial_started'] or 0)}
+                raise self.error(step, f'a trial of slot {env["active_slot"]} is already pending',
+                                 'commit or roll it back first')
+            if slot == env['active_slot']:
+                raise self.error(step, f'slot {slot} is already the active slot', 'stage and try the inactive slot')
+            problems = slots.slot_problems(self._slot_dir(slot))
+            if problems:
+                raise self.error(step, f'slot {slot} is not bootable ({"; ".join(problems)})',
+                                 f'stage slot {slot} again')
+            now = int(time.time())
+            env.update(active_slot=slot, upgrade_available=1, bootcount=0, trial_started=now,
+                       trial_deadline=now + seconds)
+            self._save_env(env, step)
+        return {'changed': True, 'slot': slot, 'fallback_slot': slots.other_slot(slot),
+                'trial_deadline': utc_iso(now + seconds), 'reboot_required': True}
+
+    def commit_slot(self):
+        step = 'commit_slot'
+        with self._locked(self.BOOTENV_LOCK):
+            env = self._raw_env()
+            slot = env['active_slot']
+            version = self.slot(slot)['version']
+            if env['upgrade_available'] != 1:
+                return {'changed': False, 'slot': slot, 'version': version}
+            if (env['last_boot'] or 0) < (env['trial_started'] or 0):
+                raise self.error(step, f'slot {slot} has not booted since its trial started',
+                                 'reboot the terminal, check its health, then commit')
+            slots.end_trial(env)
+            self._save_env(env, step)
+        return {'changed': True, 'slot': slot, 'version': version}
+
+    def rollback_slot(self, reason):
+        step = 'rollback_slot'
+        reason = str(reason or 'rolled back').strip()
+        with self._locked(self.BOOTENV_LOCK):
+            env = self._raw_env()
+            if env['upgrade_available'] != 1:
+                return {'changed': False, 'active_slot': env['active_slot'], 'reason': env['last_fallback_reason'],
+                        'reboot_required': False}
+            booted = (env['last_boot'] or 0) >= (env['trial_started'] or 0)
+            slots.fall_back(env, time.time(), f'rollback: {reason}')
+            self._save_env(env, step)
+        return {'changed': True, 'active_slot': env['active_slot'], 'reason': env['last_fallback_reason'],
+                'reboot_required': booted}
+
+    # journal
+
+    def snapshot_journal(self, dest):
+        step = 'snapshot_journal'
+        source = self.path(self.JOURNAL_DB)
+        if not os.path.exists(source):
+            raise self.error(step, f'{self.JOURNAL_DB} does not exist', 'start posd once so that it creates it')
+        try:
+            return journal.snapshot(source, dest)
+        except (OSError, sqlite3.Error) as exc:
+            raise self.error(step, f'cannot copy {self.JOURNAL_DB} to {dest} ({exc})',
+                             f'check the free space where {dest} lives and that {self.JOURNAL_DB} '
+                             'is readable') from None
+
+    def quiesce_journal(self, drain_timeout=30, resume_after=900):
+        answer = self.daemon.call('journal_quiesce', {'drain_timeout': drain_timeout, 'resume_after': resume_after},
+                                  timeout=drain_timeout + DAEMON_MARGIN)
+        return self._strip(answer)
+
+    def resume_journal(self):
+        return self._strip(self.daemon.call('journal_resume'))
+
+    def restore_journal(self, src):
+        step = 'restore_journal'
+        problems = journal.journal_problems(src)
+        if problems:
+            raise self.error(step, f'{src} is not a transaction journal ({"; ".join(problems)})',
+                             'restore from another backup snapshot')
+        target = self.path(self.JOURNAL_DB)
+        digest = journal.sha256_of(src)
+        if os.path.exists(target) and journal.sha256_of(target) == digest:
+            info = journal.describe(target)
+            return {'changed': False, 'path': self.JOURNAL_DB, 'sha256': digest,
+                    'transactions': info['transactions'], 'batches': info['batches']}
+        self.quiesce_journal()
+        try:
+            directory = os.path.dirname(target)
+            tmp = os.path.join(directory, f'.{os.path.basename(target)}.restore-{os.getpid()}')
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, 0o600)  # cardholder data store: owner only
+            fsync_path(tmp)
+            # A -wal left beside the old database would be replayed into the new one: never keep it.
+            for suffix in ('-wal', '-shm'):
+                if os.path.exists(target + suffix):
+                    os.unlink(target + suffix)
+            os.rename(tmp, target)
+            fsync_path(directory)
+        except OSError as exc:
+            raise self.error(step, f'cannot replace {self.JOURNAL_DB} ({exc.strerror or exc})',
+                             'check the free space on /var/lib/posd; the old journal is still in place') from None
+        finally:
+            self.resume_journal()
+        info = journal.describe(target)
+        return {'changed': True, 'path': self.JOURNAL_DB, 'sha256': digest, 'transactions': info['transactions'],
+                'batches': info['batches']}
+
+    # accounts
+
+    def _read_text(self, path, step):
+        try:
+            with open(self.path(path), encoding='utf-8') as handle:
+                return handle.read()
+        except PermissionError:
+            raise self.error(step, f'permission denied reading {path}', 'run the task with become: true') from None
+        except OSError as exc:
+            raise self.error(step, f'cannot read {path} ({exc.strerror or exc})',
+                             f'restore {path} from the terminal image') from None
+
+    def _passwd_entry(self, user, step):
+        if not isinstance(user, str) or not accounts.USER_RE.fullmatch(user):
+            raise self.error(step, f'{user!r} is not a user name', 'give the name of a local account')
+        users = accounts.parse_passwd(self._read_text(self.PASSWD_FILE, step))
+        if user not in users:
+            raise self.error(step, f'there is no account {user!r} on this terminal',
+                             'create the account first, or fix the user name')
+        return users[user]
+
+    def accounts(self):
+        users = accounts.parse_passwd(self._read_text(self.PASSWD_FILE, 'accounts'))
+        shadow = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, 'accounts'))
+        entries = [accounts.account_entry(name, entry, shadow.get(name)) for name, entry in users.items()]
+        return sorted(entries, key=lambda e: (e['uid'], e['user']))
+
+    def set_password_hash(self, user, password_hash):
+        step = 'set_password_hash'
+        self._passwd_entry(user, step)
+        problem = accounts.hash_problem(password_hash)
+        if problem:
+            raise self.error(step, f'the new password of {user} is refused: {problem}',
+                             'pass a hash, e.g. from the password_hash filter')
+        shadow = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step))
+        if user in shadow and shadow[user][1] == password_hash:
+            return {'changed': False, 'user': user}
+        if self.root not in ('', '/'):
+            raise self.error(step, 'chpasswd only writes the real /etc/shadow', 'run on the terminal itself')
+        # The hash goes on stdin: never on a command line or in the environment, where ps could see it.
+        result = subprocess.run(['chpasswd', '-e'], input=f'{user}:{password_hash}\n', text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        if result.returncode != 0:
+            raise self.error(step, f'chpasswd failed for {user}: {result.stdout.strip()[:300]}',
+                             'run the task with become: true; check /etc/shadow is writable')
+        shadow = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step))
+        if shadow.get(user, [None, None])[1] != password_hash:
+            raise self.error(step, f'/etc/shadow does not hold the new hash of {user} after chpasswd',
+                             'check for a second password database (nsswitch) or a read-only /etc')
+        return {'changed': True, 'user': user}
+
+    def verify_password(self, user, password):
+        step = 'verify_password'
+        self._passwd_entry(user, step)
+        settings = pam.faillock_settings(self.path(self.FAILLOCK_CONF))
+        tally = pam.tally_path(settings, user, self.root)
+        before = pam.read_tally(tally)
+        if before and pam.faillock_locked(before, settings):
+            raise self.error(step, f'{user} is locked out by pam_faillock '
+                             f'({len(pam.faillock_failures(before, settings))} recent failures)',
+                             f'find out who failed to log in, then "faillock --user {user} --reset"')
+        try:
+            ok, _message = pam.pam_authenticate(self.PAM_SERVICE, user, password)
+        except OSError as exc:
+            raise self.error(step, f'libpam is not usable ({exc})', 'install libpam0g on the terminal') from None
+        finally:
+            # pam_faillock counted this check (a failure) or reset the tally (a success): put back what the
+            # real logins left, so that the check neither locks the account nor erases evidence of attacks.
+            after = pam.read_tally(tally)
+            if after != before:
+                if before is None:
+                    os.unlink(tally)
+                else:
+                    atomic_write(tally, before, 0o600)
+        return ok
+
+    def _keys_path(self, entry):
+        return self.path(os.path.join(entry['home'], '.ssh', 'authorized_keys'))
+
+    def authorized_keys(self, user):
+        entry = self._passwd_entry(user, 'authorized_keys')
+        try:
+            with open(self._keys_path(entry), encoding='utf-8') as handle:
+                lines = handle.read().splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self.error('authorized_keys', f'cannot read the authorized keys of {user} ({exc.strerror or exc})',
+                             'run the task with become: true') from None
+        keys = [accounts.parse_key(line) for line in lines]
+        return [{k: v for k, v in key.items() if k != 'blob'} for key in keys if key]
+
+    def set_authorized_keys(self, user, keys):
+        step = 'set_authorized_keys'
+        entry = self._passwd_entry(user, step)
+        parsed = []
+        for line in keys:
+            key = accounts.parse_key(line) if isinstance(line, str) else None
+            if key is None:
+                raise self.error(step, f'not an OpenSSH public key line: {str(line)[:60]!r}',
+                                 'pass the lines of the .pub files, one key per item')
+            if key['line'] not in [k['line'] for k in parsed]:
+                parsed.append(key)
+        text = ''.join(k['line'] + '\n' for k in parsed)
+        path = self._keys_path(entry)
+        try:
+            with open(path, encoding='utf-8') as handle:
+                current = handle.read()
+        except OSError:
+            current = None
+        result = {'changed': current != text, 'user': user, 'count': len(parsed),
+                  'fingerprints': [k['fingerprint'] for k in parsed]}
+        if current == text:
+            return result
+        ssh_dir = os.path.dirname(path)
+        try:
+            if not os.path.isdir(ssh_dir):
+                os.mkdir(ssh_dir, 0o700)
+                os.chown(ssh_dir, entry['uid'], entry['gid'])
+            atomic_write(path, text, 0o600)
+            os.chown(path, entry['uid'], entry['gid'])  # sshd's StrictModes: the user's own file, 0600
+        except OSError as exc:
+            raise self.error(step, f'cannot write the authorized keys of {user} ({exc.strerror or exc})',
+                             'run the task with become: true') from None
+        return result
+
+    # records
+
+    def write_record(self, key, value):
+        step = 'write_record'
+        if key not in RECORD_KEYS:
+            raise self.error(step, f'{key!r} is not a record key', 'use one of ' + ', '.join(RECORD_KEYS))
+        stamp = None
+        if value is not None:
+            epoch = parse_time(value)
+            if epoch is None:
+                raise self.error(step, f'{value!r} is not a time', 'pass epoch seconds or an ISO 8601 time')
+            stamp = utc_iso(epoch)
+        path = self.path(self.RECORDS_FILE)
+        with self._locked(self.RECORDS_LOCK):
+            data = self._json(self.RECORDS_FILE, step, missing={})
+            previous = data.get(key)
+            if previous == stamp and key in data:
+                return {'changed': False, 'key': key, 'value': stamp, 'previous': previous}
+            data = dict(dict.fromkeys(RECORD_KEYS), **data)
+            data[key] = stamp
+            try:
+                atomic_write(path, json.dumps(data, sort_keys=True) + '\n', 0o644)
+            except OSError as exc:
+                raise self.error(step, f'cannot write {self.RECORDS_FILE} ({exc.strerror or exc})',
+                                 'run the task with become: true') from None
+        return {'changed': True, 'key': key, 'value': stamp, 'previous': previous}

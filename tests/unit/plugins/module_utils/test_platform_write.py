@@ -1,0 +1,460 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The platform's write side on a temporary terminal tree: what needs no real terminal (slots and the boot
+environment, journal copies on real SQLite files, passwd/shadow/keys parsing, records). The same methods run
+against a real terminal container in tests/images/platform_write.py."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+import struct
+import threading
+import time
+
+import pytest
+from terminal_tree import make_journal, write_json
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
+    Platform,
+    TerminalError,
+    journal,
+    load_platform,
+    pam,
+    slots,
+)
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts as acc
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import UnsupportedOperation
+
+POSD = b'#!/bin/sh\nexec sleep 3600\n'
+
+
+def make_firmware(directory, version, posd=POSD):
+    os.makedirs(os.path.join(directory, 'bin'), exist_ok=True)
+    files = {}
+    for rel, data in (('bin/posd', posd), ('bin/posctl', b'#!/bin/sh\n')):
+        path = os.path.join(directory, rel)
+        with open(path, 'wb') as handle:
+            handle.write(data)
+        os.chmod(path, 0o755)
+        files[rel] = hashlib.sha256(data).hexdigest()
+    return {'version': version, 'models': ['t100'], 'files': files}
+
+
+def install_slot(root, slot, version):
+    directory = os.path.join(str(root), 'slots', slot)
+    manifest = make_firmware(directory, version)
+    write_json(root, f'/slots/{slot}/manifest.json', manifest)
+    write_json(root, f'/slots/{slot}/VERSION', version + '\n')
+    return manifest
+
+
+@pytest.fixture
+def terminal(terminal_root, tmp_path):
+    """The reference tree with a bootable slot a (2.3.1), an empty slot b and a 2.4.0 bundle to stage."""
+    install_slot(terminal_root, 'a', '2.3.1')
+    bundle = str(tmp_path / 'bundle')
+    manifest = make_firmware(bundle, '2.4.0')
+    platform = load_platform(root=str(terminal_root))
+    platform.bundle, platform.manifest = bundle, manifest
+    return platform
+
+
+def env_of(platform):
+    with open(platform.path(platform.BOOTENV_FILE), encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def set_env(platform, **values):
+    env = env_of(platform)
+    env.update(values)
+    write_json(platform.root, platform.BOOTENV_FILE, env)
+
+
+# ---------------------------------------------------------------------------------------------- the contract
+
+WRITE_METHODS = {
+    'boot_id': (), 'stage_slot': ('b', '/tmp', {}), 'start_trial': ('b', 60), 'commit_slot': (),
+    'rollback_slot': ('why',), 'snapshot_journal': ('/tmp/x',), 'quiesce_journal': (), 'resume_journal': (),
+    'restore_journal': ('/tmp/x',), 'accounts': (), 'set_password_hash': ('maint', '$6$x'),
+    'verify_password': ('maint', 'pw'), 'authorized_keys': ('maint',), 'set_authorized_keys': ('maint', []),
+    'write_record': ('last_audit', 1),
+}
+
+
+@pytest.mark.parametrize('method', sorted(WRITE_METHODS))
+def test_unimplemented_write_method_names_terminal_step_and_fix(method):
+    class Bare(Platform):
+        name = 'bare'
+
+    with pytest.raises(UnsupportedOperation) as info:
+        getattr(Bare({'terminal_id': 'XX01-BARE-01'}), method)(*WRITE_METHODS[method])
+    assert isinstance(info.value, NotImplementedError)
+    assert str(info.value).startswith(f'terminal XX01-BARE-01: {method}: platform \'bare\' does not implement')
+    assert 'Fix: implement Bare.' + method in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- shared slot rules
+
+def test_slot_problems_accepts_a_complete_slot_and_names_each_defect(tmp_path):
+    directory = str(tmp_path / 'slot')
+    manifest = make_firmware(directory, '2.4.0')
+    assert slots.slot_problems(directory) == ['no VERSION file']
+    write_json(tmp_path, 'slot/VERSION', '2.4.0\n')
+    assert slots.slot_problems(directory) == ['no manifest.json']
+    write_json(tmp_path, 'slot/manifest.json', manifest)
+    assert slots.slot_problems(directory) == []
+    with open(os.path.join(directory, 'bin/posctl'), 'ab') as handle:
+        handle.write(b'tampered')
+    assert slots.slot_problems(directory) == ['bin/posctl does not match its sha256 in manifest.json']
+    write_json(tmp_path, 'slot/VERSION', '2.4.1\n')
+    assert "VERSION says '2.4.1' but manifest.json says '2.4.0'" in slots.slot_problems(directory)
+
+
+@pytest.mark.parametrize('manifest, problem', [
+    ({'version': '2.4.0', 'models': ['t100'], 'files': {}}, 'include bin/posd'),
+    ({'version': '2.4 0', 'models': ['t100'], 'files': {'bin/posd': 'a' * 64}}, 'not a version string'),
+    ({'version': '2.4.0', 'models': [], 'files': {'bin/posd': 'a' * 64}}, 'non-empty list'),
+    ({'version': '2.4.0', 'models': ['t100'], 'files': {'bin/posd': 'a' * 64, '../etc/shadow': 'a' * 64}}, 'unsafe'),
+    ({'version': '2.4.0', 'models': ['t100'], 'files': {'bin/posd': 'xyz'}}, '64 hex digits'),
+    ([], 'not a JSON object'),
+])
+def test_manifest_problems(manifest, problem):
+    assert any(problem in p for p in slots.manifest_problems(manifest))
+
+
+def test_trial_deadline_and_fall_back_keep_the_reason():
+    env = slots.with_defaults({'active_slot': 'b', 'upgrade_available': 1, 'trial_started': 1000,
+                               'trial_deadline': 1600})
+    assert slots.trial_expired(env, 1599) is None
+    reason = slots.trial_expired(env, 1600)
+    assert reason == 'trial of slot b was not committed within its deadline (600 s)'
+    assert slots.fall_back(env, 1600.5, reason) == 'b'
+    assert env['active_slot'] == 'a' and env['upgrade_available'] == 0 and env['last_fallback'] == 1600
+    assert env['last_fallback_reason'] == reason and env['trial_deadline'] is None
+    assert slots.validate_env(env) == []
+    assert slots.trial_expired(env, 9999) is None
+
+
+def test_validate_env_checks_the_new_keys():
+    env = slots.with_defaults({'trial_deadline': '1600', 'last_fallback_reason': 3})
+    assert slots.validate_env(env) == ['trial_deadline must be an epoch integer or null',
+                                       'last_fallback_reason must be a string or null']
+
+
+def test_posboot_imports_the_shared_rules():
+    """The boot loader must judge slots with this very file (build.sh copies it into the image)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.abspath(os.path.join(here, '..', '..', '..', '..'))
+    with open(os.path.join(repo, 'tests/images/terminal/rootfs/sbin/posboot'), encoding='utf-8') as handle:
+        posboot = handle.read()
+    with open(os.path.join(repo, 'tests/images/build.sh'), encoding='utf-8') as handle:
+        build = handle.read()
+    assert 'import posfleet_slots as slots' in posboot
+    assert 'def slot_problems' not in posboot and 'os.access(d + "/bin/posd"' not in posboot
+    assert 'plugins/module_utils/_platform/slots.py:shared/posfleet_slots.py' in build
+
+
+# ---------------------------------------------------------------------------------------------- firmware
+
+def test_stage_slot_writes_the_inactive_slot_only(terminal):
+    result = terminal.stage_slot('b', terminal.bundle, terminal.manifest)
+    assert result == {'changed': True, 'slot': 'b', 'version': '2.4.0', 'files': 2}
+    assert slots.slot_problems(terminal.path('/slots/b')) == []
+    assert slots.slot_problems(terminal.path('/slots/a')) == []
+    assert sorted(os.listdir(terminal.path('/slots'))) == ['a', 'b']  # no staging leftovers
+    assert terminal.stage_slot('b', terminal.bundle, terminal.manifest)['changed'] is False
+    with pytest.raises(TerminalError, match='slot a is the active slot'):
+        terminal.stage_slot('a', terminal.bundle, terminal.manifest)
+
+
+def test_stage_slot_refuses_a_corrupt_bundle_and_keeps_the_old_slot(terminal):
+    install_slot(terminal.root, 'b', '2.2.0')
+    with open(os.path.join(terminal.bundle, 'bin/posd'), 'ab') as handle:
+        handle.write(b'# corrupted in transit\n')
+    with pytest.raises(TerminalError) as info:
+        terminal.stage_slot('b', terminal.bundle, terminal.manifest)
+    assert 'bin/posd in' in info.value.message and 'Fix: upload the firmware bundle again' in str(info.value)
+    assert terminal.slot('b')['version'] == '2.2.0' and slots.slot_problems(terminal.path('/slots/b')) == []
+
+
+def test_stage_slot_cleans_up_after_a_killed_stage(terminal):
+    os.makedirs(terminal.path('/slots/.b.staging-99999/bin'))
+    terminal.stage_slot('b', terminal.bundle, terminal.manifest)
+    assert sorted(os.listdir(terminal.path('/slots'))) == ['a', 'b']
+
+
+def test_stage_slot_refused_while_a_trial_is_pending(terminal):
+    install_slot(terminal.root, 'b', '2.2.0')
+    set_env(terminal, active_slot='b', upgrade_available=1)
+    with pytest.raises(TerminalError, match='slot a is its fallback'):
+        terminal.stage_slot('a', terminal.bundle, terminal.manifest)
+
+
+def test_trial_commit_sequence(terminal):
+    terminal.stage_slot('b', terminal.bundle, terminal.manifest)
+    before = int(time.time())
+    trial = terminal.start_trial('b', 600)
+    assert trial['changed'] and trial['fallback_slot'] == 'a' and trial['reboot_required']
+    env = env_of(terminal)
+    assert env['active_slot'] == 'b' and env['upgrade_available'] == 1 and env['bootcount'] == 0
+    assert before + 600 <= env['trial_deadline'] <= int(time.time()) + 600
+    assert terminal.start_trial('b', 600)['changed'] is False
+    with pytest.raises(TerminalError, match='has not booted since its trial started'):
+        terminal.commit_slot()
+    set_env(terminal, last_boot=env['trial_started'] + 5, bootcount=1)  # what posboot writes at the trial boot
+    assert terminal.commit_slot() == {'changed': True, 'slot': 'b', 'version': '2.4.0'}
+    env = env_of(terminal)
+    assert env['upgrade_available'] == 0 and env['trial_deadline'] is None and env['active_slot'] == 'b'
+    assert terminal.commit_slot()['changed'] is False
+    assert terminal.firmware()['state'] == 'committed'
+
+
+def test_start_trial_refuses_what_could_not_boot(terminal):
+    with pytest.raises(TerminalError, match='slot b is not bootable .no VERSION file.'):
+        terminal.start_trial('b', 600)
+    with pytest.raises(TerminalError, match='out of range'):
+        terminal.start_trial('b', 5)
+    with pytest.raises(TerminalError, match="there is no slot 'c'"):
+        terminal.start_trial('c', 600)
+    assert env_of(terminal)['upgrade_available'] == 0
+
+
+def test_rollback_slot_keeps_the_reason(terminal):
+    terminal.stage_slot('b', terminal.bundle, terminal.manifest)
+    terminal.start_trial('b', 600)
+    result = terminal.rollback_slot('printer failed its self-test')
+    assert result == {'changed': True, 'active_slot': 'a', 'reason': 'rollback: printer failed its self-test',
+                      'reboot_required': False}
+    env = env_of(terminal)
+    assert env['upgrade_available'] == 0 and env['last_fallback'] and env['active_slot'] == 'a'
+    assert terminal.rollback_slot('again')['changed'] is False
+
+
+def test_boot_id(terminal):
+    assert terminal.boot_id() == '12-1700000000'  # a boot loader without boot ids
+    set_env(terminal, boot_id='5f0c')
+    assert terminal.boot_id() == '5f0c'
+
+
+# ---------------------------------------------------------------------------------------------- journal
+
+def test_snapshot_journal_while_a_writer_commits(terminal, tmp_path):
+    path = terminal.path(terminal.JOURNAL_DB)
+    make_journal(path, time.strftime('%Y-%m-%d'))
+    writer_conn = sqlite3.connect(path, check_same_thread=False)
+    writer_conn.execute('PRAGMA journal_mode=WAL')
+    stop = threading.Event()
+
+    def write():
+        while not stop.is_set():
+            writer_conn.execute("INSERT INTO transactions (ts, batch_id, pan_masked, amount_minor, currency, status) "
+                                "VALUES ('2026-01-01T00:00:00Z', 'B2', '622848******1234', 1, 'CNY', 'approved')")
+            writer_conn.commit()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        snaps = [terminal.snapshot_journal(str(tmp_path / f'snap{i}.db')) for i in range(3)]
+    finally:
+        stop.set()
+        thread.join()
+        writer_conn.close()
+    assert all(s['integrity'] == 'ok' and s['max_id'] == s['transactions'] for s in snaps)
+    assert snaps[0]['transactions'] >= 5 and snaps[0]['transactions'] <= snaps[2]['transactions']
+    assert stat.S_IMODE(os.stat(snaps[0]['path']).st_mode) == 0o600
+    assert journal.journal_problems(snaps[0]['path']) == []
+    assert journal.sha256_of(snaps[1]['path']) == snaps[1]['sha256']
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(('.tmp', '-wal', '-journal'))]
+
+
+def test_journal_problems(tmp_path):
+    other = str(tmp_path / 'other.db')
+    conn = sqlite3.connect(other)
+    conn.execute('CREATE TABLE transactions (id INTEGER PRIMARY KEY, ts TEXT)')
+    conn.close()
+    assert journal.journal_problems(other) == [
+        'its transactions table lacks amount_minor, auth_code, batch_id, currency, pan_masked, status, training',
+        'it has no batches table']
+    write_json(tmp_path, 'text.db', 'not a database at all')
+    assert journal.journal_problems(str(tmp_path / 'text.db')) == ['it is not a SQLite database']
+
+
+def test_restore_journal_refuses_a_non_journal_before_touching_anything(terminal, tmp_path):
+    write_json(tmp_path, 'bad.db', 'SQLite format 3 but not really')
+    with pytest.raises(TerminalError, match='is not a transaction journal'):
+        terminal.restore_journal(str(tmp_path / 'bad.db'))
+
+
+def test_restore_journal_quiesces_around_the_swap(terminal_root, tmp_path, fake_posd):
+    install_slot(terminal_root, 'a', '2.3.1')
+    server = fake_posd({'ok': True, 'changed': True, 'quiesced': True, 'since': 1, 'resume_by': 901},
+                       {'ok': True, 'changed': True, 'quiesced': False, 'quiesced_seconds': 0.2})
+    platform = load_platform(root=str(terminal_root), socket_path=server.path)
+    live = platform.path(platform.JOURNAL_DB)
+    make_journal(live, '2020-01-02')
+    write_json(terminal_root, platform.JOURNAL_DB + '-wal', 'stale wal of the old journal')
+    backup = str(tmp_path / 'backup.db')
+    make_journal(backup, '2020-01-01')
+    conn = sqlite3.connect(backup)
+    conn.execute('DELETE FROM transactions WHERE id > 2')
+    conn.commit()
+    conn.close()
+    result = platform.restore_journal(backup)
+    assert result['changed'] and result['transactions'] == 2
+    assert [r['cmd'] for r in server.requests] == ['journal_quiesce', 'journal_resume']
+    assert journal.sha256_of(live) == journal.sha256_of(backup)
+    assert not os.path.exists(live + '-wal')
+    assert stat.S_IMODE(os.stat(live).st_mode) == 0o600
+    assert platform.restore_journal(backup)['changed'] is False  # the same file: nothing to do, no quiesce
+
+
+# ---------------------------------------------------------------------------------------------- accounts
+
+def ed25519_line(seed, comment):
+    name = b'ssh-ed25519'
+    blob = len(name).to_bytes(4, 'big') + name + (32).to_bytes(4, 'big') + hashlib.sha256(seed).digest()
+    return f'ssh-ed25519 {base64.b64encode(blob).decode()} {comment}', blob
+
+
+@pytest.fixture
+def with_accounts(terminal):
+    uid, gid = os.getuid(), os.getgid()
+    write_json(terminal.root, '/etc/passwd', f'root:x:0:0:root:/root:/bin/bash\n'
+               f'posadmin:x:1000:1000::/home/posadmin:/bin/bash\ncashier:x:{uid}:{gid}:Cashier:/home/cashier:/bin/bash\n')
+    write_json(terminal.root, '/etc/shadow', 'root:*:20000:0:99999:7:::\n'
+               'posadmin:*:20000:0:::::\ncashier:$6$abcdefgh$' + 'x' * 86 + ':20423:1:90:14:::\n')
+    os.makedirs(terminal.path('/home/cashier'))
+    return terminal
+
+
+def test_accounts_never_shows_a_hash(with_accounts):
+    entries = with_accounts.accounts()
+    assert [e['uid'] for e in entries] == sorted(e['uid'] for e in entries)
+    assert {e['user'] for e in entries} == {'root', 'posadmin', 'cashier'}
+    cashier = next(e for e in entries if e['user'] == 'cashier')
+    assert cashier['password'] == 'hash' and cashier['last_change'] == '2025-12-01' and cashier['max_days'] == 90
+    assert next(e for e in entries if e['user'] == 'posadmin')['password'] == 'no_login'
+    assert '$6$' not in json.dumps(entries)
+
+
+@pytest.mark.parametrize('value', ['Secret-Password-1', '$6$short', 'x:$6$abcdefgh$xxxxxxxx', ''])
+def test_set_password_hash_refuses_what_is_not_a_hash(with_accounts, value):
+    with pytest.raises(TerminalError, match='is refused: it is not a crypt'):
+        with_accounts.set_password_hash('cashier', value)
+
+
+def test_set_password_hash_unknown_user_and_unchanged_hash(with_accounts):
+    with pytest.raises(TerminalError, match="there is no account 'nobody2'"):
+        with_accounts.set_password_hash('nobody2', '$6$abcdefgh$' + 'y' * 86)
+    unchanged = with_accounts.set_password_hash('cashier', '$6$abcdefgh$' + 'x' * 86)
+    assert unchanged == {'changed': False, 'user': 'cashier'}
+
+
+def test_authorized_keys_round_trip(with_accounts):
+    first, blob = ed25519_line(b'one', 'tech@posfleet')
+    second, _ = ed25519_line(b'two', 'backup')
+    result = with_accounts.set_authorized_keys('cashier', [first, second, first])
+    fingerprint = 'SHA256:' + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip('=')
+    assert result['changed'] and result['count'] == 2 and result['fingerprints'][0] == fingerprint
+    path = with_accounts.path('/home/cashier/.ssh/authorized_keys')
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    keys = with_accounts.authorized_keys('cashier')
+    assert [k['comment'] for k in keys] == ['tech@posfleet', 'backup'] and keys[0]['fingerprint'] == fingerprint
+    assert with_accounts.set_authorized_keys('cashier', [first, second])['changed'] is False
+    assert with_accounts.set_authorized_keys('cashier', [])['changed'] is True
+    assert with_accounts.authorized_keys('cashier') == []
+
+
+@pytest.mark.parametrize('line', [
+    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA== x\nssh-ed25519 AAAA',
+    'ssh-rsa ' + base64.b64encode(b'\x00\x00\x00\x0bssh-ed25519' + b'k' * 36).decode(),  # blob of another type
+    'not a key',
+])
+def test_set_authorized_keys_refuses_what_is_not_a_key(with_accounts, line):
+    with pytest.raises(TerminalError, match='not an OpenSSH public key line'):
+        with_accounts.set_authorized_keys('cashier', [line])
+
+
+def test_parse_key_with_options():
+    line, _ = ed25519_line(b'one', 'tech')
+    key = acc.parse_key('from="10.0.0.0/8",no-pty ' + line)
+    assert key['options'] == 'from="10.0.0.0/8",no-pty' and key['comment'] == 'tech'
+
+
+# ---------------------------------------------------------------------------------------------- faillock
+
+def tally(*stamps):
+    return b''.join(pam.TALLY.pack(b'tty1', 0, pam.TALLY_STATUS_VALID, stamp) for stamp in stamps)
+
+
+def test_faillock_settings_and_lock_state(tmp_path):
+    write_json(tmp_path, 'faillock.conf', '# hardened\ndir = /var/run/faillock\naudit\ndeny = 3\n'
+               'fail_interval = 900\nunlock_time = 1800\n')
+    settings = pam.faillock_settings(str(tmp_path / 'faillock.conf'))
+    assert settings == {'dir': '/var/run/faillock', 'deny': 3, 'fail_interval': 900, 'unlock_time': 1800}
+    now = 100000
+    assert not pam.faillock_locked(tally(now - 10, now - 5), settings, now)
+    assert pam.faillock_locked(tally(now - 30, now - 10, now - 5), settings, now)
+    assert not pam.faillock_locked(tally(now - 2000, now - 1900, now - 1800), settings, now)  # out of the interval
+    stale = pam.TALLY.pack(b'tty1', 0, 0, now - 1)  # not valid any more (reset)
+    assert len(pam.faillock_failures(tally(now - 1) + stale, settings, now)) == 1
+
+
+def test_verify_password_refuses_a_locked_out_account_without_asking_pam(with_accounts):
+    now = int(time.time())
+    write_json(with_accounts.root, with_accounts.FAILLOCK_CONF, 'dir = /var/run/faillock\ndeny = 2\n')
+    path = with_accounts.path('/var/run/faillock/cashier')
+    os.makedirs(os.path.dirname(path))
+    with open(path, 'wb') as handle:
+        handle.write(tally(now - 5, now - 2))
+    with pytest.raises(TerminalError, match='locked out by pam_faillock .2 recent failures.') as info:
+        with_accounts.verify_password('cashier', 'whatever')
+    assert 'faillock --user cashier --reset' in str(info.value)
+
+
+def test_tally_record_layout():
+    assert pam.TALLY.size == 64 == struct.calcsize('=52sHHQ')
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+def test_write_record_then_records_reads_it(terminal):
+    result = terminal.write_record('last_audit', 1795000000)
+    assert result == {'changed': True, 'key': 'last_audit', 'value': '2026-11-18T11:06:40Z', 'previous': None}
+    assert terminal.records()['last_audit'] == '2026-11-18T11:06:40Z'
+    assert terminal.records()['last_backup'] == '2026-11-20T02:10:00Z'  # the other keys are kept
+    assert terminal.write_record('last_audit', '2026-11-18T11:06:40Z')['changed'] is False
+    assert terminal.write_record('last_audit', None)['previous'] == '2026-11-18T11:06:40Z'
+    with pytest.raises(TerminalError, match="'last_login' is not a record key"):
+        terminal.write_record('last_login', 1)
+    with pytest.raises(TerminalError, match='is not a time'):
+        terminal.write_record('last_backup', 'yesterday')
+
+
+def test_write_record_creates_the_file(terminal):
+    os.unlink(terminal.path(terminal.RECORDS_FILE))
+    terminal.write_record('last_backup', '2026-11-20T02:10:00+08:00')
+    with open(terminal.path(terminal.RECORDS_FILE), encoding='utf-8') as handle:
+        assert json.load(handle) == {'last_backup': '2026-11-19T18:10:00Z', 'last_credential_rotation': None,
+                                     'last_audit': None}
+
+
+# ---------------------------------------------------------------------------------------------- atomic_write
+
+def test_atomic_write_mode_content_and_no_leftovers(tmp_path):
+    path = str(tmp_path / 'file')
+    atomic_write(path, 'one\n', 0o600)
+    atomic_write(path, b'two\n', 0o640)
+    with open(path, 'rb') as handle:
+        assert handle.read() == b'two\n'
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert os.listdir(tmp_path) == ['file']
