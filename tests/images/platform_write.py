@@ -22,7 +22,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-NAME = f'write-t100-{os.getpid()}'
+# Container names start with POSFLEET_TEST_PREFIX (default: write), so parallel runs never meet.
+NAME = f"{os.environ.get('POSFLEET_TEST_PREFIX', 'write')}-t100-{os.getpid()}"
 IMAGE = 'posfleet/terminal:t100'
 COLLECTION = '/tmp/posfleet-collection'
 TRIAL_SECONDS = 30  # the platform's shortest trial deadline
