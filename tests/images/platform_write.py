@@ -22,7 +22,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-NAME = f'write-t100-{os.getpid()}'
+# Container names start with POSFLEET_TEST_PREFIX (default: write), so parallel runs never meet.
+NAME = f"{os.environ.get('POSFLEET_TEST_PREFIX', 'write')}-t100-{os.getpid()}"
 IMAGE = 'posfleet/terminal:t100'
 COLLECTION = '/tmp/posfleet-collection'
 TRIAL_SECONDS = 30  # the platform's shortest trial deadline
@@ -212,6 +213,37 @@ def firmware_checks():
     check('rollback_slot before the trial boot: back to b, reason kept, no reboot needed',
           rolled.get('changed') and rolled.get('reboot_required') is False and env['active_slot'] == 'b'
           and env['last_fallback_reason'] == 'rollback: health check failed: printer', {'rolled': rolled, 'env': env})
+
+    # Firmware that passes every check but whose daemon crashes: the trial boots fail until bootlimit.
+    crashing = on_terminal('''
+import hashlib
+os.makedirs("/tmp/crash/bin", exist_ok=True)
+files = {}
+for rel, text in (("bin/posd", "#!/bin/sh\\nexit 3\\n"), ("bin/posctl", "#!/bin/sh\\n")):
+    with open("/tmp/crash/" + rel, "w") as handle:
+        handle.write(text)
+    os.chmod("/tmp/crash/" + rel, 0o755)
+    files[rel] = hashlib.sha256(text.encode()).hexdigest()
+manifest = {"version": "9.9.9", "models": ["t100"], "files": files}
+out = [p.stage_slot("a", "/tmp/crash", manifest), p.start_trial("a", 600)]
+''')
+    check('stage + trial of firmware whose daemon crashes', all(r.get('changed') for r in crashing), crashing)
+    before = restart_count()
+    sh(['docker', 'exec', NAME, 'reboot'], check=False)
+    deadline = time.monotonic() + 180
+    env = {}
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        res = sh(['docker', 'exec', NAME, 'posboot-env', 'get'], check=False)
+        if res.returncode == 0:
+            env = json.loads(res.stdout)
+            if env['active_slot'] == 'b' and env['upgrade_available'] == 0:
+                break
+    status = wait_posd()
+    check('crashing trial: failed boots until bootlimit, then back on slot b by itself',
+          restart_count() - before >= env.get('bootlimit', 3) + 1 and status and status['slot'] == 'b'
+          and 'exceeded bootlimit' in (env.get('last_fallback_reason') or ''),
+          {'restarts': restart_count() - before, 'env': env, 'status': status})
 
 
 def journal_checks():

@@ -556,6 +556,10 @@ class ReferencePlatform(Platform):
         if problems:
             raise self.error(step, 'the firmware manifest is not valid: ' + '; '.join(problems),
                              'rebuild the firmware bundle')
+        model = self.terminal.get('model')
+        if model and model not in manifest['models']:
+            raise self.error(step, f'firmware {manifest["version"]} is for models {", ".join(manifest["models"])}, '
+                             f'not {model}', f'stage the firmware bundle built for {model}')
         for rel, digest in sorted(manifest['files'].items()):
             try:
                 actual = slots.file_sha256(os.path.join(source_dir, rel))

@@ -185,6 +185,13 @@ def test_stage_slot_refuses_a_corrupt_bundle_and_keeps_the_old_slot(terminal):
     assert terminal.slot('b')['version'] == '2.2.0' and slots.slot_problems(terminal.path('/slots/b')) == []
 
 
+def test_stage_slot_refuses_firmware_for_another_model(terminal):
+    manifest = dict(terminal.manifest, models=['m200'])
+    with pytest.raises(TerminalError, match='firmware 2.4.0 is for models m200, not t100'):
+        terminal.stage_slot('b', terminal.bundle, manifest)
+    assert terminal.slot('b')['present'] is False
+
+
 def test_stage_slot_cleans_up_after_a_killed_stage(terminal):
     os.makedirs(terminal.path('/slots/.b.staging-99999/bin'))
     terminal.stage_slot('b', terminal.bundle, terminal.manifest)
