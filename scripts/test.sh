@@ -28,6 +28,7 @@ step sanity bash scripts/sanity.sh
 step changelog antsibull-changelog lint
 step execution-environment bash scripts/ee-create.sh
 step "terminal images smoke" bash tests/images/smoke.sh
+step "platform write side" python3 tests/images/platform_write.py --no-build
 for scenario in ${POSFLEET_SCENARIOS:-default faults timetable compliance}; do
   step "molecule $scenario" molecule_scenario "$scenario"
 done
