@@ -15,7 +15,7 @@ requirements:
 notes:
   - >-
     Failures name the terminal, the step and what to do, as in
-    C(terminal SH01-T100-01: daemon: control socket /run/posd/posd.sock refused the connection ... Fix: check
-    /var/log/posd/posd.log, then reboot the terminal).
+    C(terminal SH01-T100-01: daemon: control socket ... refused the connection (posd is not running). Fix: check
+    the daemon's log, then reboot the terminal).
   - One invocation is one round trip to the terminal, whatever it reads.
 """

@@ -81,7 +81,7 @@ DEVICE_FIX = {
 STAGE_FIX = {
     'link': "check the terminal's network link (cable, Wi-Fi or mobile data)",
     'connect': 'check that the store network reaches the acquirer (firewall, DNS, route)',
-    'handshake': ('check the acquirer CA in /etc/posfleet/ca, min_tls in /etc/posfleet/acquirer.json and '
+    'handshake': ("check the acquirer CA and min_tls of the terminal's acquirer link configuration and "
                   'the terminal clock'),
     'response': "the acquirer did not answer in time: check the acquirer's service status",
 }
@@ -399,7 +399,7 @@ class Evaluator:
             endpoint = f"{probe.get('host')}:{probe.get('port')}"
             if not probe.get('host'):
                 error = probe.get('error') or 'no host configured'
-                fix = probe.get('fix') or 'restore /etc/posfleet/acquirer.json'
+                fix = probe.get('fix') or "restore the terminal's acquirer link configuration"
                 findings.append((FAIL, f'acquirer endpoint unknown ({error}): {fix}'))
             elif not probe.get('reachable'):
                 error = probe.get('error') or 'no connection'
@@ -430,7 +430,8 @@ class Evaluator:
         if not tx.get('ok', True):
             stage = tx.get('stage') or 'unknown'
             error = str(tx.get('error') or 'no reason given').rstrip('.')
-            fix = STAGE_FIX.get(stage, 'check /var/log/posd/posd.log')
+            # The platform's own fix (it knows its paths) before the generic one of the stage.
+            fix = tx.get('fix') or STAGE_FIX.get(stage, "check the terminal daemon's log")
             reason = f'test transaction failed at {stage} ({error}): {fix}'
             return check(name, FAIL, reason, value=total, latency_ms=total, details=details)
         if not tx.get('approved'):

@@ -165,7 +165,7 @@ ansible_facts:
           type: dict
           sample: {present: true, ok: true, detail: ok, temperature_c: 38.5, humidity_pct: 41}
         disk:
-          description: Usage of C(/) and C(/var/lib/posd) (the journal's file system).
+          description: Usage of C(/) and of the file system of the transaction journal (the platform names them).
           returned: when O(gather_subset) includes V(disk)
           type: list
           elements: dict

@@ -18,7 +18,9 @@ description:
     C(/proc/net), services started at boot, the nftables ruleset file, modes and owners of sensitive files,
     logrotate and journald retention, chrony or timesyncd sources, the acquirer link's TLS settings, installed
     versions against O(approved_versions), a file-integrity baseline of critical files, and a PAN scan of
-    O(pan_paths) (see M(posfleet.terminals.pan_scan)). It works on any Debian-based terminal.
+    O(pan_paths) (see M(posfleet.terminals.pan_scan)). The operating system is read directly (any Debian-based
+    terminal); the terminal's own files (transaction journal, payment application logs, acquirer link, firmware
+    and applications, boot services) are named by its platform (C(/etc/posfleet/terminal.json)).
   - Vendor default passwords are found without cracking anything - each candidate of O(default_passwords) is hashed
     with the account's own salt by the system's C(libcrypt) and compared, and stored hashes are compared with
     O(known_default_hashes).
@@ -50,7 +52,8 @@ attributes:
     platforms: posix
     details:
       - Runs on the terminal with its own Python 3.9 or later (standard library only); reads the operating system
-        directly, so it works on any Debian-based terminal.
+        directly (any Debian-based terminal) and asks the terminal's platform where its own files are; a host
+        without a readable identity of a supported platform fails before anything is read.
 options:
   controls:
     description: Evaluate only these control IDs (default all).

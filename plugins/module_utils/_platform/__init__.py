@@ -25,10 +25,13 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
     RECORD_KEYS,
     Platform,
     TerminalError,
+    abstract,
     as_int,
+    contract_methods,
     parse_time,
     read_json,
     tcp_probe,
+    unimplemented,
     utc_iso,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.reference import (  # noqa: F401

@@ -128,6 +128,7 @@ class ReferencePlatform(Platform):
     # Where the reference terminal keeps things, relative to the file root (``/`` on a real terminal).
     MODEL_FILE = '/etc/posfleet/model.json'
     ACQUIRER_FILE = '/etc/posfleet/acquirer.json'
+    ACQUIRER_CA_DIR = '/etc/posfleet/ca'
     BOOTENV_FILE = '/var/lib/posboot/env.json'
     SLOTS_DIR = '/slots'
     SLOT_NAMES = ('a', 'b')
@@ -477,8 +478,16 @@ class ReferencePlatform(Platform):
         return {'devices': devices, 'receipt_printed': answer.get('receipt_printed')}
 
     def test_transaction(self, timeout=10):
-        return self.daemon.call('test_transaction', {'timeout': timeout}, timeout=timeout + DAEMON_MARGIN,
-                                check=False)
+        answer = self.daemon.call('test_transaction', {'timeout': timeout}, timeout=timeout + DAEMON_MARGIN,
+                                  check=False)
+        if not answer.get('ok') and not answer.get('fix'):
+            stage = answer.get('stage')
+            if stage == 'handshake':
+                answer['fix'] = (f'check the acquirer CA in {self.ACQUIRER_CA_DIR}, min_tls in {self.ACQUIRER_FILE} '
+                                 'and the terminal clock')
+            elif stage not in ('link', 'connect', 'response'):
+                answer['fix'] = f'check {self.DAEMON_LOG}'
+        return answer
 
     def maintenance_enter(self, message, drain_timeout=30):
         self._status = None

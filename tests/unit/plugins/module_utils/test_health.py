@@ -428,7 +428,7 @@ def test_slow_and_slow_handshake_reports_the_worse():
     ('connect', 'reaches the acquirer'),
     ('handshake', 'min_tls'),
     ('response', 'did not answer in time'),
-    ('mystery', '/var/log/posd/posd.log'),
+    ('mystery', "check the terminal daemon's log"),
 ])
 def test_transaction_failure_stages(stage, fix_part):
     tx = {'ok': False, 'stage': stage, 'error': 'it broke.'}
@@ -437,6 +437,11 @@ def test_transaction_failure_stages(stage, fix_part):
     assert c['reason'].startswith(f'test transaction failed at {stage} (it broke): ')
     assert fix_part in c['reason']
     assert c['details']['stage'] == stage
+
+
+def test_transaction_failure_fix_of_the_platform_wins():
+    tx = {'ok': False, 'stage': 'handshake', 'error': 'bad cert', 'fix': 'check the CA in /etc/acme/ca'}
+    assert run(tx=tx)['acquirer_transaction']['reason'].endswith(': check the CA in /etc/acme/ca')
 
 
 def test_transaction_declined():

@@ -384,7 +384,9 @@ def test_client_refusal_names_the_command(terminal_root, fake_posd):
 def test_test_transaction_failure_is_data(terminal_root, fake_posd):
     answer = {'ok': False, 'stage': 'handshake', 'error': 'certificate verify failed'}
     server = fake_posd(answer)
-    assert platform_at(terminal_root, socket_path=server.path).test_transaction(timeout=3) == answer
+    assert platform_at(terminal_root, socket_path=server.path).test_transaction(timeout=3) == dict(
+        answer, fix='check the acquirer CA in /etc/posfleet/ca, min_tls in /etc/posfleet/acquirer.json and the '
+        'terminal clock')  # the reference platform names its own files in the fix
     assert server.requests == [{'cmd': 'test_transaction', 'timeout': 3}]
 
 

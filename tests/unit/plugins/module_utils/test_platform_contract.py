@@ -1,0 +1,282 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The platform contract, run for every registered platform (``PLATFORMS``).
+
+A vendor's platform is done when it passes this file. To add one: register the class in
+``plugins/module_utils/_platform/__init__.py``, then add a builder to ``TERMINALS`` below that makes a healthy
+terminal of that platform under ``tmp_path`` (files, and a fake of its daemon when ``live``).
+
+To add a case for a new contract method (``@abstract`` in ``Platform``): add one ``Case`` to ``CASES`` with the
+call's arguments and the return shape documented in ``base.py``; for the reference terminal, add what its posd
+answers to ``POSD_ANSWERS``. ``test_every_contract_method_has_a_case`` fails until that is done.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+from terminal_tree import HARDWARE, make_journal
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
+    PLATFORMS,
+    RECORD_KEYS,
+    Platform,
+    TerminalError,
+    load_platform,
+    utc_iso,
+)
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
+    contract_methods,
+    unimplemented,
+)
+
+# -------------------------------------------------------------------------------------------------- shapes
+
+NONE = type(None)
+ANY = object()
+OPTIONAL = 'optional'
+
+
+class Dict:
+    """A dict with exactly these keys (``optional`` ones may be missing; ``extra`` allows more)."""
+
+    def __init__(self, fields, optional=(), extra=False):
+        self.fields, self.optional, self.extra = fields, set(optional), extra
+
+
+class DictOf:
+    """A dict with str keys whose values all have one shape."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class ListOf:
+    def __init__(self, item):
+        self.item = item
+
+
+class OneOf:
+    def __init__(self, *values):
+        self.values = values
+
+
+class Either:
+    """One of several shapes (``None`` or a dict, ...)."""
+
+    def __init__(self, *shapes):
+        self.shapes = shapes
+
+
+def check_shape(value, shape, where='result'):
+    """Raise AssertionError naming the first place where ``value`` does not have ``shape``."""
+    if shape is ANY:
+        return
+    if isinstance(shape, OneOf):
+        assert any(value is v or (type(value) is type(v) and value == v) for v in shape.values), \
+            f'{where}: {value!r} is not one of {shape.values}'
+    elif isinstance(shape, Either):
+        errors = []
+        for option in shape.shapes:
+            try:
+                check_shape(value, option, where)
+                return
+            except AssertionError as exc:
+                errors.append(str(exc))
+        raise AssertionError(' / '.join(errors))
+    elif isinstance(shape, Dict):
+        assert isinstance(value, dict), f'{where}: expected a dict, got {type(value).__name__}'
+        missing = set(shape.fields) - set(value) - shape.optional
+        assert not missing, f'{where}: missing keys {sorted(missing)}'
+        extra = set(value) - set(shape.fields)
+        assert shape.extra or not extra, f'{where}: undocumented keys {sorted(extra)}'
+        for key, sub in shape.fields.items():
+            if key in value:
+                check_shape(value[key], sub, f'{where}.{key}')
+    elif isinstance(shape, DictOf):
+        assert isinstance(value, dict), f'{where}: expected a dict, got {type(value).__name__}'
+        for key, item in value.items():
+            assert isinstance(key, str), f'{where}: key {key!r} is not a str'
+            check_shape(item, shape.value, f'{where}.{key}')
+    elif isinstance(shape, ListOf):
+        assert isinstance(value, list), f'{where}: expected a list, got {type(value).__name__}'
+        for index, item in enumerate(value):
+            check_shape(item, shape.item, f'{where}[{index}]')
+    else:
+        types = shape if isinstance(shape, tuple) else (shape,)
+        if bool not in types:  # bool is an int subclass: an int field must not hold True
+            assert not isinstance(value, bool), f'{where}: {value!r} is a bool, expected {types}'
+        assert isinstance(value, types), f'{where}: {value!r} is not {" or ".join(t.__name__ for t in types)}'
+
+
+STR = (str, NONE)
+INT = (int, NONE)
+TIME = (str, int, float, NONE)
+DEVICE_STATE = Dict({'present': bool, 'ok': (bool, NONE), 'detail': STR}, optional=('ok', 'detail'), extra=True)
+BOOT = {'active_slot': str, 'inactive_slot': STR, 'state': OneOf('committed', 'pending_trial'),
+        'upgrade_available': int, 'bootcount': int, 'bootlimit': int}
+MAINTENANCE = Dict({'enabled': bool, 'since': TIME, 'message': STR, 'in_flight': INT, 'source': str})
+
+# ---------------------------------------------------------------------------------------------------- cases
+
+
+class Case:
+    """One call of a contract method on a healthy terminal and the shape of its answer.
+
+    ``live``: the terminal's daemon runs (False: it is down, and the method must still answer as documented).
+    """
+
+    def __init__(self, method, shape, args=(), kwargs=None, live=True, name=None):
+        self.method, self.shape, self.args, self.kwargs, self.live = method, shape, args, kwargs or {}, live
+        self.id = name or method
+
+
+CASES = [
+    Case('identity', Dict({'terminal_id': str, 'serial': STR, 'model': STR, 'store': STR, 'timezone': str,
+                           'platform': str})),
+    Case('model', Dict({'model': STR, 'vendor': STR, 'description': STR, 'peripherals': DictOf(bool)})),
+    Case('firmware', Dict({'active_slot': str, 'inactive_slot': STR, 'active_version': STR,
+                           'slots': DictOf(Dict({'version': STR, 'present': bool, 'models': (list, NONE)})),
+                           'bootenv': Dict({'upgrade_available': int, 'bootcount': int, 'bootlimit': int}),
+                           'state': OneOf('committed', 'pending_trial'), 'last_fallback': ANY})),
+    Case('boot_state', Dict(dict(BOOT, last_boot=(float, NONE), boots=INT, last_fallback=ANY))),
+    Case('applications', ListOf(Dict({'name': str, 'version': STR, 'error': str}, optional=('error',)))),
+    Case('installed_software', Dict({'firmware': STR, 'applications': DictOf(str)})),
+    Case('records', Dict(dict.fromkeys(RECORD_KEYS, STR), extra=True)),
+    Case('disk', ListOf(Dict({'path': str, 'total_bytes': int, 'free_bytes': int, 'used_bytes': int,
+                              'used_pct': float}))),
+    Case('uptime', Dict({'boot_time': STR, 'uptime_seconds': INT, 'boots': INT})),
+    Case('acquirer', Dict({'host': STR, 'port': INT, 'verify': (bool, NONE), 'ca_file': STR, 'min_tls': STR,
+                           'source': str})),
+    Case('compliance_paths', Dict({'journal_files': ListOf(str), 'app_log_dir': STR, 'app_logs': ListOf(str),
+                                   'acquirer_config': STR, 'software_dirs': ListOf(str),
+                                   'integrity_paths': ListOf(str), 'card_data_paths': ListOf(str),
+                                   'services_dir': STR, 'identity_file': str})),
+    Case('journal_masking', Either(Dict({'total': int, 'unmasked': int}), NONE),
+         args=('[0-9][0-9][0-9][0-9][0-9][0-9]*[*]*[0-9][0-9][0-9][0-9]', 10)),
+    Case('daemon_info', Dict({'running': bool, 'version': STR, 'slot': STR, 'pid': INT, 'started': TIME,
+                              'error': STR})),
+    Case('daemon_info', Dict({'running': OneOf(False), 'version': NONE, 'slot': NONE, 'pid': NONE,
+                              'started': NONE, 'error': str}), live=False, name='daemon_info-down'),
+    Case('peripherals', DictOf(DEVICE_STATE)),
+    Case('journal_summary', Dict({'transactions_today': INT, 'last_transaction': STR, 'unsettled_batches': INT,
+                                  'unsettled_count': INT, 'unsettled_amount_minor': INT, 'currency': STR,
+                                  'open_batch': (dict, NONE), 'source': str})),
+    Case('journal_summary', Dict({'transactions_today': INT, 'last_transaction': STR, 'unsettled_batches': INT,
+                                  'unsettled_count': INT, 'unsettled_amount_minor': INT, 'currency': STR,
+                                  'open_batch': (dict, NONE), 'source': str}), live=False,
+         name='journal_summary-down'),
+    Case('maintenance_state', MAINTENANCE),
+    Case('maintenance_state', MAINTENANCE, kwargs={'live': True}, name='maintenance_state-live'),
+    Case('maintenance_state', MAINTENANCE, live=False, name='maintenance_state-down'),
+    Case('selftest', Dict({'devices': ListOf(Dict({'device': str, 'present': bool, 'ok': (bool, NONE),
+                                                   'latency_ms': (int, float, NONE), 'detail': STR}, extra=True)),
+                           'receipt_printed': (bool, NONE)}), kwargs={'print_receipt': False}),
+    Case('test_transaction', Dict({'ok': bool}, extra=True), kwargs={'timeout': 1}),
+    Case('maintenance_enter', Dict({'changed': bool, 'drained': bool, 'in_flight': int, 'since': TIME,
+                                    'message': STR}, extra=True), args=('Under maintenance', 1)),
+    Case('maintenance_leave', Dict({'changed': bool, 'out_of_service_seconds': (int, float, NONE)}, extra=True)),
+    Case('settle', Dict({'batch_id': STR, 'count': int, 'amount_minor': int, 'currency': STR}, extra=True)),
+]
+
+# What the reference terminal's posd answers after ``status`` for each action (status answers the reads).
+POSD_ANSWERS = {
+    'selftest': {'ok': True, 'receipt_printed': False, 'devices': [
+        dict(HARDWARE[d], device=d, latency_ms=5) for d in HARDWARE]},
+    'test_transaction': {'ok': True, 'approved': True, 'auth_code': 'A1', 'connect_ms': 1, 'handshake_ms': 2,
+                         'response_ms': 3},
+    'maintenance_enter': {'ok': True, 'changed': True, 'drained': True, 'in_flight': 0, 'since': 1700000000,
+                          'message': 'Under maintenance'},
+    'maintenance_leave': {'ok': True, 'changed': True, 'out_of_service_seconds': 42.0},
+    'settle': {'ok': True, 'batch_id': 'B2', 'count': 2, 'amount_minor': 2000, 'currency': 'CNY'},
+}
+
+
+def reference_terminal(request, method, live):
+    root = request.getfixturevalue('terminal_root')
+    make_journal(os.path.join(str(root), 'var/lib/posd/journal.db'), utc_iso()[:10])
+    if not live:
+        return load_platform(root=str(root))  # no socket in the tree: posd is down
+    status = {'ok': True, 'version': '2.3.1', 'slot': 'a', 'pid': 42, 'started': 1700000000, 'in_flight': 0,
+              'maintenance': {'enabled': False, 'since': None, 'message': None},
+              'hardware': copy.deepcopy(HARDWARE),
+              'journal': {'transactions_today': 2, 'last_transaction': '2026-11-20T09:59:55Z',
+                          'unsettled_batches': 1, 'unsettled_count': 2, 'unsettled_amount_minor': 2000,
+                          'open_batch': {'batch_id': 'B2', 'count': 2, 'amount_minor': 2000, 'currency': 'CNY'}}}
+    answers = [POSD_ANSWERS[method]] if method in POSD_ANSWERS else [status]
+    server = request.getfixturevalue('fake_posd')(*answers)
+    platform = load_platform(root=str(root), socket_path=server.path)
+
+    def release():  # a file-only method never asks posd: take the answer so the fake stops at once
+        if not server.requests:
+            platform.daemon.call('status', check=False)
+
+    request.addfinalizer(release)
+    return platform
+
+
+# Platform name -> builder(request, method, live) of a healthy terminal of that platform.
+TERMINALS = {
+    'posfleet-reference': reference_terminal,
+}
+
+# ---------------------------------------------------------------------------------------------------- tests
+
+PLATFORM_NAMES = sorted(PLATFORMS)
+
+
+def test_every_registered_platform_has_a_test_terminal():
+    assert sorted(TERMINALS) == PLATFORM_NAMES
+
+
+def test_every_contract_method_has_a_case():
+    assert sorted(contract_methods()) == sorted({case.method for case in CASES})
+
+
+@pytest.mark.parametrize('name', PLATFORM_NAMES)
+def test_platform_implements_the_whole_contract(name):
+    cls = PLATFORMS[name]
+    assert issubclass(cls, Platform)
+    assert cls.name == name
+    assert unimplemented(cls) == []
+
+
+@pytest.mark.parametrize('case', CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize('name', PLATFORM_NAMES)
+def test_contract(request, name, case):
+    platform = TERMINALS[name](request, case.method, case.live)
+    value = getattr(platform, case.method)(*case.args, **case.kwargs)
+    check_shape(value, case.shape, f'{name}.{case.method}()')
+
+
+@pytest.mark.parametrize('name', PLATFORM_NAMES)
+def test_live_maintenance_state_raises_when_the_daemon_is_down(request, name):
+    platform = TERMINALS[name](request, 'maintenance_state', False)
+    with pytest.raises(TerminalError) as info:
+        platform.maintenance_state(live=True)
+    assert platform.terminal_id in str(info.value) and 'Fix:' in str(info.value)
+
+
+@pytest.mark.parametrize('method', contract_methods())
+def test_a_method_a_platform_does_not_implement_is_a_clear_error(method):
+    class Partial(Platform):
+        name = 'acme-x9'
+
+    case = next(case for case in CASES if case.method == method)
+    with pytest.raises(TerminalError) as info:
+        getattr(Partial({'terminal_id': 'X1'}), method)(*case.args, **case.kwargs)
+    assert info.value.step == method
+    assert str(info.value).startswith(f"terminal X1: {method}: platform 'acme-x9' does not implement {method}()")
+    assert 'plugins/module_utils/_platform/' in info.value.fix
+
+
+def test_the_shape_checker_catches_mistakes():
+    shape = Dict({'a': int, 'b': STR})
+    check_shape({'a': 1, 'b': None}, shape)
+    for bad in ({'a': 1}, {'a': True, 'b': None}, {'a': 1, 'b': None, 'c': 3}, {'a': '1', 'b': None}):
+        with pytest.raises(AssertionError):
+            check_shape(bad, shape)
