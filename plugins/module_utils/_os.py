@@ -26,6 +26,11 @@ import stat
 import struct
 import subprocess
 
+# The OS's own account and PAM files (Debian's; every platform built on it has them where Debian puts them).
+PASSWD_FILE = '/etc/passwd'
+SHADOW_FILE = '/etc/shadow'
+FAILLOCK_CONF = '/etc/security/faillock.conf'
+
 NOLOGIN_SHELLS = ('/usr/sbin/nologin', '/sbin/nologin', '/bin/false', '/usr/bin/false', '/bin/sync', '')
 
 
@@ -201,7 +206,7 @@ class OsView:
     def passwd(self):
         def parse():
             accounts = []
-            for line in (self.read('/etc/passwd') or '').splitlines():
+            for line in (self.read(PASSWD_FILE) or '').splitlines():
                 parts = line.split(':')
                 if len(parts) >= 7:
                     accounts.append({'name': parts[0], 'uid': int(parts[2] or -1), 'gid': int(parts[3] or -1),
@@ -212,7 +217,7 @@ class OsView:
     def shadow(self):
         """``{name: {hash, lastchg, min, max, warn, inactive, expire}}`` (numbers or None)."""
         def parse():
-            text = self.read('/etc/shadow')
+            text = self.read(SHADOW_FILE)
             if text is None:
                 raise RuntimeError('cannot read /etc/shadow')
             entries = {}

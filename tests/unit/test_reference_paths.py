@@ -16,13 +16,18 @@ import re
 
 import pytest
 
+from ansible_collections.posfleet.terminals.plugins.module_utils import _os
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import IDENTITY_FILE, ReferencePlatform
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HOMES = {os.path.join('plugins', 'module_utils', '_platform', 'reference.py')}
+# reference.py, and slots.py: the reference boot loader's slot rules, which posboot imports on the terminal.
+HOMES = {os.path.join('plugins', 'module_utils', '_platform', name) for name in ('reference.py', 'slots.py')}
 # Directories shared by every platform or owned by the collection, never by the reference terminal alone.
 SHARED_DIRS = {'/', '/etc', '/etc/posfleet', '/var', '/var/lib', '/var/log', '/run', '/opt', '/sbin', '/usr',
                '/usr/sbin', '/var/lib/posfleet'}
+# The OS's own files (passwd, shadow, PAM), named once in _os.py: the reference platform uses them, not owns them.
+OS_PATHS = {value for name, value in vars(_os).items()
+            if name.isupper() and isinstance(value, str) and value.startswith('/')}
 
 
 def reference_paths():
@@ -31,7 +36,7 @@ def reference_paths():
         if not name.isupper():
             continue
         for item in value if isinstance(value, (tuple, list)) else [value]:
-            if isinstance(item, str) and item.startswith('/'):
+            if isinstance(item, str) and item.startswith('/') and item not in OS_PATHS:
                 values.add(item)
     paths = set()
     for value in values:

@@ -25,7 +25,6 @@ PAM_SILENT = 0x8000
 PAM_BUF_ERR = 5
 PAM_CONV_ERR = 19
 
-FAILLOCK_CONF = '/etc/security/faillock.conf'
 FAILLOCK_DEFAULTS = {'dir': '/var/run/faillock', 'deny': 3, 'fail_interval': 900, 'unlock_time': 600}
 # pam_faillock's tally record: char source[52]; uint16 reserved; uint16 status; uint64 time (faillock.h).
 TALLY = struct.Struct('=52sHHQ')

@@ -20,6 +20,7 @@ import sqlite3
 import subprocess
 import time
 
+from ansible_collections.posfleet.terminals.plugins.module_utils import _os
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts, journal, pam, slots
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
@@ -507,9 +508,9 @@ class ReferencePlatform(Platform):
 
     BOOTENV_LOCK = '/var/lib/posboot/env.lock'
     RECORDS_LOCK = '/var/lib/posfleet/records.lock'
-    PASSWD_FILE = '/etc/passwd'
-    SHADOW_FILE = '/etc/shadow'
-    FAILLOCK_CONF = '/etc/security/faillock.conf'
+    PASSWD_FILE = _os.PASSWD_FILE
+    SHADOW_FILE = _os.SHADOW_FILE
+    FAILLOCK_CONF = _os.FAILLOCK_CONF
     PAM_SERVICE = 'login'  # the stack a console login goes through: common-auth with pam_faillock
     MIN_TRIAL_SECONDS = 30
     MAX_TRIAL_SECONDS = 7 * 86400
