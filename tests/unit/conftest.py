@@ -46,7 +46,9 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from terminal_tree import BOOTENV, MODEL, TERMINAL, FakePosd, write_json  # noqa: E402
+from terminal_tree import BOOTENV, MODEL, TERMINAL, FakePosd, install_slot, make_firmware, write_accounts, write_json  # noqa: E402
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform  # noqa: E402
 
 
 @pytest.fixture
@@ -68,6 +70,25 @@ def terminal_root(tmp_path):
                                                         'last_credential_rotation': None, 'last_audit': None})
     write_json(root, '/var/lib/posd/maintenance.json', {'enabled': False, 'since': None, 'message': None})
     return root
+
+
+@pytest.fixture
+def terminal(terminal_root, tmp_path):
+    """The reference tree with a bootable slot a (2.3.1), an empty slot b and a 2.4.0 bundle to stage
+    (``platform.bundle``, ``platform.manifest``)."""
+    install_slot(terminal_root, 'a', '2.3.1')
+    bundle = str(tmp_path / 'bundle')
+    manifest = make_firmware(bundle, '2.4.0')
+    platform = load_platform(root=str(terminal_root))
+    platform.bundle, platform.manifest = bundle, manifest
+    return platform
+
+
+@pytest.fixture
+def with_accounts(terminal):
+    """``terminal`` with accounts (terminal_tree.write_accounts) and the home of terminal_tree.USER."""
+    write_accounts(terminal.root)
+    return terminal
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -41,6 +43,52 @@ def write_json(root, path, data):
         else:
             json.dump(data, handle)
     return full
+
+
+# A posd that boots: what makes a slot bootable for posboot (slots.slot_problems) is an executable bin/posd.
+POSD = b'#!/bin/sh\nexec sleep 3600\n'
+# The account the write-side tests manage: the test runner's own uid, so that chown works without root.
+USER = 'cashier'
+USER_HASH = '$6$abcdefgh$' + 'x' * 86
+
+
+def make_firmware(directory, version, posd=POSD):
+    """A firmware bundle in ``directory`` (bin/posd, bin/posctl); returns its manifest."""
+    os.makedirs(os.path.join(directory, 'bin'), exist_ok=True)
+    files = {}
+    for rel, data in (('bin/posd', posd), ('bin/posctl', b'#!/bin/sh\n')):
+        path = os.path.join(directory, rel)
+        with open(path, 'wb') as handle:
+            handle.write(data)
+        os.chmod(path, 0o755)
+        files[rel] = hashlib.sha256(data).hexdigest()
+    return {'version': version, 'models': ['t100'], 'files': files}
+
+
+def install_slot(root, slot, version):
+    """A bootable slot ``slot`` holding firmware ``version``; returns its manifest."""
+    directory = os.path.join(str(root), 'slots', slot)
+    manifest = make_firmware(directory, version)
+    write_json(root, f'/slots/{slot}/manifest.json', manifest)
+    write_json(root, f'/slots/{slot}/VERSION', version + '\n')
+    return manifest
+
+
+def write_accounts(root):
+    """/etc/passwd and /etc/shadow with root, a no-login posadmin and ``USER`` (password ``USER_HASH``)."""
+    uid, gid = os.getuid(), os.getgid()
+    write_json(root, '/etc/passwd', f'root:x:0:0:root:/root:/bin/bash\n'
+               f'posadmin:x:1000:1000::/home/posadmin:/bin/bash\n{USER}:x:{uid}:{gid}:Cashier:/home/{USER}:/bin/bash\n')
+    write_json(root, '/etc/shadow', 'root:*:20000:0:99999:7:::\nposadmin:*:20000:0:::::\n'
+               f'{USER}:{USER_HASH}:20423:1:90:14:::\n')
+    os.makedirs(os.path.join(str(root), 'home', USER), exist_ok=True)
+
+
+def ed25519_line(seed, comment):
+    """An OpenSSH ed25519 public key line (a well-formed blob; the key itself is made up) and its blob."""
+    name = b'ssh-ed25519'
+    blob = len(name).to_bytes(4, 'big') + name + (32).to_bytes(4, 'big') + hashlib.sha256(seed).digest()
+    return f'ssh-ed25519 {base64.b64encode(blob).decode()} {comment}', blob
 
 
 def make_journal(path, today):

@@ -325,94 +325,99 @@ class Platform:
         return usage
 
     # write side ----------------------------------------------------------------------------------------
-    # Every write leaves the terminal able to boot and trade whatever step is interrupted. Each returns a
-    # dict with ``changed`` unless documented otherwise, and raises TerminalError when it cannot do its job.
+    # Every write leaves the terminal able to boot and trade whatever step is interrupted, and checks its input
+    # before it changes anything. ``changed`` says whether it changed something; a method raises TerminalError
+    # when it cannot do its job.
 
-    def unsupported(self, step):
-        """The error for a method this platform does not implement: names the terminal, the step and the fix."""
-        return UnsupportedOperation(
-            step, f'platform {self.name!r} does not implement {step}',
-            f'implement {type(self).__name__}.{step} (the contract: plugins/module_utils/_platform/base.py) '
-            'or leave this task out for this terminal', self.terminal_id)
+    # firmware
 
+    @abstract
     def boot_id(self):
-        """A string that changes at every boot of the terminal (and only then)."""
-        raise self.unsupported('boot_id')
+        """``str``: changes at every boot of the terminal, and only then."""
 
+    @abstract
     def stage_slot(self, slot, source_dir, manifest):
         """Write firmware from ``source_dir`` into the inactive ``slot``, atomically (temp dir + rename).
 
         ``manifest``: ``{version, models: [model], files: {relpath: sha256}}``; only the listed files are copied
         and each must match its sha256. Refused for the active slot and while a trial is pending (the inactive
-        slot is then the fallback). Returns ``{changed, slot, version, files}``.
+        slot is then the fallback). Returns ``{changed: bool, slot: str, version: str, files: int}``.
         """
-        raise self.unsupported('stage_slot')
 
+    @abstract
     def start_trial(self, slot, deadline_seconds):
         """Boot ``slot`` on the next boot as a trial: it must be committed within ``deadline_seconds`` (from
-        now) or the terminal falls back to the other slot by itself. Returns ``{changed, slot, fallback_slot,
-        trial_deadline (ISO), reboot_required}``; the caller reboots."""
-        raise self.unsupported('start_trial')
+        now) or the terminal falls back to the other slot by itself. Returns ``{changed: bool, slot: str,
+        fallback_slot: str|None, trial_deadline: str|None (ISO), reboot_required: bool}``; the caller reboots."""
 
+    @abstract
     def commit_slot(self):
-        """Make the trial slot the one that boots from now on (only after it has booted). Returns
-        ``{changed, slot, version}``."""
-        raise self.unsupported('commit_slot')
+        """Make the trial slot the one that boots from now on (only after it has booted; nothing to do when no
+        trial is pending). Returns ``{changed: bool, slot: str, version: str|None}``."""
 
+    @abstract
     def rollback_slot(self, reason):
-        """End a pending trial: the other slot boots next, ``reason`` is kept as the last fallback reason.
-        Returns ``{changed, active_slot, reason, reboot_required}``."""
-        raise self.unsupported('rollback_slot')
+        """End a pending trial (nothing to do when none is): the other slot boots next, ``reason`` is kept as the
+        last fallback reason. Returns ``{changed: bool, active_slot: str, reason: str|None (the last fallback
+        reason), reboot_required: bool}``."""
 
+    # journal
+
+    @abstract
     def snapshot_journal(self, dest):
         """A consistent copy of the live journal at ``dest`` (mode 0600) while the daemon keeps writing.
-        Returns ``{path, bytes, sha256, integrity, transactions, batches, max_id}``."""
-        raise self.unsupported('snapshot_journal')
+        Returns ``{path: str, bytes: int, sha256: str, integrity: str ('ok'), transactions: int, batches: int,
+        max_id: int|None}``."""
 
+    @abstract
     def quiesce_journal(self, drain_timeout=30, resume_after=900):
         """The daemon finishes in-flight sales, takes no new ones and closes its journal; it resumes by itself
-        after ``resume_after`` s. Returns ``{changed, quiesced, since, resume_by}``."""
-        raise self.unsupported('quiesce_journal')
+        after ``resume_after`` s. Returns ``{changed: bool, quiesced: bool, since: str|int|float|None,
+        resume_by: str|int|float|None}``. Raises when the daemon does not answer (nothing is changed)."""
 
+    @abstract
     def resume_journal(self):
-        """The daemon reopens its journal and trades again. Returns ``{changed, quiesced, quiesced_seconds}``."""
-        raise self.unsupported('resume_journal')
+        """The daemon reopens its journal and trades again. Returns ``{changed: bool, quiesced: bool,
+        quiesced_seconds: int|float|None}``. Raises when the daemon does not answer."""
 
+    @abstract
     def restore_journal(self, src):
         """Replace the journal with the journal file ``src`` (checked first), the daemon quiesced around it.
-        Returns ``{changed, path, sha256, transactions, batches}``."""
-        raise self.unsupported('restore_journal')
+        Returns ``{changed: bool, path: str, sha256: str, transactions: int, batches: int}``. Raises, with the
+        old journal in place, when ``src`` is not a journal or the daemon cannot be quiesced."""
 
+    # accounts
+
+    @abstract
     def accounts(self):
-        """Local accounts, never a hash: ``[{user, uid, gid, home, shell, system, password: hash | locked |
-        no_login | empty | None, last_change (ISO date), min_days, max_days, warn_days, inactive_days,
-        expires}]`` sorted by uid."""
-        raise self.unsupported('accounts')
+        """Local accounts, never a hash: ``[{user: str, uid: int, gid: int, home: str, shell: str, system: bool,
+        password: 'hash'|'locked'|'no_login'|'empty'|None, last_change: str|None (ISO date), min_days: int|None,
+        max_days: int|None, warn_days: int|None, inactive_days: int|None, expires: str|None (ISO date)}]``
+        sorted by uid."""
 
+    @abstract
     def set_password_hash(self, user, password_hash):
         """Set ``user``'s password to a crypt(5) hash made on the controller (the clear password never
-        travels). Returns ``{changed, user}``."""
-        raise self.unsupported('set_password_hash')
+        travels). Returns ``{changed: bool, user: str}``."""
 
+    @abstract
     def verify_password(self, user, password):
-        """``True`` when the terminal's own PAM stack accepts ``password`` for ``user``. The check itself never
-        counts towards a lockout; an account that is locked out raises instead of answering ``False``."""
-        raise self.unsupported('verify_password')
+        """``bool``: ``True`` when the terminal's own PAM stack accepts ``password`` for ``user``. The check itself
+        never counts towards a lockout; an account that is locked out raises instead of answering ``False``."""
 
+    @abstract
     def authorized_keys(self, user):
-        """``[{type, fingerprint, comment, options, line}]`` of ``user``'s SSH authorized keys."""
-        raise self.unsupported('authorized_keys')
+        """``[{type: str, fingerprint: str ('SHA256:...'), comment: str|None, options: str|None, line: str}]``:
+        ``user``'s SSH authorized keys, in file order (``[]`` when there is no file)."""
 
+    @abstract
     def set_authorized_keys(self, user, keys):
-        """Make ``keys`` (OpenSSH public key lines) ``user``'s exact authorized keys. Returns ``{changed, user,
-        count, fingerprints}``."""
-        raise self.unsupported('set_authorized_keys')
+        """Make ``keys`` (OpenSSH public key lines) ``user``'s exact authorized keys (duplicates dropped). Returns
+        ``{changed: bool, user: str, count: int, fingerprints: [str]}``."""
 
+    # records
+
+    @abstract
     def write_record(self, key, value):
-        """Record ``key`` (one of RECORD_KEYS) = ``value`` (epoch or ISO time; ``None`` clears it) where
-        ``records()`` reads it. Returns ``{changed, key, value (ISO), previous}``."""
-        raise self.unsupported('write_record')
-
-
-class UnsupportedOperation(TerminalError, NotImplementedError):
-    """A contract method the terminal's platform does not implement."""
+        """Record ``key`` (one of ``RECORD_KEYS``) = ``value`` (epoch or ISO time; ``None`` clears it) where
+        ``records()`` reads it. Returns ``{changed: bool, key: str, value: str|None (ISO), previous: str|None}``."""

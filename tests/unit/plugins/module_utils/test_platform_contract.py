@@ -11,27 +11,43 @@ terminal of that platform under ``tmp_path`` (files, and a fake of its daemon wh
 To add a case for a new contract method (``@abstract`` in ``Platform``): add one ``Case`` to ``CASES`` with the
 call's arguments and the return shape documented in ``base.py``; for the reference terminal, add what its posd
 answers to ``POSD_ANSWERS``. ``test_every_contract_method_has_a_case`` fails until that is done.
+
+The write side runs on the same temporary tree: the builder also returns the inputs a write needs on that
+terminal (``Arg`` names them: its inactive slot, a firmware bundle, a managed user, ...). Where a write needs
+what a tree cannot give (a running daemon when ``live`` is false, the terminal's own PAM stack), its case checks
+the documented error path instead (``raises``): a TerminalError naming the terminal and the fix, nothing changed.
+The same writes run against a real terminal container in tests/images/platform_write.py.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import time
 
 import pytest
-from terminal_tree import HARDWARE, make_journal
+from terminal_tree import (
+    HARDWARE,
+    USER,
+    USER_HASH,
+    ed25519_line,
+    install_slot,
+    make_firmware,
+    make_journal,
+    write_accounts,
+    write_json,
+)
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
     PLATFORMS,
     RECORD_KEYS,
     Platform,
     TerminalError,
-    load_platform,
-    utc_iso,
-)
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
     contract_methods,
+    load_platform,
+    pam,
     unimplemented,
+    utc_iso,
 )
 
 # -------------------------------------------------------------------------------------------------- shapes
@@ -124,16 +140,40 @@ MAINTENANCE = Dict({'enabled': bool, 'since': TIME, 'message': STR, 'in_flight':
 # ---------------------------------------------------------------------------------------------------- cases
 
 
+class Arg:
+    """An argument that depends on the terminal (its inactive slot, a bundle staged beside it, ...): the value the
+    platform's builder in ``TERMINALS`` gives for ``name``."""
+
+    def __init__(self, name):
+        self.name = name
+
+    @staticmethod
+    def resolve(value, inputs):
+        return inputs[value.name] if isinstance(value, Arg) else value
+
+
 class Case:
     """One call of a contract method on a healthy terminal and the shape of its answer.
 
     ``live``: the terminal's daemon runs (False: it is down, and the method must still answer as documented).
+    ``raises``: the call must fail with a TerminalError that names the terminal and the fix, and change nothing
+    (``shape`` is then None). ``after``: a Case whose call brings the terminal into the state this case needs.
     """
 
-    def __init__(self, method, shape, args=(), kwargs=None, live=True, name=None):
+    def __init__(self, method, shape, args=(), kwargs=None, live=True, name=None, raises=False, after=None):
         self.method, self.shape, self.args, self.kwargs, self.live = method, shape, args, kwargs or {}, live
+        self.raises, self.after = raises, after
         self.id = name or method
 
+    def call(self, platform, inputs):
+        args = [Arg.resolve(value, inputs) for value in self.args]
+        kwargs = {key: Arg.resolve(value, inputs) for key, value in self.kwargs.items()}
+        return getattr(platform, self.method)(*args, **kwargs)
+
+
+START_TRIAL = Case('start_trial', Dict({'changed': bool, 'slot': str, 'fallback_slot': STR, 'trial_deadline': STR,
+                                        'reboot_required': bool}), args=(Arg('inactive_slot'), 600))
+ROLLBACK = Dict({'changed': bool, 'active_slot': str, 'reason': STR, 'reboot_required': bool})
 
 CASES = [
     Case('identity', Dict({'terminal_id': str, 'serial': STR, 'model': STR, 'store': STR, 'timezone': str,
@@ -181,6 +221,46 @@ CASES = [
                                     'message': STR}, extra=True), args=('Under maintenance', 1)),
     Case('maintenance_leave', Dict({'changed': bool, 'out_of_service_seconds': (int, float, NONE)}, extra=True)),
     Case('settle', Dict({'batch_id': STR, 'count': int, 'amount_minor': int, 'currency': STR}, extra=True)),
+
+    # write side: firmware
+    Case('boot_id', str),
+    Case('stage_slot', Dict({'changed': bool, 'slot': str, 'version': str, 'files': int}),
+         args=(Arg('inactive_slot'), Arg('bundle'), Arg('manifest'))),
+    START_TRIAL,
+    Case('commit_slot', Dict({'changed': bool, 'slot': str, 'version': STR})),
+    # Committing a trial needs a reboot into it first: tests/images/platform_write.py does that.
+    Case('commit_slot', None, after=START_TRIAL, raises=True, name='commit_slot-before-the-trial-boot'),
+    Case('rollback_slot', ROLLBACK, args=('contract test',)),
+    Case('rollback_slot', ROLLBACK, args=('contract test',), after=START_TRIAL, name='rollback_slot-trial'),
+    # journal
+    Case('snapshot_journal', Dict({'path': str, 'bytes': int, 'sha256': str, 'integrity': OneOf('ok'),
+                                   'transactions': int, 'batches': int, 'max_id': INT}),
+         args=(Arg('snapshot_dest'),)),
+    Case('quiesce_journal', Dict({'changed': bool, 'quiesced': bool, 'since': TIME, 'resume_by': TIME}),
+         args=(1, 60)),
+    Case('quiesce_journal', None, args=(1, 60), live=False, raises=True, name='quiesce_journal-down'),
+    Case('resume_journal', Dict({'changed': bool, 'quiesced': bool, 'quiesced_seconds': (int, float, NONE)})),
+    Case('resume_journal', None, live=False, raises=True, name='resume_journal-down'),
+    Case('restore_journal', Dict({'changed': bool, 'path': str, 'sha256': str, 'transactions': int,
+                                  'batches': int}), args=(Arg('journal_backup'),)),
+    Case('restore_journal', None, args=(Arg('journal_backup'),), live=False, raises=True,
+         name='restore_journal-down'),
+    # accounts
+    Case('accounts', ListOf(Dict({'user': str, 'uid': int, 'gid': int, 'home': str, 'shell': str, 'system': bool,
+                                  'password': (OneOf('hash', 'locked', 'no_login', 'empty', None)),
+                                  'last_change': STR, 'min_days': INT, 'max_days': INT, 'warn_days': INT,
+                                  'inactive_days': INT, 'expires': STR}))),
+    Case('set_password_hash', Dict({'changed': bool, 'user': str}), args=(Arg('user'), Arg('password_hash'))),
+    # A real answer needs the terminal's PAM stack (tests/images/platform_write.py); the tree has the lockout.
+    Case('verify_password', None, args=(Arg('locked_out_user'), 'not-the-password'), raises=True,
+         name='verify_password-locked-out'),
+    Case('authorized_keys', ListOf(Dict({'type': str, 'fingerprint': str, 'comment': STR, 'options': STR,
+                                         'line': str})), args=(Arg('user'),)),
+    Case('set_authorized_keys', Dict({'changed': bool, 'user': str, 'count': int, 'fingerprints': ListOf(str)}),
+         args=(Arg('user'), Arg('keys'))),
+    # records
+    Case('write_record', Dict({'changed': bool, 'key': OneOf(*RECORD_KEYS), 'value': STR, 'previous': STR}),
+         args=('last_audit', 1795000000)),
 ]
 
 # What the reference terminal's posd answers after ``status`` for each action (status answers the reads).
@@ -193,22 +273,47 @@ POSD_ANSWERS = {
                           'message': 'Under maintenance'},
     'maintenance_leave': {'ok': True, 'changed': True, 'out_of_service_seconds': 42.0},
     'settle': {'ok': True, 'batch_id': 'B2', 'count': 2, 'amount_minor': 2000, 'currency': 'CNY'},
+    'quiesce_journal': {'ok': True, 'changed': True, 'quiesced': True, 'since': 1700000000, 'resume_by': 1700000900},
+    'resume_journal': {'ok': True, 'changed': True, 'quiesced': False, 'quiesced_seconds': 0.2},
 }
+POSD_ANSWERS['restore_journal'] = [POSD_ANSWERS['quiesce_journal'], POSD_ANSWERS['resume_journal']]
+
+
+def reference_write_inputs(root, tmp_path):
+    """Make the reference tree ready for every write and return the inputs the write cases name (``Arg``)."""
+    install_slot(root, 'a', '2.3.1')  # active
+    install_slot(root, 'b', '2.2.0')  # inactive, bootable: a trial can start
+    bundle = str(tmp_path / 'bundle')
+    manifest = make_firmware(bundle, '2.4.0')
+    write_accounts(root)
+    key, dummy = ed25519_line(b'contract', 'tech@posfleet')
+    write_json(root, f'/home/{USER}/.ssh/authorized_keys', key + '\n')
+    # posadmin failed to log in twice within the interval: pam_faillock has locked it out.
+    write_json(root, '/etc/security/faillock.conf', 'dir = /var/run/faillock\ndeny = 2\n')
+    now = int(time.time())
+    with open(write_json(root, '/var/run/faillock/posadmin', ''), 'wb') as handle:
+        handle.write(b''.join(pam.TALLY.pack(b'tty1', 0, pam.TALLY_STATUS_VALID, now - ago) for ago in (5, 2)))
+    backup = str(tmp_path / 'backup.db')
+    make_journal(backup, '2020-01-01')
+    return {'inactive_slot': 'b', 'bundle': bundle, 'manifest': manifest, 'snapshot_dest': str(tmp_path / 'snap.db'),
+            'journal_backup': backup, 'user': USER, 'password_hash': USER_HASH, 'locked_out_user': 'posadmin',
+            'keys': [key, ed25519_line(b'second', 'backup')[0]]}
 
 
 def reference_terminal(request, method, live):
     root = request.getfixturevalue('terminal_root')
     make_journal(os.path.join(str(root), 'var/lib/posd/journal.db'), utc_iso()[:10])
+    inputs = reference_write_inputs(root, request.getfixturevalue('tmp_path'))
     if not live:
-        return load_platform(root=str(root))  # no socket in the tree: posd is down
+        return load_platform(root=str(root)), inputs  # no socket in the tree: posd is down
     status = {'ok': True, 'version': '2.3.1', 'slot': 'a', 'pid': 42, 'started': 1700000000, 'in_flight': 0,
               'maintenance': {'enabled': False, 'since': None, 'message': None},
               'hardware': copy.deepcopy(HARDWARE),
               'journal': {'transactions_today': 2, 'last_transaction': '2026-11-20T09:59:55Z',
                           'unsettled_batches': 1, 'unsettled_count': 2, 'unsettled_amount_minor': 2000,
                           'open_batch': {'batch_id': 'B2', 'count': 2, 'amount_minor': 2000, 'currency': 'CNY'}}}
-    answers = [POSD_ANSWERS[method]] if method in POSD_ANSWERS else [status]
-    server = request.getfixturevalue('fake_posd')(*answers)
+    answers = POSD_ANSWERS.get(method, status)
+    server = request.getfixturevalue('fake_posd')(*(answers if isinstance(answers, list) else [answers]))
     platform = load_platform(root=str(root), socket_path=server.path)
 
     def release():  # a file-only method never asks posd: take the answer so the fake stops at once
@@ -216,10 +321,11 @@ def reference_terminal(request, method, live):
             platform.daemon.call('status', check=False)
 
     request.addfinalizer(release)
-    return platform
+    return platform, inputs
 
 
-# Platform name -> builder(request, method, live) of a healthy terminal of that platform.
+# Platform name -> builder(request, method, live) of a healthy terminal of that platform: ``(platform, inputs)``,
+# ``inputs`` the values of the ``Arg`` names the write cases use.
 TERMINALS = {
     'posfleet-reference': reference_terminal,
 }
@@ -248,14 +354,34 @@ def test_platform_implements_the_whole_contract(name):
 @pytest.mark.parametrize('case', CASES, ids=[case.id for case in CASES])
 @pytest.mark.parametrize('name', PLATFORM_NAMES)
 def test_contract(request, name, case):
-    platform = TERMINALS[name](request, case.method, case.live)
-    value = getattr(platform, case.method)(*case.args, **case.kwargs)
-    check_shape(value, case.shape, f'{name}.{case.method}()')
+    platform, inputs = TERMINALS[name](request, case.method, case.live)
+    if case.after:
+        case.after.call(platform, inputs)
+    if not case.raises:
+        check_shape(case.call(platform, inputs), case.shape, f'{name}.{case.method}()')
+        return
+    before = tree_state(platform.root)
+    with pytest.raises(TerminalError) as info:
+        case.call(platform, inputs)
+    assert str(info.value).startswith(f'terminal {platform.terminal_id}: ') and info.value.fix
+    assert tree_state(platform.root) == before, f'{name}.{case.method}() failed but changed the terminal'
+
+
+def tree_state(root):
+    """Every file under ``root`` with its content, and every directory: what "nothing changed" compares."""
+    state = {}
+    for directory, dirs, files in os.walk(root):
+        for entry in dirs:
+            state[os.path.join(directory, entry)] = None
+        for entry in files:
+            with open(os.path.join(directory, entry), 'rb') as handle:
+                state[os.path.join(directory, entry)] = handle.read()
+    return state
 
 
 @pytest.mark.parametrize('name', PLATFORM_NAMES)
 def test_live_maintenance_state_raises_when_the_daemon_is_down(request, name):
-    platform = TERMINALS[name](request, 'maintenance_state', False)
+    platform, dummy = TERMINALS[name](request, 'maintenance_state', False)
     with pytest.raises(TerminalError) as info:
         platform.maintenance_state(live=True)
     assert platform.terminal_id in str(info.value) and 'Fix:' in str(info.value)

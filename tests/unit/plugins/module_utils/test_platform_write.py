@@ -19,11 +19,10 @@ import threading
 import time
 
 import pytest
-from terminal_tree import make_journal, write_json
+from terminal_tree import ed25519_line, install_slot, make_firmware, make_journal, write_json
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
-    Platform,
     TerminalError,
     journal,
     load_platform,
@@ -31,40 +30,6 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
     slots,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts as acc
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import UnsupportedOperation
-
-POSD = b'#!/bin/sh\nexec sleep 3600\n'
-
-
-def make_firmware(directory, version, posd=POSD):
-    os.makedirs(os.path.join(directory, 'bin'), exist_ok=True)
-    files = {}
-    for rel, data in (('bin/posd', posd), ('bin/posctl', b'#!/bin/sh\n')):
-        path = os.path.join(directory, rel)
-        with open(path, 'wb') as handle:
-            handle.write(data)
-        os.chmod(path, 0o755)
-        files[rel] = hashlib.sha256(data).hexdigest()
-    return {'version': version, 'models': ['t100'], 'files': files}
-
-
-def install_slot(root, slot, version):
-    directory = os.path.join(str(root), 'slots', slot)
-    manifest = make_firmware(directory, version)
-    write_json(root, f'/slots/{slot}/manifest.json', manifest)
-    write_json(root, f'/slots/{slot}/VERSION', version + '\n')
-    return manifest
-
-
-@pytest.fixture
-def terminal(terminal_root, tmp_path):
-    """The reference tree with a bootable slot a (2.3.1), an empty slot b and a 2.4.0 bundle to stage."""
-    install_slot(terminal_root, 'a', '2.3.1')
-    bundle = str(tmp_path / 'bundle')
-    manifest = make_firmware(bundle, '2.4.0')
-    platform = load_platform(root=str(terminal_root))
-    platform.bundle, platform.manifest = bundle, manifest
-    return platform
 
 
 def env_of(platform):
@@ -76,29 +41,6 @@ def set_env(platform, **values):
     env = env_of(platform)
     env.update(values)
     write_json(platform.root, platform.BOOTENV_FILE, env)
-
-
-# ---------------------------------------------------------------------------------------------- the contract
-
-WRITE_METHODS = {
-    'boot_id': (), 'stage_slot': ('b', '/tmp', {}), 'start_trial': ('b', 60), 'commit_slot': (),
-    'rollback_slot': ('why',), 'snapshot_journal': ('/tmp/x',), 'quiesce_journal': (), 'resume_journal': (),
-    'restore_journal': ('/tmp/x',), 'accounts': (), 'set_password_hash': ('maint', '$6$x'),
-    'verify_password': ('maint', 'pw'), 'authorized_keys': ('maint',), 'set_authorized_keys': ('maint', []),
-    'write_record': ('last_audit', 1),
-}
-
-
-@pytest.mark.parametrize('method', sorted(WRITE_METHODS))
-def test_unimplemented_write_method_names_terminal_step_and_fix(method):
-    class Bare(Platform):
-        name = 'bare'
-
-    with pytest.raises(UnsupportedOperation) as info:
-        getattr(Bare({'terminal_id': 'XX01-BARE-01'}), method)(*WRITE_METHODS[method])
-    assert isinstance(info.value, NotImplementedError)
-    assert str(info.value).startswith(f'terminal XX01-BARE-01: {method}: platform \'bare\' does not implement')
-    assert 'Fix: implement Bare.' + method in str(info.value)
 
 
 # ---------------------------------------------------------------------------------------------- shared slot rules
@@ -325,23 +267,6 @@ def test_restore_journal_quiesces_around_the_swap(terminal_root, tmp_path, fake_
 
 # ---------------------------------------------------------------------------------------------- accounts
 
-def ed25519_line(seed, comment):
-    name = b'ssh-ed25519'
-    blob = len(name).to_bytes(4, 'big') + name + (32).to_bytes(4, 'big') + hashlib.sha256(seed).digest()
-    return f'ssh-ed25519 {base64.b64encode(blob).decode()} {comment}', blob
-
-
-@pytest.fixture
-def with_accounts(terminal):
-    uid, gid = os.getuid(), os.getgid()
-    write_json(terminal.root, '/etc/passwd', f'root:x:0:0:root:/root:/bin/bash\n'
-               f'posadmin:x:1000:1000::/home/posadmin:/bin/bash\ncashier:x:{uid}:{gid}:Cashier:/home/cashier:/bin/bash\n')
-    write_json(terminal.root, '/etc/shadow', 'root:*:20000:0:99999:7:::\n'
-               'posadmin:*:20000:0:::::\ncashier:$6$abcdefgh$' + 'x' * 86 + ':20423:1:90:14:::\n')
-    os.makedirs(terminal.path('/home/cashier'))
-    return terminal
-
-
 def test_accounts_never_shows_a_hash(with_accounts):
     entries = with_accounts.accounts()
     assert [e['uid'] for e in entries] == sorted(e['uid'] for e in entries)
@@ -367,7 +292,7 @@ def test_set_password_hash_unknown_user_and_unchanged_hash(with_accounts):
 
 def test_authorized_keys_round_trip(with_accounts):
     first, blob = ed25519_line(b'one', 'tech@posfleet')
-    second, _ = ed25519_line(b'two', 'backup')
+    second, dummy = ed25519_line(b'two', 'backup')
     result = with_accounts.set_authorized_keys('cashier', [first, second, first])
     fingerprint = 'SHA256:' + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip('=')
     assert result['changed'] and result['count'] == 2 and result['fingerprints'][0] == fingerprint
@@ -392,7 +317,7 @@ def test_set_authorized_keys_refuses_what_is_not_a_key(with_accounts, line):
 
 
 def test_parse_key_with_options():
-    line, _ = ed25519_line(b'one', 'tech')
+    line, dummy = ed25519_line(b'one', 'tech')
     key = acc.parse_key('from="10.0.0.0/8",no-pty ' + line)
     assert key['options'] == 'from="10.0.0.0/8",no-pty' and key['comment'] == 'tech'
 
