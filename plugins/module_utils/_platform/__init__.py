@@ -19,6 +19,13 @@ from __future__ import annotations
 
 import os
 
+# The write side's input rules (hash_problem, parse_key, manifest_problems) are re-exported for modules that
+# check their input before they ask the platform to write (check mode, diff): the very functions the platforms
+# apply, so a module never judges input differently.
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform.accounts import (  # noqa: F401
+    hash_problem,
+    parse_key,
+)
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (  # noqa: F401 (re-exported)
     DEVICES,
     IDENTITY_FILE,
@@ -37,6 +44,9 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.reference import (  # noqa: F401
     DaemonClient,
     ReferencePlatform,
+)
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import (  # noqa: F401
+    manifest_problems,
 )
 
 TERMINAL_FILE = IDENTITY_FILE  # the name modules used before the split

@@ -26,10 +26,11 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
     TerminalError,
     journal,
     load_platform,
+    manifest_problems,
     pam,
+    parse_key,
     slots,
 )
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts as acc
 
 
 def env_of(platform):
@@ -69,7 +70,7 @@ def test_slot_problems_accepts_a_complete_slot_and_names_each_defect(tmp_path):
     ([], 'not a JSON object'),
 ])
 def test_manifest_problems(manifest, problem):
-    assert any(problem in p for p in slots.manifest_problems(manifest))
+    assert any(problem in p for p in manifest_problems(manifest))
 
 
 def test_trial_deadline_and_fall_back_keep_the_reason():
@@ -318,7 +319,7 @@ def test_set_authorized_keys_refuses_what_is_not_a_key(with_accounts, line):
 
 def test_parse_key_with_options():
     line, dummy = ed25519_line(b'one', 'tech')
-    key = acc.parse_key('from="10.0.0.0/8",no-pty ' + line)
+    key = parse_key('from="10.0.0.0/8",no-pty ' + line)
     assert key['options'] == 'from="10.0.0.0/8",no-pty' and key['comment'] == 'tech'
 
 
