@@ -66,33 +66,6 @@ def parse_kv(text, sep=None):
     return values
 
 
-def debian_version_key(version):
-    """A sort key that orders Debian package versions as dpkg does (epoch, upstream, revision)."""
-    epoch, _sep, rest = version.rpartition(':') if ':' in version else ('0', '', version)
-    upstream, _sep, revision = rest.rpartition('-') if '-' in rest else (rest, '', '0')
-    return (int(epoch or 0), _dpkg_part(upstream), _dpkg_part(revision))
-
-
-def _dpkg_order(char):
-    if char == '~':
-        return -1
-    if char.isalpha():
-        return ord(char)
-    return ord(char) + 256
-
-
-def _dpkg_part(text):
-    key = []
-    for non_digits, digits in re.findall(r'([^0-9]*)([0-9]*)', text):
-        key.append(tuple(_dpkg_order(c) for c in non_digits) + (0,))
-        key.append(int(digits) if digits else 0)
-    return tuple(key)
-
-
-def version_ok(installed, minimum):
-    return debian_version_key(str(installed)) >= debian_version_key(str(minimum))
-
-
 class Crypt:
     """Verify a password against a crypt(3) hash with the system's libcrypt (no cracking, no guessing).
 

@@ -31,11 +31,11 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._os import (
     is_loopback,
     retention_months,
     run_command,
-    version_ok,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform
 from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_date, utc_iso
+from ansible_collections.posfleet.terminals.plugins.module_utils._version import at_least
 
 # BIN (six digits), at least one '*', last four: what 3.4.1 allows at most.
 MASKED_GLOB = '[0-9][0-9][0-9][0-9][0-9][0-9]*[*]*[0-9][0-9][0-9][0-9]'
@@ -897,14 +897,21 @@ def _approved(ctx):
     if not approved:
         raise NotApplicable('no approved-versions list given (option approved_versions)')
     installed = installed_versions(ctx)
-    bad, good = [], []
+    bad, good, unknown = [], [], []
     for name, minimum in sorted(approved.items()):
         have = installed.get(name)
         if have is None:
             continue
-        (good if version_ok(have, minimum) else bad).append(f'{name} {have} (approved {minimum})')
-    if bad:
-        return 'fail', 'below the approved version: ' + ', '.join(bad)
+        try:
+            ok = at_least(str(have), str(minimum))
+        except ValueError as exc:  # not proven approved: a failure, with the reason
+            unknown.append(f'{name} {have} (approved {minimum}): {exc}')
+            continue
+        (good if ok else bad).append(f'{name} {have} (approved {minimum})')
+    if bad or unknown:
+        parts = (['below the approved version: ' + ', '.join(bad)] if bad else []) + \
+            (['not comparable as Debian versions: ' + '; '.join(unknown)] if unknown else [])
+        return 'fail', '; '.join(parts)
     return 'pass', f'{len(good)} components at or above the approved version'
 
 

@@ -255,9 +255,24 @@ def test_approved_versions(tmp_path):
     ('2.3.1~rc1', '2.3.1', False),
     ('2.10.0', '2.9.9', True),
     ('3.0.20-1~deb12u2', '3.0.20-1', False),
+    # dpkg says yes (a colon in the upstream part after an epoch); the comparison _os.py had raised on it.
+    ('2:1.0:1-1', '2:1.0-1', True),
 ])
-def test_debian_version_order(installed, minimum, ok):
-    assert _os.version_ok(installed, minimum) is ok
+def test_approved_versions_use_debian_order(tmp_path, installed, minimum, ok):
+    root = build(tmp_path, 'compliant')
+    write(root, '/var/lib/dpkg/status', f'Package: pkg\nStatus: install ok installed\nVersion: {installed}\n')
+    result = by_id(run_audit(root, approved_versions={'pkg': minimum}))['approved_versions']
+    assert result['status'] == ('pass' if ok else 'fail'), result['evidence']
+
+
+def test_approved_versions_fail_a_version_that_is_not_debian(tmp_path):
+    root = build(tmp_path, 'compliant')
+    write(root, '/var/lib/posboot/env.json', '{"active_slot": "a"}')
+    write(root, '/slots/a/VERSION', 'v2.4\n')  # slots accept it; Debian order cannot place it
+    result = by_id(run_audit(root, approved_versions={'firmware': '2.3.1'}))['approved_versions']
+    assert result['status'] == 'fail'
+    assert result['evidence'].startswith("not comparable as Debian versions: firmware v2.4 (approved 2.3.1): "
+                                         "Debian version 'v2.4'")
 
 
 @pytest.mark.parametrize('directives, months', [
