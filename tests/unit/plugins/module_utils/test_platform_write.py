@@ -367,7 +367,7 @@ def test_set_password_hash_unknown_user_and_unchanged_hash(with_accounts):
 
 def test_authorized_keys_round_trip(with_accounts):
     first, blob = ed25519_line(b'one', 'tech@posfleet')
-    second, _ = ed25519_line(b'two', 'backup')
+    second, dummy = ed25519_line(b'two', 'backup')
     result = with_accounts.set_authorized_keys('cashier', [first, second, first])
     fingerprint = 'SHA256:' + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip('=')
     assert result['changed'] and result['count'] == 2 and result['fingerprints'][0] == fingerprint
@@ -392,7 +392,7 @@ def test_set_authorized_keys_refuses_what_is_not_a_key(with_accounts, line):
 
 
 def test_parse_key_with_options():
-    line, _ = ed25519_line(b'one', 'tech')
+    line, dummy = ed25519_line(b'one', 'tech')
     key = acc.parse_key('from="10.0.0.0/8",no-pty ' + line)
     assert key['options'] == 'from="10.0.0.0/8",no-pty' and key['comment'] == 'tech'
 
