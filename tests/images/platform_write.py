@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The platform's write side against a real reference terminal container (no mocks).
 
 Builds the images (tests/images/build.sh), starts its own terminal container, copies plugins/module_utils into

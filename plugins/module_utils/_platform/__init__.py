@@ -35,11 +35,9 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
     abstract,
     as_int,
     contract_methods,
-    parse_time,
     read_json,
     tcp_probe,
     unimplemented,
-    utc_iso,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.reference import (  # noqa: F401
     DaemonClient,
@@ -48,6 +46,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.refer
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import (  # noqa: F401
     manifest_problems,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import parse_time, utc_iso  # noqa: F401
 
 TERMINAL_FILE = IDENTITY_FILE  # the name modules used before the split
 

@@ -16,11 +16,6 @@ import os
 import socket
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._time import (  # noqa: F401 (re-exported)
-    parse_time,
-    utc_iso,
-)
-
 # The one file every platform has: it names the terminal and the platform class that answers for it.
 IDENTITY_FILE = '/etc/posfleet/terminal.json'
 

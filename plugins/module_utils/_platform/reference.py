@@ -29,12 +29,14 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
     Platform,
     TerminalError,
     as_int,
-    parse_time,
     read_json,
-    utc_iso,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.journal import fsync_path
-from ansible_collections.posfleet.terminals.plugins.module_utils._time import local_midnight_utc_iso
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import (
+    local_midnight_utc_iso,
+    parse_time,
+    utc_iso,
+)
 
 # Seconds added to a daemon request's own wait (drain, transaction) before the client gives up.
 DAEMON_MARGIN = 5.0

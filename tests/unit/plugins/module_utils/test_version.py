@@ -59,11 +59,11 @@ PAIRS = [
 ]
 
 
-@pytest.mark.parametrize('a, b, expected', PAIRS)
-def test_compare_table(a, b, expected):
-    assert compare(a, b) == expected
-    assert compare(b, a) == -expected
-    assert (sort_key(a) == sort_key(b)) is (expected == 0)
+@pytest.mark.parametrize('left, right, expected', PAIRS)
+def test_compare_table(left, right, expected):
+    assert compare(left, right) == expected
+    assert compare(right, left) == -expected
+    assert (sort_key(left) == sort_key(right)) is (expected == 0)
 
 
 @pytest.mark.parametrize('version, parts', [
@@ -120,12 +120,12 @@ def random_version(rng):
     epoch = rng.random() < 0.3
     revision = rng.random() < 0.5
     alphabet = '0123456789' * 3 + 'aAzZb' + '~~~~' + '++..' + ('-' if revision else '') + (':' if epoch else '')
-    upstream = rng.choice('0123456789') + ''.join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+    upstream = rng.choice('0123456789') + ''.join(rng.choice(alphabet) for dummy in range(rng.randint(0, 6)))
     text = upstream
     if epoch:
         text = f'{rng.choice(["0", "1", "2", "00", "10"])}:{text}'
     if revision:
-        text += '-' + ''.join(rng.choice('0123456789' * 2 + 'ab~~+.') for _ in range(rng.randint(1, 4)))
+        text += '-' + ''.join(rng.choice('0123456789' * 2 + 'ab~~+.') for dummy in range(rng.randint(1, 4)))
     return text
 
 
@@ -149,12 +149,12 @@ def test_agrees_with_dpkg():
     sorted list is dpkg's order), and 1500 random pairs. dpkg is asked whether our answer holds; lt, eq and gt
     exclude each other, so one call per pair decides."""
     rng = random.Random(20261201)
-    versions = sorted({random_version(rng) for _ in range(1600)}, key=sort_key)[:1500]
+    versions = sorted({random_version(rng) for dummy in range(1600)}, key=sort_key)[:1500]
     for v in versions:
         parse(v)  # the generator makes valid versions only
     pairs = [(a, b) for a, b, _expected in PAIRS]
     pairs += list(zip(versions, versions[1:]))
-    pairs += [(rng.choice(versions), rng.choice(versions)) for _ in range(1500)]
+    pairs += [(rng.choice(versions), rng.choice(versions)) for dummy in range(1500)]
     claims = [(a, OP[compare(a, b)], b) for a, b in pairs]
     wrong = [claim for claim, ok in zip(claims, dpkg_agrees(claims)) if not ok]
     assert not wrong, f'{len(wrong)} of {len(claims)} pairs where dpkg disagrees, e.g. {wrong[:10]}'

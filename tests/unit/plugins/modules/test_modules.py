@@ -180,7 +180,7 @@ def test_pci_audit_module(monkeypatch, capsys):
                 'summary': {'pass': 0, 'fail': 1, 'waived': 1, 'compliant': False}}
 
     monkeypatch.setattr(pci_audit, 'audit', fake_audit)
-    monkeypatch.setattr(pci_audit, 'load_platform', lambda: type('Terminal', (), {'terminal_id': 'BER01-LEGACY-01'})())
+    monkeypatch.setattr(pci_audit, 'load_platform', type('Terminal', (), {'terminal_id': 'BER01-LEGACY-01'}))
     waiver = {'id': 'acquirer_tls_version', 'reason': 'CHG-1', 'expires': '2999-01-01'}
     with patch_module_args({'waivers': [waiver], 'default_passwords': ['secret-default']}), pytest.raises(SystemExit):
         pci_audit.main()
