@@ -22,8 +22,10 @@ The same writes run against a real terminal container in tests/images/platform_w
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
+import uuid
 
 import pytest
 from terminal_tree import (
@@ -157,10 +159,12 @@ class Case:
 
     ``live``: the terminal's daemon runs (False: it is down, and the method must still answer as documented).
     ``raises``: the call must fail with a TerminalError that names the terminal and the fix, and change nothing
-    (``shape`` is then None). ``after``: a Case whose call brings the terminal into the state this case needs.
+    (``shape`` is then None). ``after``: the steps that bring the terminal into the state this case needs, in
+    order: Cases (their calls), or names of callables among the builder's inputs (``boot``: the boot loader
+    boots the terminal once, as a reboot would).
     """
 
-    def __init__(self, method, shape, args=(), kwargs=None, live=True, name=None, raises=False, after=None):
+    def __init__(self, method, shape, args=(), kwargs=None, live=True, name=None, raises=False, after=()):
         self.method, self.shape, self.args, self.kwargs, self.live = method, shape, args, kwargs or {}, live
         self.raises, self.after = raises, after
         self.id = name or method
@@ -173,6 +177,7 @@ class Case:
 
 START_TRIAL = Case('start_trial', Dict({'changed': bool, 'slot': str, 'fallback_slot': STR, 'trial_deadline': STR,
                                         'reboot_required': bool}), args=(Arg('inactive_slot'), 600))
+COMMIT = Dict({'changed': bool, 'slot': str, 'version': STR})
 ROLLBACK = Dict({'changed': bool, 'active_slot': str, 'reason': STR, 'reboot_required': bool})
 
 CASES = [
@@ -227,11 +232,14 @@ CASES = [
     Case('stage_slot', Dict({'changed': bool, 'slot': str, 'version': str, 'files': int}),
          args=(Arg('inactive_slot'), Arg('bundle'), Arg('manifest'))),
     START_TRIAL,
-    Case('commit_slot', Dict({'changed': bool, 'slot': str, 'version': STR})),
+    Case('commit_slot', COMMIT),
     # Committing a trial needs a reboot into it first: tests/images/platform_write.py does that.
-    Case('commit_slot', None, after=START_TRIAL, raises=True, name='commit_slot-before-the-trial-boot'),
+    Case('commit_slot', COMMIT, after=(START_TRIAL, 'boot'), name='commit_slot-trial'),
+    Case('commit_slot', None, after=(START_TRIAL,), raises=True, name='commit_slot-before-the-trial-boot'),
     Case('rollback_slot', ROLLBACK, args=('contract test',)),
-    Case('rollback_slot', ROLLBACK, args=('contract test',), after=START_TRIAL, name='rollback_slot-trial'),
+    Case('rollback_slot', ROLLBACK, args=('contract test',), after=(START_TRIAL,), name='rollback_slot-trial'),
+    Case('rollback_slot', ROLLBACK, args=('contract test',), after=(START_TRIAL, 'boot'),
+         name='rollback_slot-booted-trial'),
     # journal
     Case('snapshot_journal', Dict({'path': str, 'bytes': int, 'sha256': str, 'integrity': OneOf('ok'),
                                    'transactions': int, 'batches': int, 'max_id': INT}),
@@ -295,7 +303,17 @@ def reference_write_inputs(root, tmp_path):
         handle.write(b''.join(pam.TALLY.pack(b'tty1', 0, pam.TALLY_STATUS_VALID, now - ago) for ago in (5, 2)))
     backup = str(tmp_path / 'backup.db')
     make_journal(backup, '2020-01-01')
-    return {'inactive_slot': 'b', 'bundle': bundle, 'manifest': manifest, 'snapshot_dest': str(tmp_path / 'snap.db'),
+
+    def boot():  # what posboot writes when it boots (sbin/posboot): a trial boot counts one attempt
+        path = os.path.join(str(root), 'var/lib/posboot/env.json')
+        with open(path, encoding='utf-8') as handle:
+            env = json.load(handle)
+        env.update(boots=env.get('boots', 0) + 1, last_boot=int(time.time()) + 1, boot_id=uuid.uuid4().hex,
+                   bootcount=env.get('bootcount', 0) + (1 if env.get('upgrade_available') else 0))
+        write_json(root, '/var/lib/posboot/env.json', env)
+
+    return {'boot': boot, 'inactive_slot': 'b', 'bundle': bundle, 'manifest': manifest,
+            'snapshot_dest': str(tmp_path / 'snap.db'),
             'journal_backup': backup, 'user': USER, 'password_hash': USER_HASH, 'locked_out_user': 'posadmin',
             'keys': [key, ed25519_line(b'second', 'backup')[0]]}
 
@@ -355,8 +373,11 @@ def test_platform_implements_the_whole_contract(name):
 @pytest.mark.parametrize('name', PLATFORM_NAMES)
 def test_contract(request, name, case):
     platform, inputs = TERMINALS[name](request, case.method, case.live)
-    if case.after:
-        case.after.call(platform, inputs)
+    for step in case.after:
+        if isinstance(step, Case):
+            step.call(platform, inputs)
+        else:
+            inputs[step]()
     if not case.raises:
         check_shape(case.call(platform, inputs), case.shape, f'{name}.{case.method}()')
         return
