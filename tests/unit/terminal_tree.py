@@ -15,6 +15,9 @@ import socket
 import sqlite3
 import tempfile
 import threading
+import time
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import pam
 
 # What a healthy t100's daemon reports for its devices (status 'hardware' and selftest 'devices').
 HARDWARE = {
@@ -82,6 +85,19 @@ def write_accounts(root):
     write_json(root, '/etc/shadow', 'root:*:20000:0:99999:7:::\nposadmin:*:20000:0:::::\n'
                f'{USER}:{USER_HASH}:20423:1:90:14:::\n')
     os.makedirs(os.path.join(str(root), 'home', USER), exist_ok=True)
+
+
+def faillock_tally(*stamps):
+    """A pam_faillock tally file's bytes: one valid failure record per epoch in ``stamps``."""
+    return b''.join(pam.TALLY.pack(b'tty1', 0, pam.TALLY_STATUS_VALID, stamp) for stamp in stamps)
+
+
+def lock_out(root, user, conf='/etc/security/faillock.conf'):
+    """``user`` failed to log in twice within the interval of a faillock with ``deny = 2``: locked out."""
+    write_json(root, conf, 'dir = /var/run/faillock\ndeny = 2\n')
+    now = int(time.time())
+    with open(write_json(root, f'/var/run/faillock/{user}', ''), 'wb') as handle:
+        handle.write(faillock_tally(now - 5, now - 2))
 
 
 def ed25519_line(seed, comment):

@@ -34,6 +34,7 @@ from terminal_tree import (
     USER_HASH,
     ed25519_line,
     install_slot,
+    lock_out,
     make_firmware,
     make_journal,
     write_accounts,
@@ -47,7 +48,6 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
     TerminalError,
     contract_methods,
     load_platform,
-    pam,
     unimplemented,
     utc_iso,
 )
@@ -296,11 +296,7 @@ def reference_write_inputs(root, tmp_path):
     write_accounts(root)
     key, dummy = ed25519_line(b'contract', 'tech@posfleet')
     write_json(root, f'/home/{USER}/.ssh/authorized_keys', key + '\n')
-    # posadmin failed to log in twice within the interval: pam_faillock has locked it out.
-    write_json(root, '/etc/security/faillock.conf', 'dir = /var/run/faillock\ndeny = 2\n')
-    now = int(time.time())
-    with open(write_json(root, '/var/run/faillock/posadmin', ''), 'wb') as handle:
-        handle.write(b''.join(pam.TALLY.pack(b'tty1', 0, pam.TALLY_STATUS_VALID, now - ago) for ago in (5, 2)))
+    lock_out(root, 'posadmin')
     backup = str(tmp_path / 'backup.db')
     make_journal(backup, '2020-01-01')
 

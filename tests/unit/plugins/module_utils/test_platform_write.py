@@ -19,7 +19,7 @@ import threading
 import time
 
 import pytest
-from terminal_tree import ed25519_line, install_slot, make_firmware, make_journal, write_json
+from terminal_tree import ed25519_line, faillock_tally, install_slot, lock_out, make_firmware, make_journal, write_json
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
@@ -325,30 +325,22 @@ def test_parse_key_with_options():
 
 # ---------------------------------------------------------------------------------------------- faillock
 
-def tally(*stamps):
-    return b''.join(pam.TALLY.pack(b'tty1', 0, pam.TALLY_STATUS_VALID, stamp) for stamp in stamps)
-
-
 def test_faillock_settings_and_lock_state(tmp_path):
     write_json(tmp_path, 'faillock.conf', '# hardened\ndir = /var/run/faillock\naudit\ndeny = 3\n'
                'fail_interval = 900\nunlock_time = 1800\n')
     settings = pam.faillock_settings(str(tmp_path / 'faillock.conf'))
     assert settings == {'dir': '/var/run/faillock', 'deny': 3, 'fail_interval': 900, 'unlock_time': 1800}
     now = 100000
-    assert not pam.faillock_locked(tally(now - 10, now - 5), settings, now)
-    assert pam.faillock_locked(tally(now - 30, now - 10, now - 5), settings, now)
-    assert not pam.faillock_locked(tally(now - 2000, now - 1900, now - 1800), settings, now)  # out of the interval
+    assert not pam.faillock_locked(faillock_tally(now - 10, now - 5), settings, now)
+    assert pam.faillock_locked(faillock_tally(now - 30, now - 10, now - 5), settings, now)
+    # out of the interval:
+    assert not pam.faillock_locked(faillock_tally(now - 2000, now - 1900, now - 1800), settings, now)
     stale = pam.TALLY.pack(b'tty1', 0, 0, now - 1)  # not valid any more (reset)
-    assert len(pam.faillock_failures(tally(now - 1) + stale, settings, now)) == 1
+    assert len(pam.faillock_failures(faillock_tally(now - 1) + stale, settings, now)) == 1
 
 
 def test_verify_password_refuses_a_locked_out_account_without_asking_pam(with_accounts):
-    now = int(time.time())
-    write_json(with_accounts.root, with_accounts.FAILLOCK_CONF, 'dir = /var/run/faillock\ndeny = 2\n')
-    path = with_accounts.path('/var/run/faillock/cashier')
-    os.makedirs(os.path.dirname(path))
-    with open(path, 'wb') as handle:
-        handle.write(tally(now - 5, now - 2))
+    lock_out(with_accounts.root, 'cashier', with_accounts.FAILLOCK_CONF)
     with pytest.raises(TerminalError, match='locked out by pam_faillock .2 recent failures.') as info:
         with_accounts.verify_password('cashier', 'whatever')
     assert 'faillock --user cashier --reset' in str(info.value)
