@@ -268,7 +268,11 @@ class Platform:
 
     @abstract
     def test_transaction(self, timeout=10):
-        """A training-mode authorisation; failures are data (``ok: false``, ``stage``, ``error``)."""
+        """A training-mode authorisation: ``{ok: bool, approved: bool|None, auth_code: str|None,
+        connect_ms: float|None, handshake_ms: float|None, response_ms: float|None, tls_version: str|None,
+        cipher: str|None, stage: str|None, error: str|None, fix: str|None, ...}`` (the keys as far as the
+        attempt got). Failures are data, not exceptions: ``ok: false`` with the ``stage`` that failed (``link``,
+        ``connect``, ``handshake``, ``response``, ...), the ``error`` and a ``fix``."""
 
     @abstract
     def maintenance_enter(self, message, drain_timeout=30):

@@ -137,6 +137,10 @@ TIME = (str, int, float, NONE)
 DEVICE_STATE = Dict({'present': bool, 'ok': (bool, NONE), 'detail': STR}, optional=('ok', 'detail'), extra=True)
 BOOT = {'active_slot': str, 'inactive_slot': STR, 'state': OneOf('committed', 'pending_trial'),
         'upgrade_available': int, 'bootcount': int, 'bootlimit': int}
+TIMINGS = ('connect_ms', 'handshake_ms', 'response_ms')
+TEXTS = ('auth_code', 'tls_version', 'cipher', 'stage', 'error', 'fix')
+TRANSACTION = Dict(dict({'ok': bool, 'approved': (bool, NONE)}, **dict.fromkeys(TIMINGS, (int, float, NONE)),
+                        **dict.fromkeys(TEXTS, STR)), optional=('approved',) + TIMINGS + TEXTS, extra=True)
 MAINTENANCE = Dict({'enabled': bool, 'since': TIME, 'message': STR, 'in_flight': INT, 'source': str})
 
 # ---------------------------------------------------------------------------------------------------- cases
@@ -221,7 +225,7 @@ CASES = [
     Case('selftest', Dict({'devices': ListOf(Dict({'device': str, 'present': bool, 'ok': (bool, NONE),
                                                    'latency_ms': (int, float, NONE), 'detail': STR}, extra=True)),
                            'receipt_printed': (bool, NONE)}), kwargs={'print_receipt': False}),
-    Case('test_transaction', Dict({'ok': bool}, extra=True), kwargs={'timeout': 1}),
+    Case('test_transaction', TRANSACTION, kwargs={'timeout': 1}),
     Case('maintenance_enter', Dict({'changed': bool, 'drained': bool, 'in_flight': int, 'since': TIME,
                                     'message': STR}, extra=True), args=('Under maintenance', 1)),
     Case('maintenance_leave', Dict({'changed': bool, 'out_of_service_seconds': (int, float, NONE)}, extra=True)),
@@ -355,6 +359,13 @@ def test_every_registered_platform_has_a_test_terminal():
 
 def test_every_contract_method_has_a_case():
     assert sorted(contract_methods()) == sorted({case.method for case in CASES})
+
+
+@pytest.mark.parametrize('method', contract_methods())
+def test_every_contract_method_documents_its_answer(method):
+    """The docstring in base.py is the contract a vendor implements: it must give the answer's shape."""
+    doc = getattr(Platform, method).__doc__ or ''
+    assert '``' in doc and any(word in doc for word in ('{', '[', '``str``', '``bool``')), doc
 
 
 @pytest.mark.parametrize('name', PLATFORM_NAMES)
