@@ -237,7 +237,7 @@ CASES = [
          args=(Arg('inactive_slot'), Arg('bundle'), Arg('manifest'))),
     START_TRIAL,
     Case('commit_slot', COMMIT),
-    # Committing a trial needs a reboot into it first: tests/images/platform_write.py does that.
+    # A trial commits once the terminal has booted into it ('boot'; a real reboot: tests/images/platform_write.py).
     Case('commit_slot', COMMIT, after=(START_TRIAL, 'boot'), name='commit_slot-trial'),
     Case('commit_slot', None, after=(START_TRIAL,), raises=True, name='commit_slot-before-the-trial-boot'),
     Case('rollback_slot', ROLLBACK, args=('contract test',)),
@@ -259,7 +259,7 @@ CASES = [
          name='restore_journal-down'),
     # accounts
     Case('accounts', ListOf(Dict({'user': str, 'uid': int, 'gid': int, 'home': str, 'shell': str, 'system': bool,
-                                  'password': (OneOf('hash', 'locked', 'no_login', 'empty', None)),
+                                  'password': OneOf('hash', 'locked', 'no_login', 'empty', None),
                                   'last_change': STR, 'min_days': INT, 'max_days': INT, 'warn_days': INT,
                                   'inactive_days': INT, 'expires': STR}))),
     Case('set_password_hash', Dict({'changed': bool, 'user': str}), args=(Arg('user'), Arg('password_hash'))),
