@@ -10,9 +10,10 @@ Private to the collection; Python >= 3.9 standard library only.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import file_sha256
 
 SQLITE_MAGIC = b'SQLite format 3\x00'
 # The tables and columns a file must have to be a posd journal.
@@ -21,14 +22,6 @@ JOURNAL_COLUMNS = {
                      'training'},
     'batches': {'batch_id', 'opened', 'settled'},
 }
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fsync_path(path):
@@ -117,5 +110,5 @@ def snapshot(source, dest, mode=0o600):
             if os.path.exists(leftover):
                 os.unlink(leftover)
         raise
-    info.update(path=dest, bytes=os.path.getsize(dest), sha256=sha256_of(dest))
+    info.update(path=dest, bytes=os.path.getsize(dest), sha256=file_sha256(dest))
     return info

@@ -707,8 +707,8 @@ class ReferencePlatform(Platform):
             raise self.error(step, f'{src} is not a transaction journal ({"; ".join(problems)})',
                              'restore from another backup snapshot')
         target = self.path(self.JOURNAL_DB)
-        digest = journal.sha256_of(src)
-        if os.path.exists(target) and journal.sha256_of(target) == digest:
+        digest = slots.file_sha256(src)
+        if os.path.exists(target) and slots.file_sha256(target) == digest:
             info = journal.describe(target)
             return {'changed': False, 'path': self.JOURNAL_DB, 'sha256': digest,
                     'transactions': info['transactions'], 'batches': info['batches']}

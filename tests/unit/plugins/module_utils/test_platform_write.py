@@ -221,7 +221,7 @@ def test_snapshot_journal_while_a_writer_commits(terminal, tmp_path):
     assert snaps[0]['transactions'] >= 5 and snaps[0]['transactions'] <= snaps[2]['transactions']
     assert stat.S_IMODE(os.stat(snaps[0]['path']).st_mode) == 0o600
     assert journal.journal_problems(snaps[0]['path']) == []
-    assert journal.sha256_of(snaps[1]['path']) == snaps[1]['sha256']
+    assert slots.file_sha256(snaps[1]['path']) == snaps[1]['sha256']
     assert not [n for n in os.listdir(tmp_path) if n.endswith(('.tmp', '-wal', '-journal'))]
 
 
@@ -260,7 +260,7 @@ def test_restore_journal_quiesces_around_the_swap(terminal_root, tmp_path, fake_
     result = platform.restore_journal(backup)
     assert result['changed'] and result['transactions'] == 2
     assert [r['cmd'] for r in server.requests] == ['journal_quiesce', 'journal_resume']
-    assert journal.sha256_of(live) == journal.sha256_of(backup)
+    assert slots.file_sha256(live) == slots.file_sha256(backup)
     assert not os.path.exists(live + '-wal')
     assert stat.S_IMODE(os.stat(live).st_mode) == 0o600
     assert platform.restore_journal(backup)['changed'] is False  # the same file: nothing to do, no quiesce
