@@ -7,9 +7,9 @@
 A candidate is a run of 13 to 19 digits, optionally split by single spaces or dashes, that is not part of a
 longer digit run (``1234 5678 ...`` continuing past 19 digits never matches), not glued to letters, and not a
 phone number (``+86 ...``). It is a card number when its issuer identification number (IIN) and length belong
-to a brand (Visa, Mastercard incl. 2221-2720, Amex, Discover, JCB, UnionPay 62, Diners, Maestro, Mir) and it
-passes the Luhn check. IMEIs (15 digits starting 35/01/86), timestamps and order numbers fail the brand/length
-rules or the Luhn check.
+to a brand (Visa, Mastercard, American Express, Discover, JCB, UnionPay, Diners Club International, Maestro,
+Mir, RuPay, Elo, Verve, Troy: BRANDS, explained in docs/pan-scan.md) and it passes the Luhn check. IMEIs (15
+digits starting 35/01/86), timestamps and order numbers fail the brand/length rules or the Luhn check.
 
 Files are read in fixed-size chunks (bounded memory, whatever the file size); gzip files are decompressed as a
 stream; SQLite databases are read row by row through a read-only connection. Evidence never holds a full
@@ -21,6 +21,7 @@ Private to the collection. Target-side code: Python >= 3.9 standard library only
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import gzip
 import hashlib
@@ -73,31 +74,108 @@ def sad_hits(buf, pos, end):
     return sorted(set(hits))
 
 
-# (brand, IIN prefix low, IIN prefix high, allowed lengths); prefixes compared on the same number of digits.
+# (brand, IIN prefix low, IIN prefix high, allowed lengths) from the networks' published ranges; a range covers
+# every number whose first len(low) digits lie in [low, high]. docs/pan-scan.md lists them with their sources.
+# Overlaps: the range with the longer prefix wins (Elo and Verve inside Visa 4 and Discover 65, JCB 3528-3589
+# over RuPay 353/356); on equal prefix length the earlier row wins (Discover before RuPay and Troy in 65,
+# UnionPay before RuPay in 81). Rows in ACCEPTANCE are where a network accepts another network's cards: they
+# count for detection but never name the brand (UnionPay issues 622126-622925; Discover accepts them). A number
+# is a card number when any range covering it allows its length.
+ANY = (13, 14, 15, 16, 17, 18, 19)   # 12-digit Maestro numbers are not scanned: too many look-alikes
 BRANDS = (
     ('visa', '4', '4', (13, 16, 19)),
     ('mastercard', '51', '55', (16,)),
     ('mastercard', '2221', '2720', (16,)),
     ('amex', '34', '34', (15,)),
     ('amex', '37', '37', (15,)),
-    ('unionpay', '62', '62', (16, 17, 18, 19)),
     ('discover', '6011', '6011', (16, 17, 18, 19)),
     ('discover', '644', '649', (16, 17, 18, 19)),
     ('discover', '65', '65', (16, 17, 18, 19)),
+    ('discover', '622126', '622925', (16, 17, 18, 19)),
     ('jcb', '3528', '3589', (16, 17, 18, 19)),
+    ('unionpay', '62', '62', (16, 17, 18, 19)),
+    ('unionpay', '81', '81', (16, 17, 18, 19)),
+    ('diners', '300', '305', (14, 15, 16, 17, 18, 19)),
+    ('diners', '3095', '3095', (14, 15, 16, 17, 18, 19)),
     ('diners', '36', '36', (14, 15, 16, 17, 18, 19)),
-    ('diners', '300', '305', (16, 17, 18, 19)),
-    ('diners', '3095', '3095', (16, 17, 18, 19)),
-    ('diners', '38', '39', (16, 17, 18, 19)),
+    ('diners', '38', '39', (14, 15, 16, 17, 18, 19)),
+    ('maestro', '5018', '5018', ANY),
+    ('maestro', '5020', '5020', ANY),
+    ('maestro', '5038', '5038', ANY),
+    ('maestro', '5893', '5893', ANY),
+    ('maestro', '6304', '6304', ANY),
+    ('maestro', '6759', '6759', ANY),
+    ('maestro', '6761', '6763', ANY),
     ('mir', '2200', '2204', (16, 17, 18, 19)),
-    ('maestro', '5018', '5018', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '5020', '5020', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '5038', '5038', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '5893', '5893', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '6304', '6304', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '6759', '6759', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '6761', '6763', (13, 14, 15, 16, 17, 18, 19)),
+    ('rupay', '60', '60', (16,)),
+    ('rupay', '65', '65', (16,)),
+    ('rupay', '81', '82', (16,)),
+    ('rupay', '353', '353', (16,)),
+    ('rupay', '356', '356', (16,)),
+    ('rupay', '508', '508', (16,)),
+    ('elo', '401178', '401179', (16,)),
+    ('elo', '431274', '431274', (16,)),
+    ('elo', '438935', '438935', (16,)),
+    ('elo', '451416', '451416', (16,)),
+    ('elo', '457393', '457393', (16,)),
+    ('elo', '457631', '457632', (16,)),
+    ('elo', '504175', '504175', (16,)),
+    ('elo', '506699', '506778', (16,)),
+    ('elo', '509000', '509999', (16,)),
+    ('elo', '627780', '627780', (16,)),
+    ('elo', '636297', '636297', (16,)),
+    ('elo', '636368', '636368', (16,)),
+    ('elo', '650031', '650033', (16,)),
+    ('elo', '650035', '650051', (16,)),
+    ('elo', '650405', '650439', (16,)),
+    ('elo', '650485', '650538', (16,)),
+    ('elo', '650541', '650598', (16,)),
+    ('elo', '650700', '650718', (16,)),
+    ('elo', '650720', '650727', (16,)),
+    ('elo', '650901', '650978', (16,)),
+    ('elo', '651652', '651679', (16,)),
+    ('elo', '655000', '655019', (16,)),
+    ('elo', '655021', '655058', (16,)),
+    ('verve', '506099', '506198', (16, 18, 19)),
+    ('verve', '507865', '507964', (16, 18, 19)),
+    ('verve', '650002', '650027', (16, 18, 19)),
+    ('troy', '65', '65', (16,)),
+    ('troy', '9792', '9792', (16,)),
 )
+ACCEPTANCE = frozenset({('discover', '622126')})
+IIN_DIGITS = 6           # every range above is decided by the first six digits
+
+
+def _brand_index(brands=BRANDS):
+    """Per length, ``(starts, ends, names)``: disjoint sorted 6-digit IIN intervals and the brand that wins each.
+
+    Built once at import from BRANDS with the overlap rule above, so that a lookup is one bisect."""
+    index = {}
+    for length in range(13, 20):
+        ranges = []
+        for order, (brand, low, high, lengths) in enumerate(brands):
+            if length in lengths:
+                pad = IIN_DIGITS - len(low)
+                weight = 0 if (brand, low) in ACCEPTANCE else len(low)
+                ranges.append((int(low) * 10 ** pad, (int(high) + 1) * 10 ** pad - 1, (weight, -order), brand))
+        cuts = sorted({r[0] for r in ranges} | {r[1] + 1 for r in ranges})
+        starts, ends, names = [], [], []
+        for low, high in zip(cuts, cuts[1:]):
+            covering = [r for r in ranges if r[0] <= low and high - 1 <= r[1]]
+            if not covering:
+                continue
+            brand = max(covering, key=lambda r: r[2])[3]
+            if names and names[-1] == brand and ends[-1] == low - 1:
+                ends[-1] = high - 1
+            else:
+                starts.append(low)
+                ends.append(high - 1)
+                names.append(brand)
+        index[length] = (starts, ends, names)
+    return index
+
+
+BRAND_INDEX = _brand_index()
 
 # Published test card numbers of the brands and acquirers. Only skipped when the caller asks for it.
 TEST_PANS = frozenset((
@@ -127,14 +205,15 @@ def luhn_ok(digits):
 
 
 def brand_of(digits):
-    """The brand whose IIN range and length fit ``digits``, or ``None``."""
-    length = len(digits)
-    for brand, low, high, lengths in BRANDS:
-        if length not in lengths:
-            continue
-        prefix = digits[:len(low)]
-        if low <= prefix <= high:
-            return brand
+    """The brand whose IIN range and length fit ``digits`` (a str of digits), or ``None``."""
+    table = BRAND_INDEX.get(len(digits))
+    if table is None:
+        return None
+    starts, ends, names = table
+    iin = int(digits[:IIN_DIGITS])
+    at = bisect.bisect_right(starts, iin) - 1
+    if at >= 0 and iin <= ends[at]:
+        return names[at]
     return None
 
 

@@ -16,8 +16,9 @@ description:
   - A candidate is a run of 13 to 19 digits, optionally split by single spaces or dashes, that is not part of a
     longer digit run, not glued to letters and not a phone number written with C(+). It is reported as a card
     number when its issuer identification number and length belong to a brand (Visa, Mastercard including the
-    2221-2720 range, American Express, Discover, JCB, UnionPay C(62), Diners, Maestro, Mir) and it passes the Luhn
-    check. Timestamps, phone numbers, IMEIs and order numbers do not match.
+    2221-2720 range, American Express, Discover, JCB, UnionPay C(62) and C(81), Diners Club International, Maestro,
+    Mir, RuPay, Elo, Verve, Troy; the collection's C(docs/pan-scan.md) lists every range and length) and it passes
+    the Luhn check. Timestamps, phone numbers, IMEIs and order numbers do not match.
   - Plain files are read in fixed-size chunks, so memory stays bounded whatever the file size. Files starting with
     the gzip magic are decompressed as a stream. SQLite databases (by their header) are read row by row through a
     read-only connection; every text, blob and integer value is scanned.

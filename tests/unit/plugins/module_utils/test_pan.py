@@ -54,6 +54,15 @@ VALID = [
     ('diners', with_check_digit('305693090259041')),
     ('maestro', with_check_digit('675964982643845')),
     ('mir', with_check_digit('220000000000000')),
+    ('unionpay', with_check_digit('810012345678901')),          # UnionPay 81
+    ('rupay', with_check_digit('508227123456789')),
+    ('rupay', with_check_digit('607384123456789')),
+    ('elo', with_check_digit('636368123456789')),
+    ('elo', with_check_digit('401178123456789')),               # inside Visa 4
+    ('verve', with_check_digit('506099123456789')),
+    ('verve', with_check_digit('650002123456789012')),          # 19 digits, inside Discover 65
+    ('troy', with_check_digit('979200123456789')),
+    ('diners', with_check_digit('3000000000000')),              # 14 digits, 300-305
 ]
 
 
@@ -71,6 +80,82 @@ def test_every_brand_with_and_without_separators(tmp_path, brand, number, sep):
     assert finding['length'] == len(number)
     assert finding['line'] == 1
     assert number not in json.dumps(result)
+
+
+# The networks' published ranges, restated here as the oracle of brand_of: (brand, prefixes, lengths). Every
+# prefix is tried at every length, filled with 0s (low end of the range) and with 9s (high end).
+BOUNDARIES = [
+    ('visa', ['4', '49'], [13, 16, 19]),
+    ('mastercard', ['51', '55', '2221', '2720'], [16]),
+    ('amex', ['34', '37'], [15]),
+    ('discover', ['6011', '644', '649', '65'], [16, 19]),
+    ('jcb', ['3528', '3589'], [16, 19]),
+    ('unionpay', ['62', '81'], [16, 19]),
+    ('unionpay', ['622126', '622925'], [16, 19]),    # Discover accepts these, UnionPay issues them
+    ('diners', ['300', '305', '3095', '36', '38', '39'], [14, 19]),
+    ('maestro', ['5018', '5020', '5038', '5893', '6304', '6759', '6761', '6763'], [13, 19]),
+    ('mir', ['2200', '2204'], [16, 19]),
+    ('rupay', ['60', '82', '508'], [16]),
+    ('elo', ['401178', '401179', '431274', '438935', '451416', '457393', '457631', '457632', '504175', '506699',
+             '506778', '509000', '509999', '627780', '636297', '636368', '650031', '650033', '650035', '650051',
+             '650405', '650439', '650485', '650538', '650541', '650598', '650700', '650718', '650720', '650727',
+             '650901', '650978', '651652', '651679', '655000', '655019', '655021', '655058'], [16]),
+    ('verve', ['506099', '506198', '507865', '507964', '650002', '650027'], [16, 18, 19]),
+    ('troy', ['9792'], [16]),
+]
+BOUNDARY_CASES = [(brand, prefix, length, fill) for brand, prefixes, lengths in BOUNDARIES for prefix in prefixes
+                  for length in lengths for fill in '09']
+
+# One digit outside a range or a wrong length: no brand, or the brand of the range around it.
+NEAR_MISSES = [
+    (None, '4', 14), (None, '4', 15), (None, '4', 17), (None, '4', 18),
+    (None, '500', 16), (None, '56', 16), (None, '51', 15), (None, '55', 17),
+    (None, '2220', 16), (None, '2721', 16), (None, '2221', 15), (None, '2720', 17),
+    (None, '33', 15), (None, '35', 15), (None, '34', 14), (None, '37', 16),
+    (None, '6010', 17), (None, '6012', 17), ('rupay', '6010', 16), (None, '643', 16), (None, '66', 16),
+    (None, '6011', 15), (None, '65', 15),
+    (None, '3527', 16), (None, '3590', 16), (None, '3528', 15), (None, '3589', 20),
+    (None, '62', 15), (None, '81', 15), (None, '80', 16), (None, '83', 16), (None, '61', 16),
+    (None, '306', 14), (None, '3094', 14), (None, '3096', 14), (None, '37', 14), (None, '36', 13), (None, '35', 14),
+    (None, '5017', 16), (None, '5019', 16), (None, '5892', 16), (None, '5894', 16), (None, '6303', 16),
+    (None, '6305', 16), (None, '6758', 16), (None, '6760', 16), (None, '6764', 16), (None, '5018', 12),
+    (None, '2199', 16), (None, '2205', 16), (None, '2200', 15),
+    (None, '82', 15), (None, '82', 17), (None, '507', 16), (None, '509', 15), (None, '509', 17),
+    (None, '506098', 16), (None, '506199', 16), (None, '507864', 16), (None, '507965', 16), (None, '506099', 17),
+    ('discover', '650001', 16), ('discover', '650028', 18), ('discover', '650030', 16), ('discover', '650034', 16),
+    ('visa', '401177', 16), ('visa', '401180', 16), ('visa', '401178', 13), ('unionpay', '627779', 16),
+    ('unionpay', '622125', 16), ('unionpay', '622926', 16), ('jcb', '3530', 16), (None, '3530', 15),
+    (None, '636296', 16), (None, '636298', 16), (None, '636368', 15),
+    (None, '9791', 16), (None, '9793', 16), (None, '9792', 15), (None, '9792', 17),
+]
+
+
+def filled(prefix, length, fill):
+    return with_check_digit(prefix + fill * (length - len(prefix) - 1))
+
+
+@pytest.mark.parametrize('brand, prefix, length, fill', BOUNDARY_CASES,
+                         ids=[f'{b}-{p}-{n}-{f}' for b, p, n, f in BOUNDARY_CASES])
+def test_brand_range_boundaries(brand, prefix, length, fill):
+    number = filled(prefix, length, fill)
+    assert _pan.brand_of(number) == brand
+    assert _pan.classify(number) == (number, brand)
+    assert _pan.classify(luhn_break(number)) is None
+
+
+@pytest.mark.parametrize('brand, prefix, length', NEAR_MISSES, ids=[f'{p}-{n}' for _b, p, n in NEAR_MISSES])
+@pytest.mark.parametrize('fill', '09')
+def test_near_misses(tmp_path, brand, prefix, length, fill):
+    number = filled(prefix, length, fill)
+    expected = None if brand is None else (number, brand)
+    assert _pan.classify(number) == expected
+    (tmp_path / 'f.log').write_text(f'pan={number}\n')
+    result = _pan.scan_paths([str(tmp_path)], 's')
+    assert result['by_brand'] == ({} if brand is None else {brand: 1})
+
+
+def test_every_brand_is_in_the_boundary_table():
+    assert {row[0] for row in _pan.BRANDS} == {row[0] for row in BOUNDARIES}
 
 
 @pytest.mark.parametrize('brand, number', VALID, ids=[f'{b}-{len(n)}-{n[:4]}' for b, n in VALID])
