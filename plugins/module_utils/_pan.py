@@ -33,7 +33,8 @@ import time
 import zlib
 
 CHUNK = 1 << 20          # bytes read per step
-KEEP = 96                # bytes kept at the end of a buffer for matches that continue in the next chunk
+KEEP = 96                # bytes kept at the end of a buffer for matches that continue in the next chunk;
+                         # more than the longest card number (37) and track/CVV match (about 55)
 CONTEXT = 4              # bytes kept before the resume point so the look-behinds still see them
 MAX_FINDINGS = 100       # findings listed per scan (all are counted)
 
@@ -57,20 +58,27 @@ LABELLED = re.compile(rb'(?<![a-z0-9_])(track ?[12]|cvv2?|cvc2?|cav2|cid|pin[ _-
                       rb'[^\n]{0,40}?[=:] ?[0-9a-f]{3,}')
 
 
-def sad_hits(buf, pos, end):
-    """``[(start, kind)]`` of sensitive authentication data starting in ``buf[pos:end]``, in order."""
+def sad_hits(buf, pos, end, stop=None):
+    """``[(start, kind)]`` of sensitive authentication data starting in ``buf[pos:end]``, in order.
+
+    A hit may run on past ``end`` up to ``stop`` (default: the end of ``buf``), so data that starts before a
+    chunk boundary and ends after it is found once, in the round where it starts."""
+    stop = len(buf) if stop is None else stop
     hits = []
-    for match in TRACKS.finditer(buf, pos, end):
+    for match in TRACKS.finditer(buf, pos, stop):
+        if match.start() >= end:
+            break
         hits.append((match.start(), 'track1' if match.group(0)[:1] == b'%' else 'track2'))
     lower = buf.lower()
     for label in SAD_LABELS:
-        at = lower.find(label, pos, end)
-        while at != -1:
-            match = LABELLED.match(lower, at, end)
+        # bytes.find wants the whole label before its end bound: search to ``stop``, keep the starts before ``end``.
+        at = lower.find(label, pos, stop)
+        while -1 < at < end:
+            match = LABELLED.match(lower, at, stop)
             if match is not None:
                 kind = match.group(1)
                 hits.append((at, re.sub(rb'[ _-]', b'', kind).decode('ascii')))
-            at = lower.find(label, at + 1, end)
+            at = lower.find(label, at + 1, stop)
     return sorted(set(hits))
 
 

@@ -240,6 +240,43 @@ def test_numbers_across_chunk_boundaries(tmp_path, chunk):
     assert result['bytes_scanned'] == len(text)
 
 
+def boundary_corpus():
+    """Card numbers, track 1/2 data and labelled CVV/PIN block values at every start offset modulo 1..70."""
+    items = [
+        ('%B' + with_check_digit('411111111111111') + '^DOE/JANE^28121010000000000', 'track1'),
+        (';' + with_check_digit('545454545454545') + '=28121010000000', 'track2'),
+        ('CVV2: 123', 'cvv2'),
+        ('cvc=9876', 'cvc'),
+        ('Track 2: ' + with_check_digit('622848000000123') + 'd2812', 'track2'),
+        ('pin_block=0412ac89ffe', 'pinblock'),
+        ('pan ' + group(with_check_digit('650002123456789'), ' '), None),
+        ('pan ' + group(with_check_digit('3000000000000'), '-'), None),
+    ]
+    text, expected = '', []
+    for index in range(120):
+        value, kind = items[index % len(items)]
+        text += 'x' * (index % 71) + ('\n' if index % 3 == 0 else ' ')
+        if kind is not None:
+            expected.append((kind, len(text)))
+        text += value + ' '
+    return text + '\n', expected
+
+
+@pytest.mark.parametrize('chunk', [1, 2, 3, 7, 64, 4096, _pan.CHUNK])
+def test_same_findings_whatever_the_chunk_size(tmp_path, chunk):
+    text, expected_sad = boundary_corpus()
+    path = tmp_path / 'f.log'
+    path.write_text(text)
+    result = _pan.scan_paths([str(path)], 's', chunk=chunk, max_findings=1000)
+    whole = _pan.scan_paths([str(path)], 's', chunk=len(text) + 1, max_findings=1000)
+    assert [(f['kind'], f['offset']) for f in result['sad_findings']] == expected_sad
+    assert result['sad_findings'] == whole['sad_findings']
+    assert result['findings'] == whole['findings']
+    # 3 items in 8 hold a card number that stands alone (track 1 glues it to 'B', the labelled track 2 to 'd')
+    assert result['pan_count'] == 120 * 3 // 8
+    assert result['bytes_scanned'] == len(text)
+
+
 def test_gzip_compressed_log(tmp_path):
     number = with_check_digit('222300312200322')
     with gzip.open(tmp_path / 'posd.log.2.gz', 'wt') as handle:
