@@ -45,17 +45,39 @@ CANDIDATE = re.compile(
     rb'(?:[ -]?[0-9]){12,18}'
     rb'(?![0-9A-Za-z])(?![ -][0-9])'
 )
-SEPARATORS = re.compile(rb'[ -]')
-# Coarse pre-filter (fast): runs of digits, spaces and dashes long enough to hold a candidate.
-RUNS = re.compile(rb'[0-9][0-9 -]{11,}[0-9]')
 MAX_CANDIDATE = 37       # 19 digits and 18 separators
 
-# Sensitive authentication data: magnetic stripe track 1/2 layouts, and labelled CVV/PIN block values. The
-# labels are found with bytes.find on a lower-cased copy (fast), then checked with LABELLED at each hit.
+# Pre-filter without the regex engine (which would try a match at every digit of a log): two translated copies
+# of the buffer and bytes.find for a fixed needle. A candidate without separators is a run of 13+ digits
+# (PLAIN in DIGIT_MAP's copy); one with separators is a run of 14+ digits, spaces and dashes (SEPARATED in
+# RUN_MAP's copy). Batch ids such as 20261121-0001 (13 characters, 12 digits) are in neither.
+DIGIT_MAP = bytes(48 if 48 <= c <= 57 else 46 for c in range(256))
+RUN_MAP = bytes(48 if 48 <= c <= 57 or c in (32, 45) else 46 for c in range(256))
+PLAIN = b'.' + b'0' * 13
+# What may not touch a candidate (CANDIDATE's look-arounds), as byte -> 1 tables.
+GLUED_BEFORE = bytes(1 if chr(c).isalnum() and c < 128 or c == 43 else 0 for c in range(256))
+GLUED_AFTER = bytes(1 if chr(c).isalnum() and c < 128 else 0 for c in range(256))
+SEPARATED = b'.' + b'0' * 14
+
+# Sensitive authentication data: magnetic stripe track 1/2 layouts, and labelled CVV/PIN block values. Each is
+# found through a single byte that bytes.find scans with memchr ('%', ';', 'k' of track and block) or through
+# "c" + one of v/a/i in LABEL_MAP's copy (cvv, cvc, cav2, cid), then checked with TRACKS or LABELLED there.
 TRACKS = re.compile(rb'%B[0-9]{13,19}\^[^^\n]{2,26}\^[0-9]{4}|;[0-9]{13,19}=[0-9]{4}[0-9]{3}')
-SAD_LABELS = (b'track', b'cvv', b'cvc', b'cav2', b'cid', b'pin')
 LABELLED = re.compile(rb'(?<![a-z0-9_])(track ?[12]|cvv2?|cvc2?|cav2|cid|pin[ _-]?block)(?![a-z0-9])'
                       rb'[^\n]{0,40}?[=:] ?[0-9a-f]{3,}')
+LABEL_MAP = bytes(99 if c in b'cC' else 118 if c in b'vVaAiI' else 46 for c in range(256))
+LABEL_SPAN = 64          # longest label, 40 characters, separator and 3 value characters, rounded up
+K_OFFSETS = (4, 7, 8)    # where the 'k' of "track", "pinblock" and "pin block" sits after the label's start
+
+
+def _label_at(buf, start, stop, hits):
+    if start < 0:
+        return
+    window = buf[max(start - 1, 0):min(start + LABEL_SPAN, stop)].lower()
+    match = LABELLED.match(window, 1 if start else 0)
+    if match is not None:
+        hits.append((start, match.group(1).replace(b' ', b'').replace(b'_', b'').replace(b'-', b'')
+                     .decode('ascii')))
 
 
 def sad_hits(buf, pos, end, stop=None):
@@ -65,20 +87,25 @@ def sad_hits(buf, pos, end, stop=None):
     chunk boundary and ends after it is found once, in the round where it starts."""
     stop = len(buf) if stop is None else stop
     hits = []
-    for match in TRACKS.finditer(buf, pos, stop):
-        if match.start() >= end:
-            break
-        hits.append((match.start(), 'track1' if match.group(0)[:1] == b'%' else 'track2'))
-    lower = buf.lower()
-    for label in SAD_LABELS:
-        # bytes.find wants the whole label before its end bound: search to ``stop``, keep the starts before ``end``.
-        at = lower.find(label, pos, stop)
+    for marker in (b'%', b';'):
+        at = buf.find(marker, pos, stop)
         while -1 < at < end:
-            match = LABELLED.match(lower, at, stop)
+            match = TRACKS.match(buf, at, stop)
             if match is not None:
-                kind = match.group(1)
-                hits.append((at, re.sub(rb'[ _-]', b'', kind).decode('ascii')))
-            at = lower.find(label, at + 1, stop)
+                hits.append((at, 'track1' if marker == b'%' else 'track2'))
+            at = buf.find(marker, at + 1, stop)
+    for marker in (b'k', b'K'):
+        at = buf.find(marker, pos, min(end + max(K_OFFSETS), stop))
+        while at != -1:
+            for offset in K_OFFSETS:
+                if pos <= at - offset < end:
+                    _label_at(buf, at - offset, stop, hits)
+            at = buf.find(marker, at + 1, min(end + max(K_OFFSETS), stop))
+    letters = buf.translate(LABEL_MAP)
+    at = letters.find(b'cv', pos, stop)
+    while -1 < at < end:
+        _label_at(buf, at, stop, hits)
+        at = letters.find(b'cv', at + 1, stop)
     return sorted(set(hits))
 
 
@@ -199,21 +226,20 @@ GZIP_MAGIC = b'\x1f\x8b'
 SQLITE_MAGIC = b'SQLite format 3\x00'
 
 
+# The digit sum of twice each digit, for every second digit from the right.
+DOUBLED = bytes.maketrans(b'0123456789', b'0246813579')
+
+
 def luhn_ok(digits):
-    """Luhn (mod 10) check of a string of digits."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    """Luhn (mod 10) check of a string (or bytes) of digits."""
+    if isinstance(digits, str):
+        digits = digits.encode('ascii')
+    backwards = digits[::-1]
+    return (sum(backwards[0::2]) + sum(backwards[1::2].translate(DOUBLED)) - 48 * len(digits)) % 10 == 0
 
 
 def brand_of(digits):
-    """The brand whose IIN range and length fit ``digits`` (a str of digits), or ``None``."""
+    """The brand whose IIN range and length fit ``digits`` (str or bytes of digits), or ``None``."""
     table = BRAND_INDEX.get(len(digits))
     if table is None:
         return None
@@ -229,13 +255,13 @@ def classify(candidate):
     """``(digits, brand)`` when ``candidate`` (bytes or str, separators allowed) is a card number, else ``None``."""
     if isinstance(candidate, str):
         candidate = candidate.encode('ascii', 'replace')
-    digits = SEPARATORS.sub(b'', candidate).decode('ascii')
-    if not 13 <= len(digits) <= 19:
+    digits = candidate.translate(None, b' -')
+    if not 13 <= len(digits) <= 19 or not digits.isdigit():
         return None
     brand = brand_of(digits)
     if brand is None or not luhn_ok(digits):
         return None
-    return digits, brand
+    return digits.decode('ascii'), brand
 
 
 def mask(digits):
@@ -251,8 +277,10 @@ def salted_hash(digits, salt):
 class Scan:
     """One scan's counters and findings (findings capped at ``max_findings``; every hit is counted)."""
 
-    def __init__(self, salt, allow_test_pans=False, max_findings=MAX_FINDINGS):
+    def __init__(self, salt, allow_test_pans=False, max_findings=MAX_FINDINGS, rate_limit=0):
         self.salt = salt
+        self.rate_limit = rate_limit      # bytes per second, 0: as fast as the terminal gives it
+        self.throttled = 0.0              # seconds slept to keep to rate_limit
         self.allow_test_pans = allow_test_pans
         self.max_findings = max_findings
         self.findings = []
@@ -266,6 +294,14 @@ class Scan:
         self.skipped = []
         self.by_brand = {}
         self.started = time.monotonic()
+
+    def throttle(self):
+        """Sleep as long as the bytes read so far are ahead of ``rate_limit``."""
+        if self.rate_limit:
+            ahead = self.bytes / self.rate_limit - (time.monotonic() - self.started)
+            if ahead > 0:
+                time.sleep(ahead)
+                self.throttled += ahead
 
     def add(self, digits, brand, where):
         if self.allow_test_pans and digits in TEST_PANS:
@@ -293,6 +329,7 @@ class Scan:
             'bytes_scanned': self.bytes,
             'duration_ms': int(round(seconds * 1000)),
             'throughput_mbps': round(self.bytes / seconds / 1e6, 1),
+            'throttled_ms': int(round(self.throttled * 1000)),
             'pan_count': self.count,
             'allowed_test_pans': self.allowed,
             'by_brand': dict(sorted(self.by_brand.items())),
@@ -302,6 +339,63 @@ class Scan:
             'errors': self.errors,
             'skipped': self.skipped,
         }
+
+
+def pan_hits(buf, pos, limit, eof):
+    """``([(start, (digits, brand))], resume)``: card numbers starting in ``buf[pos:resume]``.
+
+    ``resume`` is ``limit`` unless a run of digits and separators reaches past it into data not read yet; the
+    candidates of that run that could still grow are left to the next round."""
+    digits = buf.translate(DIGIT_MAP)
+    runs = buf.translate(RUN_MAP)
+    size = len(buf)
+    resume = limit
+    hits = []
+    plain = digits.find(PLAIN, max(pos - 1, 0))
+    separated = runs.find(SEPARATED, max(pos - 1, 0))
+    # A run that begins at pos (the stream start, or a run deferred by the last round) has no '.' before it.
+    start = pos if pos < size and runs[pos] == 48 and (pos == 0 or runs[pos - 1] == 48) else -1
+    while True:
+        if start == -1:
+            if plain == -1:
+                if separated == -1:
+                    break
+                start = separated + 1
+            elif separated == -1 or plain < separated:
+                start = plain + 1
+            else:
+                start = separated + 1
+        if start >= resume:
+            break
+        end = runs.find(b'.', start)
+        if end == -1:
+            end = size
+        if end > limit and not eof:
+            # A run that continues past the kept tail: finish what cannot reach the tail, defer the rest.
+            resume = max(start, limit - 2 * MAX_CANDIDATE)
+            if start >= resume:
+                break
+        text = buf[start:end]
+        if end < size and start and runs[start - 1] == 46 and text.isdigit():
+            # Digits only, nothing but a non-digit non-separator on either side: the run is the only candidate
+            # (the common case, decided without the regex engine).
+            if 13 <= end - start <= 19 and not GLUED_BEFORE[buf[start - 1]] and not GLUED_AFTER[buf[end]]:
+                brand = brand_of(text)
+                if brand is not None and luhn_ok(text):
+                    hits.append((start, (text.decode('ascii'), brand)))
+        else:
+            for match in CANDIDATE.finditer(buf, start, min(end + 2, size)):
+                if match.start() >= resume:
+                    break
+                hit = classify(match.group(0))
+                if hit is not None:
+                    hits.append((match.start(), hit))
+        if plain != -1 and plain < end:
+            plain = digits.find(PLAIN, end - 1)
+        if separated != -1 and separated < end:
+            separated = runs.find(SEPARATED, end - 1)
+        start = -1
+    return hits, resume
 
 
 def scan_stream(read, scan, where, chunk=CHUNK):
@@ -317,27 +411,12 @@ def scan_stream(read, scan, where, chunk=CHUNK):
             eof = True
         else:
             scan.bytes += len(data)
+            scan.throttle()
             buf += data
         limit = len(buf) if eof else len(buf) - KEEP
         if limit <= pos:
             continue
-        resume = limit
-        hits = []
-        for run in RUNS.finditer(buf, pos):
-            start, end = run.span()
-            if start >= resume:
-                break
-            if end > limit and not eof:
-                # A run that continues past the kept tail: finish what cannot reach the tail, defer the rest.
-                resume = max(start, limit - 2 * MAX_CANDIDATE)
-            elif end - start - buf.count(b' ', start, end) - buf.count(b'-', start, end) < 13:
-                continue  # fewer than 13 digits (dates, batch numbers): cheaper than the full pattern
-            for match in CANDIDATE.finditer(buf, start, min(end + 2, len(buf))):
-                if match.start() >= resume:
-                    break
-                hit = classify(match.group(0))
-                if hit is not None:
-                    hits.append((match.start(), hit))
+        hits, resume = pan_hits(buf, pos, limit, eof)
         sads = sad_hits(buf, pos, resume)
         for events, record in ((hits, _record_pan), (sads, _record_sad)):
             at, number = pos, line
@@ -462,9 +541,11 @@ def _walk(top, scan):
 
 
 def scan_paths(paths, salt, exclude=(), allow_test_pans=False, max_findings=MAX_FINDINGS, max_file_bytes=0,
-               chunk=CHUNK):
-    """Scan files and directories; returns the result dict (see the pan_scan module's RETURN)."""
-    scan = Scan(salt, allow_test_pans=allow_test_pans, max_findings=max_findings)
+               chunk=CHUNK, rate_limit=0):
+    """Scan files and directories; returns the result dict (see the pan_scan module's RETURN).
+
+    ``rate_limit`` caps the bytes read per second (0: no cap)."""
+    scan = Scan(salt, allow_test_pans=allow_test_pans, max_findings=max_findings, rate_limit=rate_limit)
     for path in iter_files(paths, exclude, scan, max_file_bytes):
         try:
             _scan_file(path, scan, chunk)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import sqlite3
 import tracemalloc
 
@@ -275,6 +276,36 @@ def test_same_findings_whatever_the_chunk_size(tmp_path, chunk):
     # 3 items in 8 hold a card number that stands alone (track 1 glues it to 'B', the labelled track 2 to 'd')
     assert result['pan_count'] == 120 * 3 // 8
     assert result['bytes_scanned'] == len(text)
+
+
+@pytest.mark.parametrize('seed', range(4))
+@pytest.mark.parametrize('chunk', [7, 64, 4096, _pan.CHUNK])
+def test_prefilter_finds_what_the_candidate_pattern_finds(tmp_path, seed, chunk):
+    """The pre-filter (translated copies + bytes.find, a shortcut for plain digit runs) against the definition:
+    every CANDIDATE match of the whole text that classify accepts, on random digit/separator/letter soup."""
+    rng = random.Random(seed)
+    numbers = [n for _b, n in VALID]
+    parts = []
+    for _index in range(6000):
+        roll = rng.random()
+        if roll < 0.05:
+            number = rng.choice(numbers)
+            text = group(number, rng.choice(' -')) if rng.random() < 0.5 else number
+            parts.append(rng.choice(['', ' ', '\n', '=', 'x']) + text + rng.choice(['', ' ', '\n', ';', 'x', ' -1']))
+        else:
+            parts.append(''.join(rng.choice('0123456789012345678901234567890123456789  -ax+\n')
+                                 for _i in range(rng.randrange(1, 30))))
+    text = ''.join(parts).encode('ascii')
+    expected = []
+    for match in _pan.CANDIDATE.finditer(text):
+        hit = _pan.classify(match.group(0))
+        if hit is not None:
+            expected.append((match.start(), hit[1], _pan.mask(hit[0])))
+    assert len(expected) > 40
+    path = tmp_path / 'soup.log'
+    path.write_bytes(text)
+    result = _pan.scan_paths([str(path)], 's', chunk=chunk, max_findings=10**6)
+    assert [(f['offset'], f['brand'], f['masked']) for f in result['findings']] == expected
 
 
 def test_gzip_compressed_log(tmp_path):
