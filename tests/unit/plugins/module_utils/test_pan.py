@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import sqlite3
+import subprocess
+import sys
+import time
 import tracemalloc
 
 import pytest
@@ -413,3 +417,30 @@ def test_endless_separated_run_never_matches_and_does_not_stall(tmp_path, chunk)
     result = _pan.scan_paths([str(tmp_path)], 's', chunk=chunk)
     assert result['pan_count'] == 1 and result['findings'][0]['masked'] == '411111******1111'
     assert result['bytes_scanned'] == len(text)
+
+
+def test_lower_priority_in_a_child_process():
+    """nice 19 and the idle I/O class, read back independently from /proc (a child, so pytest keeps its own)."""
+    code = ('import json, os, sys; sys.path[:0] = sys.argv[1:]; import conftest; '
+            'from ansible_collections.posfleet.terminals.plugins.module_utils import _pan; '
+            'before = _pan.current_priority(); applied = _pan.lower_priority(); '
+            'stat = open("/proc/self/stat").read().rsplit(")", 1)[1].split(); '
+            'print(json.dumps({"before": before, "applied": applied, "proc_nice": int(stat[16])}))')
+    unit = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, '-c', code, unit], capture_output=True, text=True, check=True).stdout
+    report = json.loads(out)
+    assert report['applied']['nice'] == 19 == report['proc_nice']
+    if report['before']['io_class'] is not None:  # the kernel reports I/O classes here: it must say idle now
+        assert report['applied']['io_class'] == 'idle'
+        assert report['before']['io_class'] != 'idle'
+
+
+def test_rate_limit_slows_the_scan_down(tmp_path):
+    path = tmp_path / 'f.log'
+    path.write_bytes(b'2026-11-21T10:00:00Z posd: sale approved amount_minor=1250\n' * 40000)  # 2.4 MB
+    started = time.monotonic()
+    result = _pan.scan_paths([str(path)], 's', rate_limit=8_000_000, chunk=1 << 18)
+    seconds = time.monotonic() - started
+    assert seconds >= 0.25 and result['throttled_ms'] > 0
+    assert result['throughput_mbps'] <= 8.5
+    assert _pan.scan_paths([str(path)], 's')['throttled_ms'] == 0
