@@ -22,6 +22,7 @@ Private to the collection. Target-side code: Python >= 3.9 standard library only
 from __future__ import annotations
 
 import bisect
+import contextlib
 import ctypes
 import fnmatch
 import gzip
@@ -568,26 +569,38 @@ def io_class(set_idle=False):
     return IOPRIO_CLASSES.get(value >> 13) if value >= 0 else None
 
 
+def cpu_policy():
+    """This process's CPU scheduling policy (``'idle'``, ``'other'`` ...), or ``None`` where not known."""
+    try:
+        policy = os.sched_getscheduler(0)
+    except (AttributeError, OSError):
+        return None
+    return {getattr(os, name, None): name[6:].lower() for name in ('SCHED_OTHER', 'SCHED_BATCH', 'SCHED_IDLE',
+                                                                   'SCHED_FIFO', 'SCHED_RR')}.get(policy)
+
+
 def current_priority():
-    """``{'nice': ..., 'io_class': ...}`` of this process, without changing it."""
+    """``{'nice': ..., 'cpu_policy': ..., 'io_class': ...}`` of this process, without changing it."""
     try:
         nice = os.getpriority(os.PRIO_PROCESS, 0)
     except (AttributeError, OSError):
         nice = None
-    return {'nice': nice, 'io_class': io_class()}
+    return {'nice': nice, 'cpu_policy': cpu_policy(), 'io_class': io_class()}
 
 
 def lower_priority():
-    """Lower this process's CPU priority (nice 19) and I/O priority (idle class), so that a terminal trades at
-    full speed while it is scanned. Quietly does what the system supports; returns what is in effect
-    (``{'nice': 19, 'io_class': 'idle'}``, ``None`` for what could not be read or set)."""
-    applied = {'nice': None, 'io_class': None}
+    """Lower this process's CPU priority (nice 19 and the SCHED_IDLE policy: it only runs when nothing else on
+    the terminal wants the CPU) and I/O priority (idle class), so that a terminal trades at full speed while it
+    is scanned. Quietly does what the system supports; returns what is in effect (``{'nice': 19, 'cpu_policy':
+    'idle', 'io_class': 'idle'}``, ``None`` for what could not be read)."""
     try:
         if os.getpriority(os.PRIO_PROCESS, 0) < LOW_NICE:
             os.setpriority(os.PRIO_PROCESS, 0, LOW_NICE)
-        applied['nice'] = os.getpriority(os.PRIO_PROCESS, 0)
     except (AttributeError, OSError):
         pass
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    applied = current_priority()
     applied['io_class'] = io_class(set_idle=True)
     return applied
 

@@ -25,9 +25,9 @@ description:
   - Evidence never contains a full number - only the first six and last four digits (C(masked) in RV(findings)) and a
     salted SHA-256 (C(hash)) that correlates one card across files and terminals.
   - Symbolic links are not followed; sockets, pipes and devices are skipped.
-  - A terminal keeps trading while it is scanned. With O(low_priority) (the default) the scan runs at CPU nice
-    level 19 and in the idle I/O class, and O(rate_limit) caps how fast it reads; RV(priority) says what was
-    applied.
+  - A terminal keeps trading while it is scanned. With O(low_priority) (the default) the scan runs with the idle
+    CPU scheduling policy at nice level 19 and in the idle I/O class, and O(rate_limit) caps how fast it reads;
+    RV(priority) says what was applied.
 author:
   - posfleet developers (@posfleet)
 extends_documentation_fragment:
@@ -79,8 +79,9 @@ options:
     default: false
   low_priority:
     description:
-      - Run the scan at the lowest CPU priority (nice level 19) and in the idle I/O class (C(ioprio_set), as
-        C(ionice -c 3) does), so that payments on the terminal keep their latency.
+      - Run the scan at the lowest CPU priority (the C(SCHED_IDLE) policy, as C(chrt --idle 0) does, and nice
+        level 19) and in the idle I/O class (C(ioprio_set), as C(ionice -c 3) does), so that payments on the
+        terminal keep their latency.
       - Where the system does not allow either, the scan runs anyway; RV(priority) shows what was applied.
       - The idle I/O class only has an effect with I/O schedulers that honour priorities (BFQ; mq-deadline
         partly); page-cache reads are not affected.
@@ -193,12 +194,13 @@ throttled_ms:
   sample: 0
 priority:
   description:
-    - The priority the scan ran at. C(nice) is the CPU nice level, C(io_class) the I/O scheduling class
-      (V(idle), V(best-effort), V(none) or V(realtime)), C(rate_limit) the cap of O(rate_limit).
-    - C(nice) or C(io_class) is V(null) where the system does not let the scan read or set it.
+    - The priority the scan ran at. C(nice) is the CPU nice level, C(cpu_policy) the CPU scheduling policy
+      (V(idle) or V(other), the default), C(io_class) the I/O scheduling class (V(idle), V(best-effort),
+      V(none) or V(realtime)), C(rate_limit) the cap of O(rate_limit).
+    - C(nice), C(cpu_policy) or C(io_class) is V(null) where the system does not let the scan read or set it.
   returned: always
   type: dict
-  sample: {nice: 19, io_class: idle, rate_limit: 0}
+  sample: {nice: 19, cpu_policy: idle, io_class: idle, rate_limit: 0}
 skipped:
   description: Paths not scanned, with the reason (missing, larger than O(max_file_mb)).
   returned: always

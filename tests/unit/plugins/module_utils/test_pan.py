@@ -420,7 +420,7 @@ def test_endless_separated_run_never_matches_and_does_not_stall(tmp_path, chunk)
 
 
 def test_lower_priority_in_a_child_process():
-    """nice 19 and the idle I/O class, read back independently from /proc (a child, so pytest keeps its own)."""
+    """nice 19, SCHED_IDLE and the idle I/O class, nice read back from /proc (in a child: pytest keeps its own)."""
     code = ('import json, os, sys; sys.path[:0] = sys.argv[1:]; import conftest; '
             'from ansible_collections.posfleet.terminals.plugins.module_utils import _pan; '
             'before = _pan.current_priority(); applied = _pan.lower_priority(); '
@@ -430,6 +430,7 @@ def test_lower_priority_in_a_child_process():
     out = subprocess.run([sys.executable, '-c', code, unit], capture_output=True, text=True, check=True).stdout
     report = json.loads(out)
     assert report['applied']['nice'] == 19 == report['proc_nice']
+    assert report['before']['cpu_policy'] == 'other' and report['applied']['cpu_policy'] == 'idle'
     if report['before']['io_class'] is not None:  # the kernel reports I/O classes here: it must say idle now
         assert report['applied']['io_class'] == 'idle'
         assert report['before']['io_class'] != 'idle'
