@@ -54,7 +54,9 @@ MAX_CANDIDATE = 37       # 19 digits and 18 separators
 # of the buffer and bytes.find for a fixed needle. A candidate without separators is a run of 13+ digits
 # (PLAIN in DIGIT_MAP's copy); one with separators is a run of 14+ digits, spaces and dashes (SEPARATED in
 # RUN_MAP's copy). Batch ids such as 20261121-0001 (13 characters, 12 digits) are in neither.
-DIGIT_MAP = bytes(48 if 48 <= c <= 57 else 46 for c in range(256))
+# DIGIT_MAP also marks "c" + v/a/i for the CVV labels below (one pass for both); a digit run right after such a
+# letter is glued to it, so never a candidate, and PLAIN may miss it.
+DIGIT_MAP = bytes(48 if 48 <= c <= 57 else 99 if c in b'cC' else 118 if c in b'vVaAiI' else 46 for c in range(256))
 RUN_MAP = bytes(48 if 48 <= c <= 57 or c in (32, 45) else 46 for c in range(256))
 PLAIN = b'.' + b'0' * 13
 # What may not touch a candidate (CANDIDATE's look-arounds), as byte -> 1 tables.
@@ -64,11 +66,10 @@ SEPARATED = b'.' + b'0' * 14
 
 # Sensitive authentication data: magnetic stripe track 1/2 layouts, and labelled CVV/PIN block values. Each is
 # found through a single byte that bytes.find scans with memchr ('%', ';', 'k' of track and block) or through
-# "c" + one of v/a/i in LABEL_MAP's copy (cvv, cvc, cav2, cid), then checked with TRACKS or LABELLED there.
+# "c" + one of v/a/i in DIGIT_MAP's copy (cvv, cvc, cav2, cid), then checked with TRACKS or LABELLED there.
 TRACKS = re.compile(rb'%B[0-9]{13,19}\^[^^\n]{2,26}\^[0-9]{4}|;[0-9]{13,19}=[0-9]{4}[0-9]{3}')
 LABELLED = re.compile(rb'(?<![a-z0-9_])(track ?[12]|cvv2?|cvc2?|cav2|cid|pin[ _-]?block)(?![a-z0-9])'
                       rb'[^\n]{0,40}?[=:] ?[0-9a-f]{3,}')
-LABEL_MAP = bytes(99 if c in b'cC' else 118 if c in b'vVaAiI' else 46 for c in range(256))
 LABEL_SPAN = 64          # longest label, 40 characters, separator and 3 value characters, rounded up
 K_OFFSETS = (4, 7, 8)    # where the 'k' of "track", "pinblock" and "pin block" sits after the label's start
 
@@ -83,11 +84,12 @@ def _label_at(buf, start, stop, hits):
                      .decode('ascii')))
 
 
-def sad_hits(buf, pos, end, stop=None):
+def sad_hits(buf, pos, end, stop=None, marked=None):
     """``[(start, kind)]`` of sensitive authentication data starting in ``buf[pos:end]``, in order.
 
     A hit may run on past ``end`` up to ``stop`` (default: the end of ``buf``), so data that starts before a
-    chunk boundary and ends after it is found once, in the round where it starts."""
+    chunk boundary and ends after it is found once, in the round where it starts. ``marked`` is
+    ``buf.translate(DIGIT_MAP)`` when the caller has it already."""
     stop = len(buf) if stop is None else stop
     hits = []
     for marker in (b'%', b';'):
@@ -104,11 +106,11 @@ def sad_hits(buf, pos, end, stop=None):
                 if pos <= at - offset < end:
                     _label_at(buf, at - offset, stop, hits)
             at = buf.find(marker, at + 1, min(end + max(K_OFFSETS), stop))
-    letters = buf.translate(LABEL_MAP)
-    at = letters.find(b'cv', pos, stop)
+    marked = buf.translate(DIGIT_MAP) if marked is None else marked
+    at = marked.find(b'cv', pos, stop)
     while -1 < at < end:
         _label_at(buf, at, stop, hits)
-        at = letters.find(b'cv', at + 1, stop)
+        at = marked.find(b'cv', at + 1, stop)
     return sorted(set(hits))
 
 
@@ -344,12 +346,13 @@ class Scan:
         }
 
 
-def pan_hits(buf, pos, limit, eof):
+def pan_hits(buf, pos, limit, eof, digits=None):
     """``([(start, (digits, brand))], resume)``: card numbers starting in ``buf[pos:resume]``.
 
     ``resume`` is ``limit`` unless a run of digits and separators reaches past it into data not read yet; the
-    candidates of that run that could still grow are left to the next round."""
-    digits = buf.translate(DIGIT_MAP)
+    candidates of that run that could still grow are left to the next round. ``digits`` is
+    ``buf.translate(DIGIT_MAP)`` when the caller has it already."""
+    digits = buf.translate(DIGIT_MAP) if digits is None else digits
     runs = buf.translate(RUN_MAP)
     size = len(buf)
     resume = limit
@@ -379,13 +382,21 @@ def pan_hits(buf, pos, limit, eof):
             if start >= resume:
                 break
         text = buf[start:end]
-        if end < size and start and runs[start - 1] == 46 and text.isdigit():
-            # Digits only, nothing but a non-digit non-separator on either side: the run is the only candidate
-            # (the common case, decided without the regex engine).
-            if 13 <= end - start <= 19 and not GLUED_BEFORE[buf[start - 1]] and not GLUED_AFTER[buf[end]]:
-                brand = brand_of(text)
-                if brand is not None and luhn_ok(text):
-                    hits.append((start, (text.decode('ascii'), brand)))
+        core = text.lstrip(b' -')
+        lead = len(text) - len(core)
+        core = core.rstrip(b' -')
+        if end < size and start and runs[start - 1] == 46 and core.isdigit():
+            # Digits only, with at most separators before and after them and nothing but a non-digit,
+            # non-separator around the run: the digits are the only candidate (the common case, decided
+            # without the regex engine; CANDIDATE's look-arounds reduce to the two glue checks).
+            length = len(core)
+            if 13 <= length <= 19 and (lead or not GLUED_BEFORE[buf[start - 1]]) and (
+                    lead + length < len(text) or not GLUED_AFTER[buf[end]]):
+                starts, ends, names = BRAND_INDEX[length]
+                iin = int(core[:IIN_DIGITS])
+                at = bisect.bisect_right(starts, iin) - 1
+                if at >= 0 and iin <= ends[at] and luhn_ok(core):
+                    hits.append((start + lead, (core.decode('ascii'), names[at])))
         else:
             for match in CANDIDATE.finditer(buf, start, min(end + 2, size)):
                 if match.start() >= resume:
@@ -419,8 +430,9 @@ def scan_stream(read, scan, where, chunk=CHUNK):
         limit = len(buf) if eof else len(buf) - KEEP
         if limit <= pos:
             continue
-        hits, resume = pan_hits(buf, pos, limit, eof)
-        sads = sad_hits(buf, pos, resume)
+        marked = buf.translate(DIGIT_MAP)
+        hits, resume = pan_hits(buf, pos, limit, eof, marked)
+        sads = sad_hits(buf, pos, resume, marked=marked)
         for events, record in ((hits, _record_pan), (sads, _record_sad)):
             at, number = pos, line
             for start, value in events:

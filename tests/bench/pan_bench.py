@@ -24,6 +24,7 @@ import json
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -149,19 +150,26 @@ def corpus(directory, megabytes):
     return path, planted, sad, size
 
 
+def cpu_seconds():
+    """CPU time of this process and its finished children (grep), user + system."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_ours(path):
-    start = time.monotonic()
+    start, cpu = time.monotonic(), cpu_seconds()
     result = _pan.scan_paths([path], 'bench', max_findings=10**9)
-    seconds = time.monotonic() - start
+    seconds, cpu = time.monotonic() - start, cpu_seconds() - cpu
     found = {f['offset']: f['brand'] for f in result['findings']}
-    return seconds, found, [f['offset'] for f in result['sad_findings']]
+    return seconds, cpu, found, [f['offset'] for f in result['sad_findings']]
 
 
 def run_grep(path):
     """grep -P prints offset:match for every candidate; pan_scan's own brand, length and Luhn check filters them.
 
     Also counts what a Luhn-only post-filter would have reported, the common naive scanner."""
-    start = time.monotonic()
+    start, cpu = time.monotonic(), cpu_seconds()
     proc = subprocess.Popen(['grep', '-obP', GREP_PATTERN, path], stdout=subprocess.PIPE)
     found = {}
     luhn_only = 0
@@ -173,7 +181,7 @@ def run_grep(path):
         if _pan.luhn_ok(re.sub(rb'[ -]', b'', match).decode('ascii')):
             luhn_only += 1
     proc.wait()
-    return time.monotonic() - start, found, luhn_only
+    return time.monotonic() - start, cpu_seconds() - cpu, found, luhn_only
 
 
 def score(found, planted):
@@ -205,15 +213,20 @@ def main():
         print(f'corpus: {size / 1e6:.0f} MB, {len(planted)} planted card numbers of {len(brands)} brands '
               f'({", ".join(f"{b} {n}" for b, n in sorted(brands.items()))}), {len(sad)} planted CVV/PIN values')
         times = {'ours': [], 'grep': []}
+        cpu = {'ours': [], 'grep': []}
         ratios = []
         for index in range(args.rounds):
-            seconds, ours, ours_sad = run_ours(path)
+            seconds, ours_cpu, ours, ours_sad = run_ours(path)
             times['ours'].append(seconds)
-            grep_seconds, grep, luhn_only = run_grep(path)
+            cpu['ours'].append(ours_cpu)
+            grep_seconds, grep_cpu, grep, luhn_only = run_grep(path)
             times['grep'].append(grep_seconds)
+            cpu['grep'].append(grep_cpu)
             ratios.append(grep_seconds / seconds)
-            print(f'round {index + 1}: pan_scan {size / 1e6 / seconds:6.1f} MB/s   grep -P + post-filter '
-                  f'{size / 1e6 / grep_seconds:6.1f} MB/s   ratio pan_scan/grep x{grep_seconds / seconds:.2f}')
+            print(f'round {index + 1}: pan_scan {size / 1e6 / seconds:6.1f} MB/s ({size / 1e6 / ours_cpu:6.1f} MB '
+                  f'per CPU s)   grep -P + post-filter {size / 1e6 / grep_seconds:6.1f} MB/s '
+                  f'({size / 1e6 / grep_cpu:6.1f} MB per CPU s)   ratio pan_scan/grep x{grep_seconds / seconds:.2f}',
+                  flush=True)
             if index == 0:
                 missed = sorted({_pan.brand_of(n) for o, n in planted.items() if o not in ours})
                 wrong = sum(1 for o, b in ours.items() if o in planted and b != _pan.brand_of(planted[o]))
@@ -227,18 +240,20 @@ def main():
     for name in ('ours', 'grep'):
         report[name] = dict(results[name], median_s=round(median(times[name]), 2),
                             mb_per_s=round(size / 1e6 / median(times[name]), 1),
+                            mb_per_cpu_s=round(size / 1e6 / median(cpu[name]), 1),
                             rounds_s=[round(t, 2) for t in times[name]])
     report['speed_ratio_ours_over_grep'] = round(median(ratios), 2)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, 'w', encoding='utf-8') as handle:
         json.dump(report, handle, indent=1)
     print(f"\nmedian of {args.rounds} alternating rounds:")
-    print(f"{'scanner':<44} {'MB/s':>7} {'recall':>7} {'false pos.':>10}")
+    print(f"{'scanner':<44} {'MB/s':>7} {'MB/CPU s':>9} {'recall':>7} {'false pos.':>10}")
     ours, grep = report['ours'], report['grep']
-    print(f"{'posfleet pan_scan':<44} {ours['mb_per_s']:>7} {ours['recall']:>7} {ours['false_positives']:>10}")
-    print(f"{'grep -P + pan_scan brand/length/Luhn filter':<44} {grep['mb_per_s']:>7} {grep['recall']:>7} "
-          f"{grep['false_positives']:>10}")
-    print(f"{'(grep -P + Luhn only)':<44} {'':>7} {'':>7} {grep['luhn_only_false_positives']:>10}")
+    print(f"{'posfleet pan_scan':<44} {ours['mb_per_s']:>7} {ours['mb_per_cpu_s']:>9} {ours['recall']:>7} "
+          f"{ours['false_positives']:>10}")
+    print(f"{'grep -P + pan_scan brand/length/Luhn filter':<44} {grep['mb_per_s']:>7} {grep['mb_per_cpu_s']:>9} "
+          f"{grep['recall']:>7} {grep['false_positives']:>10}")
+    print(f"{'(grep -P + Luhn only)':<44} {'':>7} {'':>9} {'':>7} {grep['luhn_only_false_positives']:>10}")
     print(f"speed ratio pan_scan / grep: x{report['speed_ratio_ours_over_grep']} (median of per-round ratios)")
     print(f"pan_scan: brands missed {ours['missed_brands'] or 'none'}, wrong brand {ours['wrong_brand']}, "
           f"CVV/PIN recall {ours['sad_recall']}, CVV/PIN false positives {ours['sad_false_positives']}")
