@@ -82,8 +82,9 @@ def lookalike(rng):
     if kind == 1:  # Luhn-valid 16 digits without a brand
         first = rng.choice(NO_BRAND)
         return 'ref=' + check_digit(first + ''.join(rng.choice('0123456789') for _i in range(15 - len(first))))
-    if kind == 2:  # a card number inside a longer run (an account or batch number)
-        return 'batch=' + random_pan(rng) + str(rng.randrange(10, 99))
+    if kind == 2:  # a card number inside a run longer than any card number (an account or batch number)
+        number = random_pan(rng)
+        return 'batch=' + number + ''.join(rng.choice('0123456789') for _i in range(max(2, 20 - len(number))))
     if kind == 3:
         return f'call +86 138 {rng.randrange(1000, 9999)} {rng.randrange(1000, 9999)}'
     if kind == 4:
