@@ -112,12 +112,14 @@ def start(tmp, megabytes):
     cleanup()
     docker('network', 'create', NETWORK)
     docker('volume', 'create', VOLUME)
-    # A real acquirer is another machine: its container gets a large CPU weight so that the load of this shared
-    # host (the same at rest and during a scan) delays its answers less. The terminal keeps the default weight.
+    # A real acquirer is another machine and a real terminal has its CPU to itself: both containers get a large
+    # CPU weight (cpu.shares) against the other containers of this shared host, the same in every phase. Without
+    # it, the scan's CPU time counts against the terminal container's share at the host level, where SCHED_IDLE
+    # does not reach, and other tenants' load decides posd's latency.
     docker('run', '-d', '--name', ACQUIRER, '--hostname', 'acquirer', '--network', NETWORK, '--network-alias',
            'acquirer', '--cpu-shares', '8192', '-v', f'{VOLUME}:/ca', IMAGES[1])
     wait_for('acquirer CA', ['docker', 'exec', ACQUIRER, 'test', '-s', '/ca/acquirer-ca.pem'])
-    docker('run', '-d', '--name', TERMINAL, '--hostname', 'sh01-t100-01', '--network', NETWORK,
+    docker('run', '-d', '--name', TERMINAL, '--hostname', 'sh01-t100-01', '--network', NETWORK, '--cpu-shares', '8192',
            '-v', f'{VOLUME}:/etc/posfleet/ca:ro', '-e', 'POSFLEET_TERMINAL_ID=SH01-T100-01',
            '-e', 'POSFLEET_TIMEZONE=Asia/Shanghai', '-e', 'POSD_TRICKLE_SECONDS=600', IMAGES[0])
     wait_for('posd', ['docker', 'exec', TERMINAL, 'posctl', 'status'])
