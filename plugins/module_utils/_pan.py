@@ -7,9 +7,9 @@
 A candidate is a run of 13 to 19 digits, optionally split by single spaces or dashes, that is not part of a
 longer digit run (``1234 5678 ...`` continuing past 19 digits never matches), not glued to letters, and not a
 phone number (``+86 ...``). It is a card number when its issuer identification number (IIN) and length belong
-to a brand (Visa, Mastercard incl. 2221-2720, Amex, Discover, JCB, UnionPay 62, Diners, Maestro, Mir) and it
-passes the Luhn check. IMEIs (15 digits starting 35/01/86), timestamps and order numbers fail the brand/length
-rules or the Luhn check.
+to a brand (Visa, Mastercard, American Express, Discover, JCB, UnionPay, Diners Club International, Maestro,
+Mir, RuPay, Elo, Verve, Troy: BRANDS, explained in docs/pan-scan.md) and it passes the Luhn check. IMEIs (15
+digits starting 35/01/86), timestamps and order numbers fail the brand/length rules or the Luhn check.
 
 Files are read in fixed-size chunks (bounded memory, whatever the file size); gzip files are decompressed as a
 stream; SQLite databases are read row by row through a read-only connection. Evidence never holds a full
@@ -21,18 +21,24 @@ Private to the collection. Target-side code: Python >= 3.9 standard library only
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import ctypes
 import fnmatch
 import gzip
 import hashlib
 import os
+import platform
 import re
 import sqlite3
 import stat
 import time
 import zlib
 
-CHUNK = 1 << 20          # bytes read per step
-KEEP = 96                # bytes kept at the end of a buffer for matches that continue in the next chunk
+CHUNK = 1 << 18          # bytes read per step: 256 KiB stays in the CPU caches (posd keeps its latency)
+# KEEP: bytes kept at the end of a buffer for matches that continue in the next chunk; more than the longest
+# card number (37) and track/CVV match (about 55).
+KEEP = 96
 CONTEXT = 4              # bytes kept before the resume point so the look-behinds still see them
 MAX_FINDINGS = 100       # findings listed per scan (all are counted)
 
@@ -43,61 +49,174 @@ CANDIDATE = re.compile(
     rb'(?:[ -]?[0-9]){12,18}'
     rb'(?![0-9A-Za-z])(?![ -][0-9])'
 )
-SEPARATORS = re.compile(rb'[ -]')
-# Coarse pre-filter (fast): runs of digits, spaces and dashes long enough to hold a candidate.
-RUNS = re.compile(rb'[0-9][0-9 -]{11,}[0-9]')
 MAX_CANDIDATE = 37       # 19 digits and 18 separators
 
-# Sensitive authentication data: magnetic stripe track 1/2 layouts, and labelled CVV/PIN block values. The
-# labels are found with bytes.find on a lower-cased copy (fast), then checked with LABELLED at each hit.
+# Pre-filter without the regex engine (which would try a match at every digit of a log): two translated copies
+# of the buffer and bytes.find for a fixed needle. A candidate without separators is a run of 13+ digits
+# (PLAIN in DIGIT_MAP's copy); one with separators is a run of 14+ digits, spaces and dashes (SEPARATED in
+# RUN_MAP's copy). Batch ids such as 20261121-0001 (13 characters, 12 digits) are in neither.
+# DIGIT_MAP also marks "c" + v/a/i for the CVV labels below (one pass for both); a digit run right after such a
+# letter is glued to it, so never a candidate, and PLAIN may miss it.
+DIGIT_MAP = bytes(48 if 48 <= c <= 57 else 99 if c in b'cC' else 118 if c in b'vVaAiI' else 46 for c in range(256))
+RUN_MAP = bytes(48 if 48 <= c <= 57 or c in (32, 45) else 46 for c in range(256))
+PLAIN = b'.' + b'0' * 13
+# What may not touch a candidate (CANDIDATE's look-arounds), as byte -> 1 tables.
+GLUED_BEFORE = bytes(1 if chr(c).isalnum() and c < 128 or c == 43 else 0 for c in range(256))
+GLUED_AFTER = bytes(1 if chr(c).isalnum() and c < 128 else 0 for c in range(256))
+SEPARATED = b'.' + b'0' * 14
+
+# Sensitive authentication data: magnetic stripe track 1/2 layouts, and labelled CVV/PIN block values. Each is
+# found through a single byte that bytes.find scans with memchr ('%', ';', 'k' of track and block) or through
+# "c" + one of v/a/i in DIGIT_MAP's copy (cvv, cvc, cav2, cid), then checked with TRACKS or LABELLED there.
 TRACKS = re.compile(rb'%B[0-9]{13,19}\^[^^\n]{2,26}\^[0-9]{4}|;[0-9]{13,19}=[0-9]{4}[0-9]{3}')
-SAD_LABELS = (b'track', b'cvv', b'cvc', b'cav2', b'cid', b'pin')
 LABELLED = re.compile(rb'(?<![a-z0-9_])(track ?[12]|cvv2?|cvc2?|cav2|cid|pin[ _-]?block)(?![a-z0-9])'
                       rb'[^\n]{0,40}?[=:] ?[0-9a-f]{3,}')
+LABEL_SPAN = 64          # longest label, 40 characters, separator and 3 value characters, rounded up
+K_OFFSETS = (4, 7, 8)    # where the 'k' of "track", "pinblock" and "pin block" sits after the label's start
 
 
-def sad_hits(buf, pos, end):
-    """``[(start, kind)]`` of sensitive authentication data starting in ``buf[pos:end]``, in order."""
+def _label_at(buf, start, stop, hits):
+    if start < 0:
+        return
+    window = buf[max(start - 1, 0):min(start + LABEL_SPAN, stop)].lower()
+    match = LABELLED.match(window, 1 if start else 0)
+    if match is not None:
+        hits.append((start, match.group(1).replace(b' ', b'').replace(b'_', b'').replace(b'-', b'')
+                     .decode('ascii')))
+
+
+def sad_hits(buf, pos, end, stop=None, marked=None):
+    """``[(start, kind)]`` of sensitive authentication data starting in ``buf[pos:end]``, in order.
+
+    A hit may run on past ``end`` up to ``stop`` (default: the end of ``buf``), so data that starts before a
+    chunk boundary and ends after it is found once, in the round where it starts. ``marked`` is
+    ``buf.translate(DIGIT_MAP)`` when the caller has it already."""
+    stop = len(buf) if stop is None else stop
     hits = []
-    for match in TRACKS.finditer(buf, pos, end):
-        hits.append((match.start(), 'track1' if match.group(0)[:1] == b'%' else 'track2'))
-    lower = buf.lower()
-    for label in SAD_LABELS:
-        at = lower.find(label, pos, end)
-        while at != -1:
-            match = LABELLED.match(lower, at, end)
+    for marker in (b'%', b';'):
+        at = buf.find(marker, pos, stop)
+        while -1 < at < end:
+            match = TRACKS.match(buf, at, stop)
             if match is not None:
-                kind = match.group(1)
-                hits.append((at, re.sub(rb'[ _-]', b'', kind).decode('ascii')))
-            at = lower.find(label, at + 1, end)
+                hits.append((at, 'track1' if marker == b'%' else 'track2'))
+            at = buf.find(marker, at + 1, stop)
+    for marker in (b'k', b'K'):
+        at = buf.find(marker, pos, min(end + max(K_OFFSETS), stop))
+        while at != -1:
+            for offset in K_OFFSETS:
+                if pos <= at - offset < end:
+                    _label_at(buf, at - offset, stop, hits)
+            at = buf.find(marker, at + 1, min(end + max(K_OFFSETS), stop))
+    marked = buf.translate(DIGIT_MAP) if marked is None else marked
+    at = marked.find(b'cv', pos, stop)
+    while -1 < at < end:
+        _label_at(buf, at, stop, hits)
+        at = marked.find(b'cv', at + 1, stop)
     return sorted(set(hits))
 
 
-# (brand, IIN prefix low, IIN prefix high, allowed lengths); prefixes compared on the same number of digits.
+# (brand, IIN prefix low, IIN prefix high, allowed lengths) from the networks' published ranges; a range covers
+# every number whose first len(low) digits lie in [low, high]. docs/pan-scan.md lists them with their sources.
+# Overlaps: the range with the longer prefix wins (Elo and Verve inside Visa 4 and Discover 65, JCB 3528-3589
+# over RuPay 353/356); on equal prefix length the earlier row wins (Discover before RuPay and Troy in 65,
+# UnionPay before RuPay in 81). Rows in ACCEPTANCE are where a network accepts another network's cards: they
+# count for detection but never name the brand (UnionPay issues 622126-622925; Discover accepts them). A number
+# is a card number when any range covering it allows its length.
+ANY = (13, 14, 15, 16, 17, 18, 19)   # 12-digit Maestro numbers are not scanned: too many look-alikes
 BRANDS = (
     ('visa', '4', '4', (13, 16, 19)),
     ('mastercard', '51', '55', (16,)),
     ('mastercard', '2221', '2720', (16,)),
     ('amex', '34', '34', (15,)),
     ('amex', '37', '37', (15,)),
-    ('unionpay', '62', '62', (16, 17, 18, 19)),
     ('discover', '6011', '6011', (16, 17, 18, 19)),
     ('discover', '644', '649', (16, 17, 18, 19)),
     ('discover', '65', '65', (16, 17, 18, 19)),
+    ('discover', '622126', '622925', (16, 17, 18, 19)),
     ('jcb', '3528', '3589', (16, 17, 18, 19)),
+    ('unionpay', '62', '62', (16, 17, 18, 19)),
+    ('unionpay', '81', '81', (16, 17, 18, 19)),
+    ('diners', '300', '305', (14, 15, 16, 17, 18, 19)),
+    ('diners', '3095', '3095', (14, 15, 16, 17, 18, 19)),
     ('diners', '36', '36', (14, 15, 16, 17, 18, 19)),
-    ('diners', '300', '305', (16, 17, 18, 19)),
-    ('diners', '3095', '3095', (16, 17, 18, 19)),
-    ('diners', '38', '39', (16, 17, 18, 19)),
+    ('diners', '38', '39', (14, 15, 16, 17, 18, 19)),
+    ('maestro', '5018', '5018', ANY),
+    ('maestro', '5020', '5020', ANY),
+    ('maestro', '5038', '5038', ANY),
+    ('maestro', '5893', '5893', ANY),
+    ('maestro', '6304', '6304', ANY),
+    ('maestro', '6759', '6759', ANY),
+    ('maestro', '6761', '6763', ANY),
     ('mir', '2200', '2204', (16, 17, 18, 19)),
-    ('maestro', '5018', '5018', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '5020', '5020', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '5038', '5038', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '5893', '5893', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '6304', '6304', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '6759', '6759', (13, 14, 15, 16, 17, 18, 19)),
-    ('maestro', '6761', '6763', (13, 14, 15, 16, 17, 18, 19)),
+    ('rupay', '60', '60', (16,)),
+    ('rupay', '65', '65', (16,)),
+    ('rupay', '81', '82', (16,)),
+    ('rupay', '353', '353', (16,)),
+    ('rupay', '356', '356', (16,)),
+    ('rupay', '508', '508', (16,)),
+    ('elo', '401178', '401179', (16,)),
+    ('elo', '431274', '431274', (16,)),
+    ('elo', '438935', '438935', (16,)),
+    ('elo', '451416', '451416', (16,)),
+    ('elo', '457393', '457393', (16,)),
+    ('elo', '457631', '457632', (16,)),
+    ('elo', '504175', '504175', (16,)),
+    ('elo', '506699', '506778', (16,)),
+    ('elo', '509000', '509999', (16,)),
+    ('elo', '627780', '627780', (16,)),
+    ('elo', '636297', '636297', (16,)),
+    ('elo', '636368', '636368', (16,)),
+    ('elo', '650031', '650033', (16,)),
+    ('elo', '650035', '650051', (16,)),
+    ('elo', '650405', '650439', (16,)),
+    ('elo', '650485', '650538', (16,)),
+    ('elo', '650541', '650598', (16,)),
+    ('elo', '650700', '650718', (16,)),
+    ('elo', '650720', '650727', (16,)),
+    ('elo', '650901', '650978', (16,)),
+    ('elo', '651652', '651679', (16,)),
+    ('elo', '655000', '655019', (16,)),
+    ('elo', '655021', '655058', (16,)),
+    ('verve', '506099', '506198', (16, 18, 19)),
+    ('verve', '507865', '507964', (16, 18, 19)),
+    ('verve', '650002', '650027', (16, 18, 19)),
+    ('troy', '65', '65', (16,)),
+    ('troy', '9792', '9792', (16,)),
 )
+ACCEPTANCE = frozenset({('discover', '622126')})
+IIN_DIGITS = 6           # every range above is decided by the first six digits
+
+
+def _brand_index(brands=BRANDS):
+    """Per length, ``(starts, ends, names)``: disjoint sorted 6-digit IIN intervals and the brand that wins each.
+
+    Built once at import from BRANDS with the overlap rule above, so that a lookup is one bisect."""
+    index = {}
+    for length in range(13, 20):
+        ranges = []
+        for order, (brand, low, high, lengths) in enumerate(brands):
+            if length in lengths:
+                pad = IIN_DIGITS - len(low)
+                weight = 0 if (brand, low) in ACCEPTANCE else len(low)
+                ranges.append((int(low) * 10 ** pad, (int(high) + 1) * 10 ** pad - 1, (weight, -order), brand))
+        cuts = sorted({r[0] for r in ranges} | {r[1] + 1 for r in ranges})
+        starts, ends, names = [], [], []
+        for low, high in zip(cuts, cuts[1:]):
+            covering = [r for r in ranges if r[0] <= low and high - 1 <= r[1]]
+            if not covering:
+                continue
+            brand = max(covering, key=lambda r: r[2])[3]
+            if names and names[-1] == brand and ends[-1] == low - 1:
+                ends[-1] = high - 1
+            else:
+                starts.append(low)
+                ends.append(high - 1)
+                names.append(brand)
+        index[length] = (starts, ends, names)
+    return index
+
+
+BRAND_INDEX = _brand_index()
 
 # Published test card numbers of the brands and acquirers. Only skipped when the caller asks for it.
 TEST_PANS = frozenset((
@@ -113,28 +232,28 @@ GZIP_MAGIC = b'\x1f\x8b'
 SQLITE_MAGIC = b'SQLite format 3\x00'
 
 
+# The digit sum of twice each digit, for every second digit from the right.
+DOUBLED = bytes.maketrans(b'0123456789', b'0246813579')
+
+
 def luhn_ok(digits):
-    """Luhn (mod 10) check of a string of digits."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    """Luhn (mod 10) check of a string (or bytes) of digits."""
+    if isinstance(digits, str):
+        digits = digits.encode('ascii')
+    backwards = digits[::-1]
+    return (sum(backwards[0::2]) + sum(backwards[1::2].translate(DOUBLED)) - 48 * len(digits)) % 10 == 0
 
 
 def brand_of(digits):
-    """The brand whose IIN range and length fit ``digits``, or ``None``."""
-    length = len(digits)
-    for brand, low, high, lengths in BRANDS:
-        if length not in lengths:
-            continue
-        prefix = digits[:len(low)]
-        if low <= prefix <= high:
-            return brand
+    """The brand whose IIN range and length fit ``digits`` (str or bytes of digits), or ``None``."""
+    table = BRAND_INDEX.get(len(digits))
+    if table is None:
+        return None
+    starts, ends, names = table
+    iin = int(digits[:IIN_DIGITS])
+    at = bisect.bisect_right(starts, iin) - 1
+    if at >= 0 and iin <= ends[at]:
+        return names[at]
     return None
 
 
@@ -142,13 +261,13 @@ def classify(candidate):
     """``(digits, brand)`` when ``candidate`` (bytes or str, separators allowed) is a card number, else ``None``."""
     if isinstance(candidate, str):
         candidate = candidate.encode('ascii', 'replace')
-    digits = SEPARATORS.sub(b'', candidate).decode('ascii')
-    if not 13 <= len(digits) <= 19:
+    digits = candidate.translate(None, b' -')
+    if not 13 <= len(digits) <= 19 or not digits.isdigit():
         return None
     brand = brand_of(digits)
     if brand is None or not luhn_ok(digits):
         return None
-    return digits, brand
+    return digits.decode('ascii'), brand
 
 
 def mask(digits):
@@ -164,8 +283,10 @@ def salted_hash(digits, salt):
 class Scan:
     """One scan's counters and findings (findings capped at ``max_findings``; every hit is counted)."""
 
-    def __init__(self, salt, allow_test_pans=False, max_findings=MAX_FINDINGS):
+    def __init__(self, salt, allow_test_pans=False, max_findings=MAX_FINDINGS, rate_limit=0):
         self.salt = salt
+        self.rate_limit = rate_limit      # bytes per second, 0: as fast as the terminal gives it
+        self.throttled = 0.0              # seconds slept to keep to rate_limit
         self.allow_test_pans = allow_test_pans
         self.max_findings = max_findings
         self.findings = []
@@ -179,6 +300,14 @@ class Scan:
         self.skipped = []
         self.by_brand = {}
         self.started = time.monotonic()
+
+    def throttle(self):
+        """Sleep as long as the bytes read so far are ahead of ``rate_limit``."""
+        if self.rate_limit:
+            ahead = self.bytes / self.rate_limit - (time.monotonic() - self.started)
+            if ahead > 0:
+                time.sleep(ahead)
+                self.throttled += ahead
 
     def add(self, digits, brand, where):
         if self.allow_test_pans and digits in TEST_PANS:
@@ -206,6 +335,7 @@ class Scan:
             'bytes_scanned': self.bytes,
             'duration_ms': int(round(seconds * 1000)),
             'throughput_mbps': round(self.bytes / seconds / 1e6, 1),
+            'throttled_ms': int(round(self.throttled * 1000)),
             'pan_count': self.count,
             'allowed_test_pans': self.allowed,
             'by_brand': dict(sorted(self.by_brand.items())),
@@ -215,6 +345,72 @@ class Scan:
             'errors': self.errors,
             'skipped': self.skipped,
         }
+
+
+def pan_hits(buf, pos, limit, eof, digits=None):
+    """``([(start, (digits, brand))], resume)``: card numbers starting in ``buf[pos:resume]``.
+
+    ``resume`` is ``limit`` unless a run of digits and separators reaches past it into data not read yet; the
+    candidates of that run that could still grow are left to the next round. ``digits`` is
+    ``buf.translate(DIGIT_MAP)`` when the caller has it already."""
+    digits = buf.translate(DIGIT_MAP) if digits is None else digits
+    runs = buf.translate(RUN_MAP)
+    size = len(buf)
+    resume = limit
+    hits = []
+    plain = digits.find(PLAIN, max(pos - 1, 0))
+    separated = runs.find(SEPARATED, max(pos - 1, 0))
+    # A run that begins at pos (the stream start, or a run deferred by the last round) has no '.' before it.
+    start = pos if pos < size and runs[pos] == 48 and (pos == 0 or runs[pos - 1] == 48) else -1
+    while True:
+        if start == -1:
+            if plain == -1:
+                if separated == -1:
+                    break
+                start = separated + 1
+            elif separated == -1 or plain < separated:
+                start = plain + 1
+            else:
+                start = separated + 1
+        if start >= resume:
+            break
+        end = runs.find(b'.', start)
+        if end == -1:
+            end = size
+        if end > limit and not eof:
+            # A run that continues past the kept tail: finish what cannot reach the tail, defer the rest.
+            resume = max(start, limit - 2 * MAX_CANDIDATE)
+            if start >= resume:
+                break
+        text = buf[start:end]
+        core = text.lstrip(b' -')
+        lead = len(text) - len(core)
+        core = core.rstrip(b' -')
+        if end < size and start and runs[start - 1] == 46 and core.isdigit():
+            # Digits only, with at most separators before and after them and nothing but a non-digit,
+            # non-separator around the run: the digits are the only candidate (the common case, decided
+            # without the regex engine; CANDIDATE's look-arounds reduce to the two glue checks).
+            length = len(core)
+            if 13 <= length <= 19 and (lead or not GLUED_BEFORE[buf[start - 1]]) and (
+                    lead + length < len(text) or not GLUED_AFTER[buf[end]]):
+                starts, ends, names = BRAND_INDEX[length]
+                iin = int(core[:IIN_DIGITS])
+                at = bisect.bisect_right(starts, iin) - 1
+                if at >= 0 and iin <= ends[at] and luhn_ok(core):
+                    hits.append((start + lead, (core.decode('ascii'), names[at])))
+        else:
+            for match in CANDIDATE.finditer(buf, start, min(end + 2, size)):
+                if match.start() >= resume:
+                    break
+                hit = classify(match.group(0))
+                if hit is not None:
+                    hits.append((match.start(), hit))
+        if plain != -1 and plain < end:
+            plain = digits.find(PLAIN, end - 1)
+        if separated != -1 and separated < end:
+            separated = runs.find(SEPARATED, end - 1)
+        start = -1
+    return hits, resume
 
 
 def scan_stream(read, scan, where, chunk=CHUNK):
@@ -230,28 +426,14 @@ def scan_stream(read, scan, where, chunk=CHUNK):
             eof = True
         else:
             scan.bytes += len(data)
+            scan.throttle()
             buf += data
         limit = len(buf) if eof else len(buf) - KEEP
         if limit <= pos:
             continue
-        resume = limit
-        hits = []
-        for run in RUNS.finditer(buf, pos):
-            start, end = run.span()
-            if start >= resume:
-                break
-            if end > limit and not eof:
-                # A run that continues past the kept tail: finish what cannot reach the tail, defer the rest.
-                resume = max(start, limit - 2 * MAX_CANDIDATE)
-            elif end - start - buf.count(b' ', start, end) - buf.count(b'-', start, end) < 13:
-                continue  # fewer than 13 digits (dates, batch numbers): cheaper than the full pattern
-            for match in CANDIDATE.finditer(buf, start, min(end + 2, len(buf))):
-                if match.start() >= resume:
-                    break
-                hit = classify(match.group(0))
-                if hit is not None:
-                    hits.append((match.start(), hit))
-        sads = sad_hits(buf, pos, resume)
+        marked = buf.translate(DIGIT_MAP)
+        hits, resume = pan_hits(buf, pos, limit, eof, marked)
+        sads = sad_hits(buf, pos, resume, marked=marked)
         for events, record in ((hits, _record_pan), (sads, _record_sad)):
             at, number = pos, line
             for start, value in events:
@@ -374,10 +556,74 @@ def _walk(top, scan):
                 yield path, info
 
 
+# ioprio_set/ioprio_get syscall numbers per machine (the C library has no wrapper); IOPRIO_WHO_PROCESS = 1,
+# the class sits above bit 13 of the value: IOPRIO_CLASS_IDLE = 3.
+IOPRIO_SYSCALLS = {'x86_64': (251, 252), 'i686': (289, 290), 'i386': (289, 290), 'aarch64': (30, 31),
+                   'riscv64': (30, 31), 'armv7l': (314, 315), 'armv6l': (314, 315)}
+IOPRIO_CLASSES = {0: 'none', 1: 'realtime', 2: 'best-effort', 3: 'idle'}
+IOPRIO_CLASS_IDLE = 3
+LOW_NICE = 19
+
+
+def io_class(set_idle=False):
+    """This process's I/O scheduling class (``'idle'``, ``'best-effort'`` ...), after moving it to the idle class
+    when ``set_idle``; ``None`` where the machine or the kernel does not say."""
+    numbers = IOPRIO_SYSCALLS.get(platform.machine())
+    if numbers is None or not os.path.exists('/proc/self'):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        set_nr, get_nr = numbers
+        if set_idle and libc.syscall(set_nr, 1, 0, IOPRIO_CLASS_IDLE << 13) != 0:
+            return None
+        value = libc.syscall(get_nr, 1, 0)
+    except (OSError, AttributeError):
+        return None
+    return IOPRIO_CLASSES.get(value >> 13) if value >= 0 else None
+
+
+def cpu_policy():
+    """This process's CPU scheduling policy (``'idle'``, ``'other'`` ...), or ``None`` where not known."""
+    try:
+        policy = os.sched_getscheduler(0)
+    except (AttributeError, OSError):
+        return None
+    return {getattr(os, name, None): name[6:].lower() for name in ('SCHED_OTHER', 'SCHED_BATCH', 'SCHED_IDLE',
+                                                                   'SCHED_FIFO', 'SCHED_RR')}.get(policy)
+
+
+def current_priority():
+    """``{'nice': ..., 'cpu_policy': ..., 'io_class': ...}`` of this process, without changing it."""
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+    except (AttributeError, OSError):
+        nice = None
+    return {'nice': nice, 'cpu_policy': cpu_policy(), 'io_class': io_class()}
+
+
+def lower_priority():
+    """Lower this process's CPU priority (nice 19 and the SCHED_IDLE policy: it only runs when nothing else on
+    the terminal wants the CPU) and I/O priority (idle class), so that a terminal trades at full speed while it
+    is scanned. Quietly does what the system supports; returns what is in effect (``{'nice': 19, 'cpu_policy':
+    'idle', 'io_class': 'idle'}``, ``None`` for what could not be read)."""
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) < LOW_NICE:
+            os.setpriority(os.PRIO_PROCESS, 0, LOW_NICE)
+    except (AttributeError, OSError):
+        pass
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    applied = current_priority()
+    applied['io_class'] = io_class(set_idle=True)
+    return applied
+
+
 def scan_paths(paths, salt, exclude=(), allow_test_pans=False, max_findings=MAX_FINDINGS, max_file_bytes=0,
-               chunk=CHUNK):
-    """Scan files and directories; returns the result dict (see the pan_scan module's RETURN)."""
-    scan = Scan(salt, allow_test_pans=allow_test_pans, max_findings=max_findings)
+               chunk=CHUNK, rate_limit=0):
+    """Scan files and directories; returns the result dict (see the pan_scan module's RETURN).
+
+    ``rate_limit`` caps the bytes read per second (0: no cap)."""
+    scan = Scan(salt, allow_test_pans=allow_test_pans, max_findings=max_findings, rate_limit=rate_limit)
     for path in iter_files(paths, exclude, scan, max_file_bytes):
         try:
             _scan_file(path, scan, chunk)

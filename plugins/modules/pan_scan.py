@@ -16,14 +16,18 @@ description:
   - A candidate is a run of 13 to 19 digits, optionally split by single spaces or dashes, that is not part of a
     longer digit run, not glued to letters and not a phone number written with C(+). It is reported as a card
     number when its issuer identification number and length belong to a brand (Visa, Mastercard including the
-    2221-2720 range, American Express, Discover, JCB, UnionPay C(62), Diners, Maestro, Mir) and it passes the Luhn
-    check. Timestamps, phone numbers, IMEIs and order numbers do not match.
+    2221-2720 range, American Express, Discover, JCB, UnionPay C(62) and C(81), Diners Club International, Maestro,
+    Mir, RuPay, Elo, Verve, Troy; the collection's C(docs/pan-scan.md) lists every range and length) and it passes
+    the Luhn check. Timestamps, phone numbers, IMEIs and order numbers do not match.
   - Plain files are read in fixed-size chunks, so memory stays bounded whatever the file size. Files starting with
     the gzip magic are decompressed as a stream. SQLite databases (by their header) are read row by row through a
     read-only connection; every text, blob and integer value is scanned.
   - Evidence never contains a full number - only the first six and last four digits (C(masked) in RV(findings)) and a
     salted SHA-256 (C(hash)) that correlates one card across files and terminals.
   - Symbolic links are not followed; sockets, pipes and devices are skipped.
+  - A terminal keeps trading while it is scanned. With O(low_priority) (the default) the scan runs with the idle
+    CPU scheduling policy at nice level 19 and in the idle I/O class, and O(rate_limit) caps how fast it reads;
+    RV(priority) says what was applied.
 author:
   - posfleet developers (@posfleet)
 extends_documentation_fragment:
@@ -74,6 +78,24 @@ options:
     description: Fail the task when a card number or sensitive authentication data is found.
     type: bool
     default: false
+  low_priority:
+    description:
+      - Run the scan at the lowest CPU priority (the C(SCHED_IDLE) policy, as C(chrt --idle 0) does, and nice
+        level 19) and in the idle I/O class (C(ioprio_set), as C(ionice -c 3) does), so that payments on the
+        terminal keep their latency.
+      - Where the system does not allow either, the scan runs anyway; RV(priority) shows what was applied.
+      - The idle I/O class only has an effect with I/O schedulers that honour priorities (BFQ; mq-deadline
+        partly); page-cache reads are not affected.
+      - V(false) keeps the priority of the Ansible module process.
+    type: bool
+    default: true
+  rate_limit:
+    description:
+      - Read at most this many bytes per second (uncompressed bytes for gzip files); V(0) reads as fast as the
+        terminal allows.
+      - For example V(20000000) keeps a scan of 2 GB of logs to about 100 seconds and a steady, low load.
+    type: int
+    default: 0
 seealso:
   - module: posfleet.terminals.pci_audit
   - name: PCI DSS v4.0.1 document library
@@ -166,6 +188,20 @@ throughput_mbps:
   returned: always
   type: float
   sample: 48.7
+throttled_ms:
+  description: Time the scan slept to keep to O(rate_limit).
+  returned: always
+  type: int
+  sample: 0
+priority:
+  description:
+    - The priority the scan ran at. C(nice) is the CPU nice level, C(cpu_policy) the CPU scheduling policy
+      (V(idle) or V(other), the default), C(io_class) the I/O scheduling class (V(idle), V(best-effort),
+      V(none) or V(realtime)), C(rate_limit) the cap of O(rate_limit).
+    - C(nice), C(cpu_policy) or C(io_class) is V(null) where the system does not let the scan read or set it.
+  returned: always
+  type: dict
+  sample: {nice: 19, cpu_policy: idle, io_class: idle, rate_limit: 0}
 skipped:
   description: Paths not scanned, with the reason (missing, larger than O(max_file_mb)).
   returned: always
@@ -186,7 +222,11 @@ import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._pan import (  # noqa: E402
+    current_priority,
+    lower_priority,
+    scan_paths,
+)
 from ansible_collections.posfleet.terminals.plugins.module_utils._pci import default_pan_paths  # noqa: E402
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (  # noqa: E402
     IDENTITY_FILE,
@@ -214,21 +254,25 @@ def main():
         'max_findings': {'type': 'int', 'default': 100},
         'max_file_mb': {'type': 'int', 'default': 0},
         'fail_on_findings': {'type': 'bool', 'default': False},
+        'low_priority': {'type': 'bool', 'default': True},
+        'rate_limit': {'type': 'int', 'default': 0},
     }
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    if p['max_findings'] < 0 or p['max_file_mb'] < 0:
-        module.fail_json(msg='max_findings and max_file_mb must be 0 or more')
+    if p['max_findings'] < 0 or p['max_file_mb'] < 0 or p['rate_limit'] < 0:
+        module.fail_json(msg='max_findings, max_file_mb and rate_limit must be 0 or more')
+    priority = lower_priority() if p['low_priority'] else current_priority()
     try:
         result = scan_paths(scan_roots(p['paths']), p['salt'] or os.urandom(16).hex(), exclude=p['exclude'],
                             allow_test_pans=p['allow_test_pans'], max_findings=p['max_findings'],
-                            max_file_bytes=p['max_file_mb'] * 1000000)
+                            max_file_bytes=p['max_file_mb'] * 1000000, rate_limit=p['rate_limit'])
     except TerminalError as exc:
         module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
     except Exception as exc:
         module.fail_json(msg=f'posfleet.terminals.pan_scan: unexpected error: {exc}',
                          exception=traceback.format_exc())
     result['found'] = bool(result['pan_count'] or result['sad_count'])
+    result['priority'] = dict(priority, rate_limit=p['rate_limit'])
     if p['fail_on_findings'] and result['found']:
         where = sorted({f['path'] for f in result['findings'] + result['sad_findings']})
         error = TerminalError('pan_scan', f'{result["pan_count"]} card number(s) and {result["sad_count"]} sensitive '

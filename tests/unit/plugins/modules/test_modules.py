@@ -152,7 +152,8 @@ def test_pan_scan_module(tmp_path, capsys):
     from ansible_collections.posfleet.terminals.plugins.modules import pan_scan
 
     (tmp_path / 'debug.log').write_text('DEBUG track2 equivalent pan=4111111111111111 exp=2812\n')
-    args = {'paths': [str(tmp_path)], 'salt': 'fleet'}
+    # low_priority off: the module runs inside the pytest process, which would then stay at idle priority.
+    args = {'paths': [str(tmp_path)], 'salt': 'fleet', 'low_priority': False}
     with patch_module_args(args), pytest.raises(SystemExit):
         pan_scan.main()
     result = json.loads(capsys.readouterr().out)
