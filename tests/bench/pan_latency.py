@@ -85,21 +85,21 @@ while True:
 
 
 def docker(*args, check=True, capture=True):
-    proc = subprocess.run(['docker', *args], capture_output=capture, text=True)
+    proc = subprocess.run(['docker', *args], capture_output=capture, text=True, check=False)
     if check and proc.returncode != 0:
         raise SystemExit(f'pan_latency: docker {" ".join(args[:3])} ...: {proc.stderr.strip()}')
     return proc.stdout.strip() if capture else ''
 
 
 def cleanup():
-    subprocess.run(['docker', 'rm', '-f', '-v', TERMINAL, ACQUIRER], capture_output=True)
-    subprocess.run(['docker', 'network', 'rm', NETWORK], capture_output=True)
-    subprocess.run(['docker', 'volume', 'rm', VOLUME], capture_output=True)
+    subprocess.run(['docker', 'rm', '-f', '-v', TERMINAL, ACQUIRER], capture_output=True, check=False)
+    subprocess.run(['docker', 'network', 'rm', NETWORK], capture_output=True, check=False)
+    subprocess.run(['docker', 'volume', 'rm', VOLUME], capture_output=True, check=False)
 
 
 def wait_for(what, argv, seconds=120):
     deadline = time.monotonic() + seconds
-    while subprocess.run(argv, capture_output=True).returncode != 0:
+    while subprocess.run(argv, capture_output=True, check=False).returncode != 0:
         if time.monotonic() > deadline:
             raise SystemExit(f'pan_latency: {what} not ready after {seconds} s')
         time.sleep(1)
@@ -107,7 +107,7 @@ def wait_for(what, argv, seconds=120):
 
 def start(tmp, megabytes):
     for image in IMAGES:
-        if subprocess.run(['docker', 'image', 'inspect', image], capture_output=True).returncode != 0:
+        if subprocess.run(['docker', 'image', 'inspect', image], capture_output=True, check=False).returncode != 0:
             subprocess.run(['bash', os.path.join(REPO, 'tests', 'images', 'build.sh')], check=True)
     cleanup()
     docker('network', 'create', NETWORK)
