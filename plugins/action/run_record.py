@@ -121,7 +121,9 @@ class ActionModule(ActionBase):
             if fleet["terminals"] and not self._task.check_mode:
                 written = [_runrecord.atomic_write(os.path.join(dest, name), content)
                            for name, content in files.items()]
-            result.update(fleet=fleet, text=text, files=written)
+            # Printed by the callback as a debug task would print it: one task less per run.
+            result.update(msg=text, files=written, terminals=fleet["terminals"], counts=fleet["counts"],
+                          unreachable=fleet["unreachable"], _ansible_verbose_always=bool(fleet["terminals"]))
         except _runrecord.RunRecordError as exc:
             result.update(failed=True, msg=f"{host}: run record: {exc}")
         return result

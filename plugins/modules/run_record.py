@@ -26,7 +26,8 @@ description:
     keys of its concern.
   - O(scope=fleet) reads the per-host records under O(dest) (nothing else, so it works under C(--limit) and
     across AWX job slices), keeps those of the run, lists targeted terminals without a record as unreachable and
-    writes the fleet files of the concern. Run it with C(run_once).
+    writes the fleet files of the concern (C(fleet.json) holds the whole fleet record). It prints the text
+    summary. Run it with C(run_once).
 options:
   scope:
     description: What to do; see the description.
@@ -110,13 +111,19 @@ EXAMPLES = r"""
       selftest: "{{ posfleet_selftest | default({}) }}"
     error: "{{ _daily_error | default(omit) }}"
 
-- name: Write the fleet health report (fleet.json, summary.txt, report.html)
+- name: Write the fleet health report (fleet.json, summary.txt, report.html) and print the summary
   posfleet.terminals.run_record:
     scope: fleet
     concern: health
     title: Daily maintenance
   run_once: true
   register: _fleet
+
+- name: Fail the run when a terminal was unreachable
+  ansible.builtin.fail:
+    msg: "unreachable: {{ _fleet.unreachable | join(', ') }}"
+  when: _fleet.unreachable | length > 0
+  run_once: true
 """
 
 RETURN = r"""
@@ -145,16 +152,27 @@ path:
   returned: O(scope=host)
   type: str
   sample: /srv/posfleet/results/daily/hosts/sh01-t100-01.json
-fleet:
-  description: The fleet record (C(run_id), C(terminals), C(counts), C(hosts), C(unreachable)).
-  returned: O(scope=fleet)
-  type: dict
-  sample: {run_id: 20261007T191000Z, terminals: 6, counts: {healthy: 5, unreachable: 1}, unreachable: [t6]}
-text:
-  description: The text summary for people.
+msg:
+  description: The text summary for people, printed by the callback (no debug task needed).
   returned: O(scope=fleet)
   type: str
   sample: "Fleet run 20261007T191000Z: 6 terminals, 5 healthy, 1 unreachable"
+terminals:
+  description: How many terminals the run targeted (with a record of the run or unreachable).
+  returned: O(scope=fleet)
+  type: int
+  sample: 6
+counts:
+  description: Terminals by status, with C(unreachable).
+  returned: O(scope=fleet)
+  type: dict
+  sample: {healthy: 5, unreachable: 1}
+unreachable:
+  description: Targeted terminals that left no record of the run.
+  returned: O(scope=fleet)
+  type: list
+  elements: str
+  sample: [sh01-t100-02]
 files:
   description: The fleet files written (none when the run left no record, or in check mode).
   returned: O(scope=fleet)
