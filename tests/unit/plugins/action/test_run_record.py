@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
-from ansible.plugins.loader import connection_loader, init_plugin_loader
-from ansible.template import Templar
-
-from ansible_collections.posfleet.terminals.plugins.action.run_record import ActionModule
+from ansible.module_utils import _internal
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _plugins():
-    init_plugin_loader()
+@pytest.fixture
+def action():
+    """A factory of run_record actions. The controller side is imported here, not at collection: importing it
+    flags the process as a controller (module warnings then go to the display), which the in-process module
+    tests must not see."""
+    was = _internal.is_controller
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.connection.local import Connection
+    from ansible.template import Templar
+
+    from ansible_collections.posfleet.terminals.plugins.action.run_record import ActionModule
+
+    def make(args, check_mode=False):
+        # The attributes of a task that the action reads (Task.load would start the plugin loader).
+        task = types.SimpleNamespace(action="posfleet.terminals.run_record", args=args, check_mode=check_mode,
+                                     async_val=0, diff=False)
+        loader = DataLoader()
+        context = PlayContext()
+        connection = Connection(context)  # never used: the action makes no connection
+        return ActionModule(task, connection, context, loader, Templar(loader=loader), None)
+
+    yield make
+    _internal.is_controller = was
 
 
-def action(args, check_mode=False):
-    task = Task.load({"action": "posfleet.terminals.run_record", "args": args})
-    task.check_mode = check_mode
-    loader = DataLoader()
-    context = PlayContext()
-    connection = connection_loader.get("local", context)  # never used: the action makes no connection
-    return ActionModule(task, connection, context, loader, Templar(loader=loader), None)
-
-
-def test_run_names_the_run_once_and_keeps_given_values(tmp_path, monkeypatch):
+def test_run_names_the_run_once_and_keeps_given_values(action, tmp_path, monkeypatch):
     monkeypatch.setenv("POSFLEET_RESULTS_DIR", str(tmp_path))
     facts = action({"scope": "run"}).run(task_vars={})["ansible_facts"]
     assert facts["posfleet_results_dir"] == str(tmp_path) and facts["posfleet_run_id"].endswith("Z")
@@ -41,7 +48,7 @@ def test_run_names_the_run_once_and_keeps_given_values(tmp_path, monkeypatch):
     ("maintenance", "maintain", ["fleet.json", "hosts", "summary.txt"]),
     ("audit", "audit", ["fleet.json", "hosts", "junit.xml", "summary.txt"]),
 ])
-def test_host_record_then_fleet_files(tmp_path, concern, subdir, files):
+def test_host_record_then_fleet_files(action, tmp_path, concern, subdir, files):
     task_vars = {"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path), "posfleet_run_id": "R1",
                  "ansible_play_hosts_all": ["t1", "t2"]}
     host = action({"scope": "host", "concern": concern, "error": "boom"}).run(task_vars=task_vars)
@@ -53,13 +60,13 @@ def test_host_record_then_fleet_files(tmp_path, concern, subdir, files):
     assert sorted(p.name for p in (tmp_path / subdir).iterdir()) == files
 
 
-def test_check_mode_writes_nothing(tmp_path):
+def test_check_mode_writes_nothing(action, tmp_path):
     task_vars = {"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path), "posfleet_run_id": "R1"}
     result = action({"scope": "host", "concern": "health"}, check_mode=True).run(task_vars=task_vars)
     assert result["record"]["host"] == "t1" and not tmp_path.joinpath("daily").exists()
 
 
-def test_without_a_run_id_says_what_to_do(tmp_path):
+def test_without_a_run_id_says_what_to_do(action, tmp_path):
     result = action({"scope": "host", "concern": "health"}).run(
         task_vars={"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path)})
     assert result["failed"] and "t1: run record: no run id. Fix: run posfleet.terminals.run_record" in result["msg"]
