@@ -42,8 +42,8 @@ def maintenance_notice_groups(entries):
     return _timetable.notice_groups(entries)
 
 
-def maintenance_record(host, run_id, plan=None, outcomes=None, error=None, store=None):
-    return _timetable.host_record(host, run_id, plan or None, outcomes or None, error or None, store)
+def maintenance_record(host, run_id, plan=None, outcomes=None, error=None, store=None, user=None):
+    return _timetable.host_record(host, run_id, plan or None, outcomes or None, error or None, store, user=user)
 
 
 def maintenance_summary(records, run_id="", expected=None):

@@ -8,6 +8,8 @@ import datetime
 import os
 import re
 
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord
+
 TIER_NAMES_ZH = {
     "daily": "日常维护", "weekly": "每周维护（连接检查、应用更新、数据备份）",
     "monthly": "每月全面维护（硬件诊断、安全检查、恢复演练）",
@@ -61,14 +63,7 @@ def outbox_name(store, window_start, language):
 
 
 def write_outbox(directory, name, title, body):
-    os.makedirs(directory, mode=0o750, exist_ok=True)
-    path = os.path.join(directory, name)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(f"Subject: {title}\n\n{body}")
-    os.chmod(tmp, 0o640)
-    os.replace(tmp, path)
-    return path
+    return _runrecord.atomic_write(os.path.join(directory, name), f"Subject: {title}\n\n{body}")
 
 
 def send(urls, title, body):

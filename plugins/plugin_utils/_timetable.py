@@ -16,6 +16,8 @@ import json
 import os
 import re
 
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord
+
 try:
     from zoneinfo import ZoneInfo
 except ImportError:  # pragma: no cover - Python < 3.9 is not a supported controller
@@ -598,8 +600,9 @@ def roles_dir_resolver(roles_dir):
     return resolve
 
 
-def host_record(host, run_id, plan_result=None, outcomes=None, error=None, store=None):
-    """One terminal's record of a maintenance run (for results/maintain/hosts/<host>.json)."""
+def host_record(host, run_id, plan_result=None, outcomes=None, error=None, store=None, user=None):
+    """One terminal's record of a maintenance run (for results/maintain/hosts/<host>.json): the tiers that ran
+    are what the run changed."""
     plan_result = plan_result or {}
     outcomes = outcomes or {}
     failed = {t: o for t, o in outcomes.items() if o != "ok"}
@@ -609,59 +612,54 @@ def host_record(host, run_id, plan_result=None, outcomes=None, error=None, store
         status = "failed"
     else:
         status = plan_result.get("status") or "unknown"
-    return {
-        "host": host, "run_id": run_id, "store": store, "status": status,
-        "now": plan_result.get("now"), "local_now": plan_result.get("local_now"),
-        "timezone": plan_result.get("timezone"), "window": plan_result.get("window"),
-        "due": [d["tier"] for d in plan_result.get("due") or []],
-        "ran": [t for t in plan_result.get("run") or [] if t not in failed],
-        "covered": plan_result.get("covered") or {},
-        "failed": failed, "error": error,
-        "deferred": [{k: d.get(k) for k in ("tier", "codes", "reason", "next_window_start",
-                                            "next_window_start_local")} for d in plan_result.get("deferred") or []],
-        "skipped_steps": plan_result.get("skipped_steps") or [],
-        "override": plan_result.get("override"),
-    }
+    ran = [t for t in plan_result.get("run") or [] if t not in failed]
+    return _runrecord.host_record(
+        host, run_id, status, error=error, changed=ran, user=user, store=store,
+        now=plan_result.get("now"), local_now=plan_result.get("local_now"),
+        timezone=plan_result.get("timezone"), window=plan_result.get("window"),
+        due=[d["tier"] for d in plan_result.get("due") or []],
+        ran=ran,
+        covered=plan_result.get("covered") or {},
+        failed=failed,
+        deferred=[{k: d.get(k) for k in ("tier", "codes", "reason", "next_window_start",
+                                         "next_window_start_local")} for d in plan_result.get("deferred") or []],
+        skipped_steps=plan_result.get("skipped_steps") or [],
+        override=plan_result.get("override"),
+    )
 
 
 def fleet_summary(records, run_id="", expected=None):
-    """The fleet roll-up of a maintenance run, as {"hosts", "counts", "text"}."""
-    current = sorted((r for r in records if not run_id or r.get("run_id") == run_id), key=lambda r: r["host"])
-    seen = {r["host"] for r in current}
-    for host in sorted(set(expected or []) - seen):
-        current.append({"host": host, "run_id": run_id, "status": "unreachable", "ran": [], "deferred": [],
-                        "failed": {}, "skipped_steps": [], "error": "no record: unreachable; due tiers stay due"})
-    counts = {}
+    """The fleet roll-up of a maintenance run (``_runrecord.rollup``), with ``hosts`` holding a placeholder
+    record for every unreachable terminal, and ``text``, the summary for people."""
+    fleet = _runrecord.as_fleet(records, run_id=run_id, expected=expected)
+    current = sorted(list(fleet["hosts"]) + [
+        _runrecord.unreachable_record(host, fleet["run_id"], ran=[], deferred=[], failed={}, skipped_steps=[])
+        for host in fleet["unreachable"]], key=lambda r: r["host"])
+    rows, details = [], []
     for rec in current:
-        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-    lines = [f"Maintenance run {run_id}: {len(current)} terminals, "
-             + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
-    lines.append(f"{'HOST':<16} {'STATUS':<11} {'RAN':<24} DEFERRED")
-    for rec in current:
-        ran = ",".join(rec.get("ran") or []) or "-"
-        deferred = ",".join(d["tier"] for d in rec.get("deferred") or []) or "-"
-        lines.append(f"{rec['host']:<16} {rec['status']:<11} {ran:<24} {deferred}")
-    details = []
-    for rec in current:
+        rows.append((rec["host"], rec["status"], ",".join(rec.get("ran") or []) or "-",
+                     ",".join(d["tier"] for d in rec.get("deferred") or []) or "-"))
         grouped = {}
         for item in rec.get("deferred") or []:
             key = (item["reason"], item.get("next_window_start_local"), ", ".join(item["codes"]))
             grouped.setdefault(key, []).append(item["tier"])
         for (reason, nxt, codes), names in grouped.items():
-            details.append(f"  - {rec['host']}: {', '.join(names)} deferred ({codes}): {reason}; "
+            details.append(f"{rec['host']}: {', '.join(names)} deferred ({codes}): {reason}; "
                            f"next window {nxt or 'none within a year'}")
         for tier, why in (rec.get("failed") or {}).items():
-            details.append(f"  - {rec['host']}: {tier} FAILED: {why} (retried in the next window)")
+            details.append(f"{rec['host']}: {tier} FAILED: {why} (retried in the next window)")
         if rec.get("override"):
-            details.append(f"  - {rec['host']}: emergency override: {rec['override']['reason']}")
-        if rec["status"] in ("unreachable", "error"):
-            details.append(f"  - {rec['host']}: {rec.get('error')}")
-    if details:
-        lines += ["", "Details:"] + details
+            details.append(f"{rec['host']}: emergency override: {rec['override']['reason']}")
+        if rec["status"] == _runrecord.UNREACHABLE:
+            details.append(f"{rec['host']}: {rec.get('error')}; due tiers stay due")
+        elif rec["status"] == "error":
+            details.append(f"{rec['host']}: {rec.get('error')}")
     skipped = sorted({n for rec in current for n in rec.get("skipped_steps") or []})
-    if skipped:
-        lines += ["", "Steps skipped (role not installed yet):"] + [f"  - {n}" for n in skipped]
-    return {"run_id": run_id, "hosts": current, "counts": counts, "text": "\n".join(lines) + "\n"}
+    title = (f"Maintenance run {fleet['run_id']}: {fleet['terminals']} terminals, "
+             f"{_runrecord.counts_line(fleet['counts'])}")
+    text = _runrecord.text_report(title, ("HOST", "STATUS", "RAN", "DEFERRED"), rows,
+                                  [("Details", details), ("Steps skipped (role not installed yet)", skipped)])
+    return dict(fleet, hosts=current, text=text)
 
 
 def notice_groups(entries):

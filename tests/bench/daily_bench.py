@@ -1,12 +1,24 @@
 #!/usr/bin/env python
-"""Daily tier benchmark: playbooks/daily.yml against the same checks written as plain builtin tasks.
+"""Daily tier benchmark: controller CPU per terminal of playbooks/daily.yml against two naive sides.
 
-Runs both playbooks against the demo fleet, alternating, ROUNDS times each, in one run on one machine, and
-prints the wall time of each, the ratio, and the SSH round trips per terminal (counted by an ssh wrapper:
-with pipelining every module run is one ssh invocation). Writes results/bench/daily.json.
+The sides, run alternating in one run on one machine, ROUNDS times each, at each fleet size:
+  - collection: playbooks/daily.yml (facts + selftest modules, the record written by run_record in the
+    controller process);
+  - naive builtin tasks: tests/bench/naive_daily.yml (one builtin task per file, command and probe);
+  - naive shell: tests/bench/naive_shell_daily.yml (the same checks as ONE shell task per terminal, the record
+    written the usual way, with copy delegated to localhost, and the fleet file from the records).
 
-Usage (from the repository root, demo fleet running: bash scripts/demo.sh):
-    python tests/bench/daily_bench.py [--rounds 3] [--limit PATTERN]
+Controller CPU is user+sys of the ansible-playbook process tree (os.wait4: every worker and module process it
+reaped), printed per terminal; "ssh masters" is the CPU of the ControlPersist master connections, which detach
+from the tree (read from /proc before they are closed). Round trips per terminal are counted by an ssh
+wrapper (with pipelining every module run is one ssh exec). Every run starts with fresh SSH connections, as a
+daily run does. Writes results/bench/daily.json.
+
+By default the benchmark makes its own fleet of reference terminal containers (playbooks/demo_fleet.yml with a
+generated inventory: containers NAME-bench-NN, SSH on 127.0.0.1 ports PORT..PORT+N-1) and removes it at the end.
+Usage (from the repository root, images built by tests/images/build.sh):
+    python tests/bench/daily_bench.py [--terminals 6,24] [--rounds 3] [--name runrecord] [--port 24001]
+        [--keep] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ import argparse
 import collections
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,74 +39,168 @@ BENCH = os.path.join(ROOT, "tests", "bench")
 PLAYBOOKS = {
     "collection (daily.yml)": os.path.join(ROOT, "playbooks", "daily.yml"),
     "naive builtin tasks": os.path.join(BENCH, "naive_daily.yml"),
+    "naive one shell task": os.path.join(BENCH, "naive_shell_daily.yml"),
 }
+OURS = "collection (daily.yml)"
+WRITES_RECORDS = (OURS, "naive one shell task")
+MODELS = ("t100", "m200")
+TERMINALS_PER_STORE = 6
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def run(playbook, limit, results_dir):
-    """One playbook run with fresh SSH control connections; returns (seconds, ssh calls per port, rc)."""
-    with tempfile.TemporaryDirectory() as tmp:
+def host_name(index):
+    return f"bench-{index + 1:02d}"
+
+
+def write_inventory(directory, name, port, sizes):
+    """hosts-<size>.yml for each size (the first terminals of the largest fleet) and the group vars."""
+    os.makedirs(os.path.join(directory, "group_vars"), exist_ok=True)
+    with open(os.path.join(directory, "group_vars", "all.yml"), "w") as handle:
+        json.dump({"posfleet_demo_name": name, "posfleet_demo_network": f"{name}-net",
+                   "posfleet_demo_state_dir": os.path.join(directory, "state")}, handle)
+    shutil.copy(os.path.join(ROOT, "inventories", "demo", "group_vars", "terminals.yml"),
+                os.path.join(directory, "group_vars", "terminals.yml"))
+    paths = {}
+    for count in sizes:
+        stores = {}
+        for i in range(count):
+            store = f"s{i // TERMINALS_PER_STORE + 1:02d}"
+            store_vars = {"posfleet_store": store, "posfleet_timezone": "Asia/Shanghai"}
+            group = stores.setdefault(f"store_{store}", {"vars": store_vars, "hosts": {}})
+            group["hosts"][host_name(i)] = {"ansible_port": port + i, "posfleet_demo_model": MODELS[i % 2],
+                                            "posfleet_demo_firmware": "2.3.1"}
+        paths[count] = os.path.join(directory, f"hosts-{count}.yml")
+        with open(paths[count], "w") as handle:
+            json.dump({"terminals": {"children": stores}}, handle, indent=1)
+    return paths
+
+
+def fleet(inventory, state):
+    proc = subprocess.run(["ansible-playbook", "-i", inventory, os.path.join(ROOT, "playbooks", "demo_fleet.yml"),
+                           "-e", f"posfleet_demo_state={state}"], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, check=False)
+    if proc.returncode:
+        sys.stderr.write(proc.stdout[-4000:])
+        sys.exit(f"demo_fleet.yml {state} exited {proc.returncode}")
+
+
+def ssh_masters_cpu(control_dir):
+    """CPU seconds of the ssh ControlPersist masters of this run; closes them (processes this run started)."""
+    seconds = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read().decode(errors="replace")
+            if control_dir not in cmdline:
+                continue
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            seconds += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+            os.kill(int(pid), 15)
+        except (OSError, ValueError, IndexError):
+            continue
+    return seconds
+
+
+def run(playbook, inventory, results_dir):
+    """One run with fresh SSH connections: (wall s, tree CPU s, ssh masters CPU s, ssh calls per port, rc)."""
+    with tempfile.TemporaryDirectory(prefix="daily-bench-") as tmp:
         log = os.path.join(tmp, "ssh.log")
+        control_dir = os.path.join(tmp, "cp")
         env = dict(
             os.environ,
             ANSIBLE_SSH_EXECUTABLE=os.path.join(BENCH, "ssh-count"),
-            ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(tmp, "cp"),
+            ANSIBLE_SSH_CONTROL_PATH_DIR=control_dir,
             POSFLEET_SSH_LOG=log,
             POSFLEET_RESULTS_DIR=results_dir,
         )
-        cmd = ["ansible-playbook", playbook]
-        if limit:
-            cmd += ["--limit", limit]
         start = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              check=False)
-        seconds = time.monotonic() - start
+        with open(os.path.join(tmp, "out"), "w+") as out:
+            proc = subprocess.Popen(["ansible-playbook", "-i", inventory, playbook], cwd=ROOT, env=env, stdout=out,
+                                    stderr=subprocess.STDOUT)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.monotonic() - start
+            rc = os.waitstatus_to_exitcode(status)
+            proc.returncode = rc
+            if rc:
+                out.seek(0)
+                sys.stderr.write(out.read()[-4000:])
+        masters = ssh_masters_cpu(control_dir)
         calls = collections.Counter()
         if os.path.exists(log):
             with open(log) as handle:
                 calls.update(line.strip() for line in handle if line.strip())
-        if proc.returncode:
-            sys.stderr.write(proc.stdout[-4000:])
-        return seconds, calls, proc.returncode
+        return seconds, usage.ru_utime + usage.ru_stime, masters, calls, rc
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--terminals", default="6,24", help="fleet sizes, comma separated")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--limit", default="")
+    parser.add_argument("--name", default="runrecord", help="container name prefix")
+    parser.add_argument("--port", type=int, default=24001, help="first SSH port on 127.0.0.1")
+    parser.add_argument("--keep", action="store_true", help="leave the fleet running")
+    parser.add_argument("--workdir", help="keep the generated inventory and key pair here (reused by the next run)")
     args = parser.parse_args()
+    sizes = sorted({int(n) for n in args.terminals.split(",")})
 
-    results_dir = tempfile.mkdtemp(prefix="posfleet-bench-")
-    times = {name: [] for name in PLAYBOOKS}
+    work = args.workdir or tempfile.mkdtemp(prefix=f"{args.name}-bench-")
+    inventories = write_inventory(work, args.name, args.port, sizes)
+    print(f"starting {sizes[-1]} terminals ({args.name}-bench-NN, ports {args.port}-{args.port + sizes[-1] - 1})",
+          flush=True)
+    fleet(inventories[sizes[-1]], "present")
+    samples = {(size, name): [] for size in sizes for name in PLAYBOOKS}
     trips = {}
-    for _round in range(args.rounds):
-        for name, playbook in PLAYBOOKS.items():  # alternate, so that drift on the machine hits both alike
-            seconds, calls, rc = run(playbook, args.limit, results_dir)
-            if rc:
-                sys.exit(f"{name}: ansible-playbook exited {rc}")
-            times[name].append(seconds)
-            trips[name] = calls
+    try:
+        for round_no in range(args.rounds):
+            for size in sizes:
+                for name, playbook in PLAYBOOKS.items():  # alternate, so that drift on the machine hits all alike
+                    results_dir = tempfile.mkdtemp(prefix="results-", dir=work)
+                    wall, cpu, masters, calls, rc = run(playbook, inventories[size], results_dir)
+                    if rc:
+                        sys.exit(f"{name} at {size} terminals: ansible-playbook exited {rc}")
+                    hosts_dir = os.path.join(results_dir, "daily", "hosts")
+                    records = len(os.listdir(hosts_dir)) if os.path.isdir(hosts_dir) else 0
+                    if name in WRITES_RECORDS and records != size:
+                        sys.exit(f"{name} at {size} terminals wrote {records} records")
+                    samples[(size, name)].append((wall, cpu, masters))
+                    trips[(size, name)] = max(calls.values()) if calls else 0
+                    print(f"round {round_no + 1} {size:>3} terminals {name:<24} wall {wall:6.1f} s  "
+                          f"CPU {cpu:6.1f} s  ssh masters {masters:5.1f} s", flush=True)
+    finally:
+        if not args.keep:
+            fleet(inventories[sizes[-1]], "absent")
+            if not args.workdir:
+                shutil.rmtree(work, ignore_errors=True)
 
-    ours, naive = PLAYBOOKS
-    report = {"rounds": args.rounds, "playbooks": {}}
-    print(f"{'playbook':<26} {'median s':>9} {'min s':>7} {'terminals':>10} {'round trips/terminal':>21}")
-    for name in PLAYBOOKS:
-        per_host = trips[name]
-        hosts = len(per_host)
-        per_terminal = max(per_host.values()) if per_host else 0
-        report["playbooks"][name] = {
-            "seconds": times[name],
-            "median_seconds": statistics.median(times[name]),
-            "terminals": hosts,
-            "round_trips_per_terminal": per_terminal,
-        }
-        print(f"{name:<26} {statistics.median(times[name]):>9.1f} {min(times[name]):>7.1f} {hosts:>10} "
-              f"{per_terminal:>21}")
-    ratio = statistics.median(times[naive]) / statistics.median(times[ours])
-    trip_ratio = report["playbooks"][naive]["round_trips_per_terminal"] / max(
-        1, report["playbooks"][ours]["round_trips_per_terminal"])
-    report["wall_time_ratio_naive_over_ours"] = round(ratio, 2)
-    report["round_trip_ratio_naive_over_ours"] = round(trip_ratio, 2)
-    print(f"naive / collection: wall time x{ratio:.2f}, round trips x{trip_ratio:.1f}")
+    report = {"rounds": args.rounds, "sizes": sizes, "runs": []}
+    print()
+    print(f"{'terminals':>9} {'playbook':<24} {'wall s':>7} {'CPU s':>7} {'CPU s/terminal':>15} "
+          f"{'+ssh masters':>13} {'round trips':>12} {'CPU vs ours':>12}")
+    for size in sizes:
+        ours_cpu = statistics.median(s[1] for s in samples[(size, OURS)])
+        for name in PLAYBOOKS:
+            wall = statistics.median(s[0] for s in samples[(size, name)])
+            cpu = statistics.median(s[1] for s in samples[(size, name)])
+            masters = statistics.median(s[2] for s in samples[(size, name)])
+            entry = {"terminals": size, "playbook": name, "samples": samples[(size, name)],
+                     "median_wall_seconds": round(wall, 2), "median_cpu_seconds": round(cpu, 2),
+                     "cpu_seconds_per_terminal": round(cpu / size, 3),
+                     "ssh_master_cpu_seconds_per_terminal": round(masters / size, 3),
+                     "round_trips_per_terminal": trips[(size, name)],
+                     "cpu_ratio_over_ours": round(cpu / ours_cpu, 2)}
+            report["runs"].append(entry)
+            print(f"{size:>9} {name:<24} {wall:>7.1f} {cpu:>7.1f} {cpu / size:>15.2f} {masters / size:>13.2f} "
+                  f"{trips[(size, name)]:>12} {'x%.2f' % (cpu / ours_cpu):>12}")
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        print(f"\nmarginal controller CPU per added terminal ({lo} -> {hi}), median of {args.rounds} rounds:")
+        report["marginal_cpu_seconds_per_terminal"] = {}
+        for name in PLAYBOOKS:
+            slope = (statistics.median(s[1] for s in samples[(hi, name)])
+                     - statistics.median(s[1] for s in samples[(lo, name)])) / (hi - lo)
+            report["marginal_cpu_seconds_per_terminal"][name] = round(slope, 3)
+            print(f"  {name:<24} {slope:.2f} s")
     out = os.path.join(ROOT, "results", "bench")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "daily.json"), "w") as handle:

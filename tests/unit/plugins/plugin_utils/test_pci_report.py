@@ -33,8 +33,8 @@ SUMMARY = {'pass': 1, 'fail': 1, 'waived': 1, 'not_applicable': 1, 'error': 1, '
 def reports():
     legacy = pci_host_report('ber01-legacy-01', {'controls': CONTROLS, 'summary': SUMMARY, 'terminal_id': 'X'}, 'r1')
     ok = pci_host_report('sh01-t100-01', {'controls': CONTROLS[1:3], 'summary': {
-        'pass': 1, 'fail': 0, 'waived': 0, 'not_applicable': 1, 'error': 0, 'score': 100.0, 'compliant': True}})
-    down = pci_host_report('sh01-t100-02', error='unreachable: ssh timed out')
+        'pass': 1, 'fail': 0, 'waived': 0, 'not_applicable': 1, 'error': 0, 'score': 100.0, 'compliant': True}}, 'r1')
+    down = pci_host_report('sh01-t100-02', error='unreachable: ssh timed out', run_id='r1')
     return [legacy, ok, down]
 
 
@@ -57,7 +57,9 @@ def test_summary_text():
     text = pci_summary(reports(), run_id='r1')
     lines = text.splitlines()
     assert lines[0] == 'PCI DSS v4.0.1 audit r1: 3 terminals, 1 compliant, 2 not compliant'
-    assert 'ber01-legacy-01     25.0%     1     1      1    1     1  NOT COMPLIANT' in text
+    row = next(line for line in lines if line.startswith('ber01-legacy-01'))
+    assert row.split() == ['ber01-legacy-01', '25.0%', '1', '1', '1', '1', '1', 'NOT', 'COMPLIANT']
+    assert lines[1].index('SCORE') + len('SCORE') == row.index('25.0%') + len('25.0%')  # numbers right-aligned
     assert 'sh01-t100-02' in text and 'UNREACHABLE' in text
     assert '  - ber01-legacy-01: password_min_length (8.3.6) fail: pwquality minlen = 6 (at least 12)' in lines
     assert any('acquirer_tls_version (4.2.1) waived' in line for line in lines)

@@ -1,0 +1,72 @@
+"""The run_record action: naming the run, a host record and the fleet files, on the controller only."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+from ansible.module_utils import _internal
+
+
+@pytest.fixture
+def action():
+    """A factory of run_record actions. The controller side is imported here, not at collection: importing it
+    flags the process as a controller (module warnings then go to the display), which the in-process module
+    tests must not see."""
+    was = _internal.is_controller
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play_context import PlayContext
+    from ansible.plugins.connection.local import Connection
+    from ansible.template import Templar
+
+    from ansible_collections.posfleet.terminals.plugins.action.run_record import ActionModule
+
+    def make(args, check_mode=False):
+        # The attributes of a task that the action reads (Task.load would start the plugin loader).
+        task = types.SimpleNamespace(action="posfleet.terminals.run_record", args=args, check_mode=check_mode,
+                                     async_val=0, diff=False)
+        loader = DataLoader()
+        context = PlayContext()
+        connection = Connection(context)  # never used: the action makes no connection
+        return ActionModule(task, connection, context, loader, Templar(loader=loader), None)
+
+    yield make
+    _internal.is_controller = was
+
+
+def test_run_names_the_run_once_and_keeps_given_values(action, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSFLEET_RESULTS_DIR", str(tmp_path))
+    facts = action({"scope": "run"}).run(task_vars={})["ansible_facts"]
+    assert facts["posfleet_results_dir"] == str(tmp_path) and facts["posfleet_run_id"].endswith("Z")
+    given = action({"scope": "run"}).run(task_vars={"posfleet_run_id": "AWX-7"})["ansible_facts"]
+    assert given["posfleet_run_id"] == "AWX-7"
+
+
+@pytest.mark.parametrize("concern, subdir, files", [
+    ("health", "daily", ["fleet.json", "hosts", "report.html", "summary.txt"]),
+    ("maintenance", "maintain", ["fleet.json", "hosts", "summary.txt"]),
+    ("audit", "audit", ["fleet.json", "hosts", "junit.xml", "summary.txt"]),
+])
+def test_host_record_then_fleet_files(action, tmp_path, concern, subdir, files):
+    task_vars = {"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path), "posfleet_run_id": "R1",
+                 "ansible_play_hosts_all": ["t1", "t2"]}
+    host = action({"scope": "host", "concern": concern, "error": "boom"}).run(task_vars=task_vars)
+    assert not host.get("failed") and host["changed"] is False
+    record = json.loads((tmp_path / subdir / "hosts" / "t1.json").read_text())
+    assert record["run_id"] == "R1" and record["error"] == "boom" and record["status"] == "error"
+    fleet = action({"scope": "fleet", "concern": concern}).run(task_vars=task_vars)
+    assert fleet["unreachable"] == ["t2"] and fleet["terminals"] == 2 and "t2" in fleet["msg"]
+    assert sorted(p.name for p in (tmp_path / subdir).iterdir()) == files
+
+
+def test_check_mode_writes_nothing(action, tmp_path):
+    task_vars = {"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path), "posfleet_run_id": "R1"}
+    result = action({"scope": "host", "concern": "health"}, check_mode=True).run(task_vars=task_vars)
+    assert result["record"]["host"] == "t1" and not tmp_path.joinpath("daily").exists()
+
+
+def test_without_a_run_id_says_what_to_do(action, tmp_path):
+    result = action({"scope": "host", "concern": "health"}).run(
+        task_vars={"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path)})
+    assert result["failed"] and "t1: run record: no run id. Fix: run posfleet.terminals.run_record" in result["msg"]
