@@ -21,8 +21,9 @@ import glob
 import html
 import json
 import os
-import tempfile
 import xml.etree.ElementTree as ET
+
+from ansible_collections.posfleet.terminals.plugins.module_utils import _io
 
 RUN_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -133,28 +134,12 @@ def counts_line(counts):
 # --- files ------------------------------------------------------------------------------------------------
 
 def atomic_write(path, text, mode=0o640):
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part: a temp file in
-    the same directory, fsync, rename, then fsync of the directory. Creates the directory (0750)."""
+    """Write ``text`` to ``path`` with the collection's one atomic writer (``module_utils/_io.py``: temp file in
+    the same directory, fsync, rename, fsync of the directory), the directory created 0750; a failure names the
+    directory to fix."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(directory, mode=0o750, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _io.atomic_write(path, text, mode=mode, dir_mode=0o750)
     except OSError as exc:
         raise RunRecordError(f"controller: write {path}: {exc.strerror or exc}. Fix: make {directory} writable "
                              "by the controller account (posfleet_results_dir)") from None
