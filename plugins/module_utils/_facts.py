@@ -23,6 +23,15 @@ DAEMON_SUBSETS = ('peripherals', 'battery', 'sensors', 'maintenance', 'journal',
 MODEL_SUBSETS = ('identity', 'peripherals', 'battery', 'sensors')
 
 
+def get_facts_argument_spec():
+    """The options of ``posfleet.terminals.facts``: the one copy, read by the module and checked against its
+    DOCUMENTATION by a unit test."""
+    choices = ['all'] + list(SUBSETS) + ['!' + s for s in SUBSETS if s != 'identity']
+    return {
+        'gather_subset': {'type': 'list', 'elements': 'str', 'default': ['all'], 'choices': choices},
+    }
+
+
 def resolve_subsets(requested):
     """``all`` plus names, ``!name`` to exclude; identity is always gathered."""
     requested = list(requested or ['all'])

@@ -236,18 +236,12 @@ import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._facts import SUBSETS, gather  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._facts import gather, get_facts_argument_spec  # noqa: E402
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform  # noqa: E402
 
 
 def main():
-    choices = ['all'] + list(SUBSETS) + ['!' + s for s in SUBSETS if s != 'identity']
-    module = AnsibleModule(
-        argument_spec={
-            'gather_subset': {'type': 'list', 'elements': 'str', 'default': ['all'], 'choices': choices},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=get_facts_argument_spec(), supports_check_mode=True)
     try:
         platform = load_platform()
         facts, warnings = gather(platform, module.params['gather_subset'])
