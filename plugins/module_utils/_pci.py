@@ -118,6 +118,7 @@ def get_pci_audit_argument_spec():
         'password_history': {'type': 'int', 'default': DEFAULTS['password_history'], 'no_log': False},
         'log_retention_months': {'type': 'int', 'default': DEFAULTS['log_retention_months']},
         'fail_on': {'type': 'str', 'default': 'never', 'choices': ['never', 'fail']},
+        'low_priority': {'type': 'bool', 'default': True},
     }
 
 

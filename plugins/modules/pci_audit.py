@@ -213,6 +213,14 @@ options:
     type: str
     choices: [never, fail]
     default: never
+  low_priority:
+    description:
+      - Run the audit, whose card number scan reads every file of O(pan_paths), at the lowest CPU and I/O
+        priority (as M(posfleet.terminals.pan_scan) does with its O(posfleet.terminals.pan_scan#module:low_priority)),
+        so that the terminal keeps its payment latency while it is audited. RV(priority) shows what was applied.
+      - V(false) keeps the priority of the Ansible module process.
+    type: bool
+    default: true
 seealso:
   - module: posfleet.terminals.pan_scan
   - name: PCI DSS v4.0.1 document library
@@ -303,6 +311,13 @@ duration_ms:
   returned: always
   type: int
   sample: 110
+priority:
+  description:
+    - The priority the audit ran at (see O(low_priority)). C(nice) is the CPU nice level, C(cpu_policy) the CPU
+      scheduling policy, C(io_class) the I/O scheduling class; V(null) where the system does not say.
+  returned: success
+  type: dict
+  sample: {nice: 19, cpu_policy: idle, io_class: idle}
 """
 
 # Imports follow the documentation blocks, as ansible-test validate-modules requires.
@@ -311,6 +326,7 @@ import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.posfleet.terminals.plugins.module_utils._pan import current_priority, lower_priority  # noqa: E402
 from ansible_collections.posfleet.terminals.plugins.module_utils._pci import (  # noqa: E402
     AUDIT_OPTIONS,
     audit,
@@ -326,9 +342,11 @@ def main():
     opts = {name: p[name] for name in AUDIT_OPTIONS}
     opts['pan_salt'] = p['pan_salt'] or os.urandom(16).hex()
     ident = None
+    priority = None
     try:
         platform = load_platform()  # an unknown terminal fails here, before anything is read or written
         ident = platform.terminal_id
+        priority = lower_priority() if p['low_priority'] else current_priority()
         result = audit(opts, fim_update=p['fim_update'], check_mode=module.check_mode, platform=platform)
     except TerminalError as exc:
         module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
@@ -336,6 +354,7 @@ def main():
         error = TerminalError('pci_audit', f'unexpected error: {exc}', 'report this with the traceback', ident)
         module.fail_json(msg=str(error), exception=traceback.format_exc())
     result['terminal_id'] = ident
+    result['priority'] = priority
     if p['fail_on'] == 'fail' and not result['summary']['compliant']:
         failing = [c['id'] for c in result['controls'] if c['status'] in ('fail', 'error')]
         error = TerminalError('pci_audit', f'{len(failing)} controls fail: {", ".join(failing)}',

@@ -183,14 +183,15 @@ def test_pci_audit_module(monkeypatch, capsys):
     monkeypatch.setattr(pci_audit, 'audit', fake_audit)
     monkeypatch.setattr(pci_audit, 'load_platform', type('Terminal', (), {'terminal_id': 'BER01-LEGACY-01'}))
     waiver = {'id': 'acquirer_tls_version', 'reason': 'CHG-1', 'expires': '2999-01-01'}
-    with patch_module_args({'waivers': [waiver], 'default_passwords': ['secret-default']}), pytest.raises(SystemExit):
+    with patch_module_args({'waivers': [waiver], 'default_passwords': ['secret-default'], 'low_priority': False}), \
+            pytest.raises(SystemExit):
         pci_audit.main()
     result = json.loads(capsys.readouterr().out)
     assert result['terminal_id'] == 'BER01-LEGACY-01' and result['changed'] is False
     assert calls[0][0]['waivers'] == [waiver] and calls[0][0]['pan_salt']
     assert 'secret-default' not in json.dumps(result)
-    with patch_module_args({'fail_on': 'fail', 'fim_update': True, '_ansible_check_mode': True}), \
-            pytest.raises(SystemExit):
+    failing_args = {'fail_on': 'fail', 'fim_update': True, '_ansible_check_mode': True, 'low_priority': False}
+    with patch_module_args(failing_args), pytest.raises(SystemExit):
         pci_audit.main()
     failed = json.loads(capsys.readouterr().out)
     assert failed['failed'] is True and calls[1][1:] == (True, True)
