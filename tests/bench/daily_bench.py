@@ -17,7 +17,7 @@ daily run does. Writes results/bench/daily.json.
 By default the benchmark makes its own fleet of reference terminal containers (playbooks/demo_fleet.yml with a
 generated inventory: containers NAME-bench-NN, SSH on 127.0.0.1 ports PORT..PORT+N-1) and removes it at the end.
 Usage (from the repository root, images built by tests/images/build.sh):
-    python tests/bench/daily_bench.py [--terminals 6,24] [--rounds 3] [--name runrecord] [--port 24001]
+    python tests/bench/daily_bench.py [--terminals 6,24] [--rounds 3] [--name posfleet] [--port 24001]
         [--keep] [--workdir DIR]
 """
 
@@ -137,7 +137,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--terminals", default="6,24", help="fleet sizes, comma separated")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--name", default="runrecord", help="container name prefix")
+    parser.add_argument("--name", default="posfleet", help="container name prefix")
     parser.add_argument("--port", type=int, default=24001, help="first SSH port on 127.0.0.1")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running")
     parser.add_argument("--workdir", help="keep the generated inventory and key pair here (reused by the next run)")
