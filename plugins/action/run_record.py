@@ -123,9 +123,10 @@ class ActionModule(ActionBase):
             if fleet["terminals"] and not self._task.check_mode:
                 written = [_runrecord.atomic_write(os.path.join(dest, name), content)
                            for name, content in files.items()]
-            # Printed by the callback as a debug task would print it: one task less per run.
+            # Printed by the callback as a debug task would print it: one task less per run. Not "unreachable":
+            # Ansible reads a true "unreachable" in a result as the host being unreachable.
             result.update(msg=text, files=written, terminals=fleet["terminals"], counts=fleet["counts"],
-                          unreachable=fleet["unreachable"], _ansible_verbose_always=bool(fleet["terminals"]))
+                          unreachable_hosts=fleet["unreachable"], _ansible_verbose_always=bool(fleet["terminals"]))
         except _runrecord.RunRecordError as exc:
             result.update(failed=True, msg=f"{host}: run record: {exc}")
         return result

@@ -121,8 +121,8 @@ EXAMPLES = r"""
 
 - name: Fail the run when a terminal was unreachable
   ansible.builtin.fail:
-    msg: "unreachable: {{ _fleet.unreachable | join(', ') }}"
-  when: _fleet.unreachable | length > 0
+    msg: "unreachable: {{ _fleet.unreachable_hosts | join(', ') }}"
+  when: _fleet.unreachable_hosts | length > 0
   run_once: true
 """
 
@@ -167,8 +167,10 @@ counts:
   returned: O(scope=fleet)
   type: dict
   sample: {healthy: 5, unreachable: 1}
-unreachable:
-  description: Targeted terminals that left no record of the run.
+unreachable_hosts:
+  description:
+    - Targeted terminals that left no record of the run (C(fleet.json) lists them as C(unreachable)).
+    - Not called C(unreachable) in the result, which Ansible would take as this task's host being unreachable.
   returned: O(scope=fleet)
   type: list
   elements: str

@@ -56,7 +56,8 @@ def test_host_record_then_fleet_files(action, tmp_path, concern, subdir, files):
     record = json.loads((tmp_path / subdir / "hosts" / "t1.json").read_text())
     assert record["run_id"] == "R1" and record["error"] == "boom" and record["status"] == "error"
     fleet = action({"scope": "fleet", "concern": concern}).run(task_vars=task_vars)
-    assert fleet["unreachable"] == ["t2"] and fleet["terminals"] == 2 and "t2" in fleet["msg"]
+    assert fleet["unreachable_hosts"] == ["t2"] and fleet["terminals"] == 2 and "t2" in fleet["msg"]
+    assert "unreachable" not in fleet  # Ansible would mark the task's host unreachable
     assert sorted(p.name for p in (tmp_path / subdir).iterdir()) == files
 
 
