@@ -39,7 +39,7 @@ def atomic_write(path, data, mode=0o644, dir_mode=0o755):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(directory)
+    fsync_path(directory)
 
 
 def atomic_write_json(path, document, mode=0o644, indent=2):
@@ -48,9 +48,9 @@ def atomic_write_json(path, document, mode=0o644, indent=2):
     atomic_write(path, text, mode=mode)
 
 
-def fsync_dir(directory):
-    """Make a rename or a new entry in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+def fsync_path(path):
+    """Make a file's data, or a rename or new entry in a directory, durable."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import file_sha256
 
 SQLITE_MAGIC = b'SQLite format 3\x00'
@@ -22,14 +23,6 @@ JOURNAL_COLUMNS = {
                      'training'},
     'batches': {'batch_id', 'opened', 'settled'},
 }
-
-
-def fsync_path(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def describe(path):

@@ -21,7 +21,7 @@ import subprocess
 import time
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _os
-from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write, fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts, journal, pam, slots
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
     IDENTITY_FILE,
@@ -31,7 +31,6 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
     as_int,
     read_json,
 )
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform.journal import fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._time import (
     local_midnight_utc_iso,
     parse_time,
