@@ -47,6 +47,21 @@ attributes:
       - This action does not modify state.
 """
 
+    # Alone (not with the standard fragment): an action plugin that works on the controller only. The plugin
+    # declares its own check_mode attribute.
+    CONTROLLER = r"""
+options: {}
+attributes:
+  diff_mode:
+    description: Will return details on what has changed, when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: Runs on the controller (an action plugin); the terminals are not contacted.
+"""
+
     # Together with the standard fragment: a module that returns facts.
     FACTS = r"""
 options: {}

@@ -58,19 +58,13 @@ options:
   now:
     description: When the notice is sent (ISO 8601), recorded in the ledger; the real clock when not given.
     type: str
+extends_documentation_fragment:
+  - posfleet.terminals.attributes.CONTROLLER
 attributes:
   check_mode:
     description: Can run in C(check_mode) and return changed status prediction without sending anything.
     support: full
     details: In check mode nothing is written or sent; the rendered messages are returned.
-  diff_mode:
-    description: Will return details on what has changed, when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-    details: Runs on the controller (an action plugin); the terminals are not contacted.
 notes:
   - Needs the Python package C(apprise) on the controller only when O(urls) are given.
 """

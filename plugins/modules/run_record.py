@@ -79,19 +79,13 @@ options:
   user:
     description: Who ran the job, for the records. Default the AWX C(awx_user_name), else the controller account.
     type: str
+extends_documentation_fragment:
+  - posfleet.terminals.attributes.CONTROLLER
 attributes:
   check_mode:
     description: Can run in C(check_mode) and return changed status prediction without modifying anything.
     support: full
     details: In check mode the record and the fleet are returned, nothing is written.
-  diff_mode:
-    description: Will return details on what has changed, when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-    details: Runs on the controller (an action plugin); the terminals are not contacted.
 notes:
   - The result never reports C(changed); the files are the controller's, not a change to a terminal.
 """
