@@ -133,7 +133,7 @@ class ReferencePlatform(Platform):
     ACQUIRER_CA_DIR = '/etc/posfleet/ca'
     BOOTENV_FILE = '/var/lib/posboot/env.json'
     SLOTS_DIR = '/slots'
-    SLOT_NAMES = ('a', 'b')
+    SLOT_NAMES = slots.SLOTS  # the boot loader's own list (slots.py)
     APPS_DIR = '/opt/posapps'
     RECORDS_FILE = '/var/lib/posfleet/records.json'
     MAINTENANCE_FILE = '/var/lib/posd/maintenance.json'
@@ -197,7 +197,7 @@ class ReferencePlatform(Platform):
         }
 
     def slot(self, name):
-        base = self.path(f'{self.SLOTS_DIR}/{name}')
+        base = self._slot_dir(name)
         info = {'version': None, 'present': False, 'models': None}
         try:
             with open(os.path.join(base, 'VERSION'), encoding='utf-8') as handle:
@@ -224,7 +224,7 @@ class ReferencePlatform(Platform):
                              'set it with "posboot-env set active_slot=a" (the slot that holds a VERSION)')
         return {
             'active_slot': active,
-            'inactive_slot': [name for name in self.SLOT_NAMES if name != active][0],
+            'inactive_slot': slots.other_slot(active),
             'state': 'pending_trial' if env['upgrade_available'] else 'committed',
             'upgrade_available': env['upgrade_available'],
             'bootcount': env['bootcount'],
