@@ -109,10 +109,10 @@ class ActionModule(ActionBase):
             if args["scope"] == "host":
                 record = build_host(host, run_id, args["data"], args["error"] or None, user)
                 result["record"] = record
-                path = os.path.join(_runrecord.records_dir(dest), f"{host}.json")
-                if not self._task.check_mode:
-                    path = _runrecord.write_host_record(dest, record)
-                result["path"] = path
+                if self._task.check_mode:
+                    result["path"] = _runrecord.host_record_path(dest, host)
+                else:
+                    result["path"] = _runrecord.write_host_record(dest, record)
                 return result
             expected = args["expected"]
             if expected is None:

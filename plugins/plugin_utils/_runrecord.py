@@ -150,9 +150,13 @@ def records_dir(concern_dir):
     return os.path.join(concern_dir, "hosts")
 
 
+def host_record_path(concern_dir, host):
+    return os.path.join(records_dir(concern_dir), f"{host}.json")
+
+
 def write_host_record(concern_dir, record):
     """Write a per-host record to ``<concern_dir>/hosts/<host>.json``; returns the path."""
-    return atomic_write(os.path.join(records_dir(concern_dir), f"{record['host']}.json"), to_json(record))
+    return atomic_write(host_record_path(concern_dir, record["host"]), to_json(record))
 
 
 def read_records(concern_dir):
