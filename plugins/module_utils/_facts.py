@@ -12,8 +12,8 @@ from __future__ import annotations
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
     DEVICES,
     TerminalError,
-    utc_iso,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_iso
 
 SUBSETS = ('identity', 'firmware', 'applications', 'peripherals', 'battery', 'sensors', 'disk', 'uptime',
            'maintenance', 'journal', 'records', 'daemon')

@@ -46,9 +46,6 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.refer
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import (  # noqa: F401
     manifest_problems,
 )
-from ansible_collections.posfleet.terminals.plugins.module_utils._time import parse_time, utc_iso  # noqa: F401
-
-TERMINAL_FILE = IDENTITY_FILE  # the name modules used before the split
 
 # The registry: the ``platform`` key of /etc/posfleet/terminal.json -> the class that answers for it.
 PLATFORMS = {

@@ -19,10 +19,9 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
     TerminalError,
     as_int,
     load_platform,
-    parse_time,
     tcp_probe,
-    utc_iso,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import parse_time, utc_iso
 
 HOST = socket.gethostname()
 

@@ -49,8 +49,8 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
     contract_methods,
     load_platform,
     unimplemented,
-    utc_iso,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_iso
 
 # -------------------------------------------------------------------------------------------------- shapes
 

@@ -17,8 +17,8 @@ from ansible_collections.posfleet.terminals.plugins.module_utils import _facts, 
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
     TerminalError,
     load_platform,
-    utc_iso,
 )
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_iso
 
 JOURNAL = {'transactions_today': 412, 'last_transaction': '2026-11-20T09:59:55Z',
            'open_batch': {'batch_id': 'B7', 'count': 412, 'amount_minor': 1234500, 'currency': 'CNY'},
