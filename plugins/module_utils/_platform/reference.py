@@ -471,6 +471,11 @@ class ReferencePlatform(Platform):
     def _strip(answer):
         return {k: v for k, v in answer.items() if k not in ('ok', 'error')}
 
+    def _change(self, cmd, args=None, timeout=None):
+        """A command that changes what posd's status says: the cached status is dropped first."""
+        self._status = None
+        return self._strip(self.daemon.call(cmd, args, timeout=timeout))
+
     def selftest(self, print_receipt=True):
         answer = self.daemon.call('selftest', {'print_receipt': bool(print_receipt)}, timeout=DAEMON_TIMEOUT + 20)
         devices = answer.get('devices')
@@ -492,18 +497,14 @@ class ReferencePlatform(Platform):
         return answer
 
     def maintenance_enter(self, message, drain_timeout=30):
-        self._status = None
-        answer = self.daemon.call('maintenance_enter', {'message': message, 'drain_timeout': drain_timeout},
-                                  timeout=drain_timeout + DAEMON_MARGIN)
-        return self._strip(answer)
+        return self._change('maintenance_enter', {'message': message, 'drain_timeout': drain_timeout},
+                            timeout=drain_timeout + DAEMON_MARGIN)
 
     def maintenance_leave(self):
-        self._status = None
-        return self._strip(self.daemon.call('maintenance_leave'))
+        return self._change('maintenance_leave')
 
     def settle(self):
-        self._status = None
-        return self._strip(self.daemon.call('settle', timeout=60))
+        return self._change('settle', timeout=60)
 
     # write side ------------------------------------------------------------------------------------
 
@@ -692,12 +693,11 @@ class ReferencePlatform(Platform):
                              'is readable') from None
 
     def quiesce_journal(self, drain_timeout=30, resume_after=900):
-        answer = self.daemon.call('journal_quiesce', {'drain_timeout': drain_timeout, 'resume_after': resume_after},
-                                  timeout=drain_timeout + DAEMON_MARGIN)
-        return self._strip(answer)
+        return self._change('journal_quiesce', {'drain_timeout': drain_timeout, 'resume_after': resume_after},
+                            timeout=drain_timeout + DAEMON_MARGIN)
 
     def resume_journal(self):
-        return self._strip(self.daemon.call('journal_resume'))
+        return self._change('journal_resume')
 
     def restore_journal(self, src):
         step = 'restore_journal'
