@@ -41,7 +41,7 @@ class Range(collections.namedtuple('Range', 'low high unit')):
 
     def describe(self):
         unit = f' {self.unit}' if self.unit and self.unit != '%' else self.unit
-        return f'{self.low}{unit} to {self.high}{unit}'
+        return f'{self.low} to {self.high}{unit}'
 
 
 def out_of_range(params, ranges):

@@ -36,7 +36,7 @@ def test_the_error_names_the_terminal_the_option_the_range_and_the_fix():
     with pytest.raises(TerminalError) as caught:
         check_ranges({'network_timeout': -1, 'paper_warn_pct': 150}, _selftest.SELFTEST_RANGES, 'SH01-T100-01')
     assert str(caught.value) == (
-        'terminal SH01-T100-01: options: option network_timeout=-1 is out of range (allowed 1 seconds to 120 seconds); '
-        'option paper_warn_pct=150 is out of range (allowed 0% to 100%). Fix: set network_timeout to a number from '
+        'terminal SH01-T100-01: options: option network_timeout=-1 is out of range (allowed 1 to 120 seconds); '
+        'option paper_warn_pct=150 is out of range (allowed 0 to 100%). Fix: set network_timeout to a number from '
         '1 to 120; set paper_warn_pct to a number from 0 to 100 (nothing was changed)')
     assert caught.value.step == 'options'
