@@ -30,6 +30,9 @@ description:
     administer the terminal (sudo, admin groups, SSH keys), which voids the exemption.
   - A failing control covered by an unexpired waiver (O(waivers)) reads V(waived), never V(pass); an expired waiver
     is ignored and said so in the evidence.
+  - Numeric options are checked against their allowed range before anything is read (ports 1 to 65535, days 1 to
+    365, O(idle_timeout) 1 to 86400 s, O(lockout_seconds) 1 to 604800 s, ...); a value outside it fails the task
+    with step C(options), naming the terminal, the option, the range and the fix.
   - The module only reads, except with O(fim_update=true), which records the file-integrity baseline (C(changed)
     when it differs from the recorded one).
 author:
