@@ -85,6 +85,8 @@ STAGE_FIX = {
                   'the terminal clock'),
     'response': "the acquirer did not answer in time: check the acquirer's service status",
 }
+VERIFY_FIX = ('set "verify": true and the acquirer CA in ca_file of {config}, then check that a test transaction '
+              'is approved')
 
 
 def thresholds(overrides=None):
@@ -411,8 +413,24 @@ class Evaluator:
                 findings.append(high(connect_ms, self.t['network_connect_warn_ms'], None,
                                      f'acquirer {endpoint} reachable, TCP connect', ' ms', '',
                                      'check the store network for congestion'))
+            if probe.get('host'):  # the configuration was read: whether it verifies the acquirer is known
+                findings.extend(self.tls_verification(probe))
         status, reason = worst(findings)
         return check('network', status, reason, value=connect_ms, latency_ms=connect_ms, details=details)
+
+    @staticmethod
+    def tls_verification(probe):
+        """A link that does not verify the acquirer's certificate authorises with whoever answers: fail, also
+        when the setting is unknown (a platform that does not say is not verified)."""
+        verify = probe.get('verify')
+        if verify is True:
+            return []
+        config = probe.get('config') or "the terminal's acquirer link configuration"
+        if verify is False:
+            what = f'TLS certificate verification of the acquirer is off (verify false in {config})'
+        else:
+            what = f'TLS certificate verification of the acquirer is not known (no "verify": true in {config})'
+        return [(FAIL, f'{what}: {VERIFY_FIX.format(config=config)}')]
 
     def check_acquirer_transaction(self):
         name = 'acquirer_transaction'

@@ -34,6 +34,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._os import (
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform
+from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_date, utc_iso
 from ansible_collections.posfleet.terminals.plugins.module_utils._version import at_least
 
@@ -77,6 +78,15 @@ DEFAULTS = {
 }
 
 
+# Filled by @control as this module is imported.
+CONTROLS = []
+
+
+def control_ids():
+    """The IDs of the registered controls, in their order."""
+    return [spec.id for spec in CONTROLS]
+
+
 def get_pci_audit_argument_spec():
     """The ``pci_audit`` module's options: the one table of their types and defaults (module, role and the
     module's DOCUMENTATION read it; a unit test holds the documentation to it).
@@ -84,7 +94,8 @@ def get_pci_audit_argument_spec():
     An option without ``default`` here takes its value from ``DEFAULTS`` (long lists, secrets, and the paths
     to which the platform adds its own) at run time."""
     return {
-        'controls': {'type': 'list', 'elements': 'str', 'default': []},
+        # The registered control IDs (filled when this module is imported): a typo is rejected, never a pass.
+        'controls': {'type': 'list', 'elements': 'str', 'default': [], 'choices': control_ids()},
         'automation_account': {'type': 'str', 'default': DEFAULTS['automation_account']},
         'cashier_accounts': {'type': 'list', 'elements': 'dict', 'default': [], 'options': {
             'name': {'type': 'str', 'required': True},
@@ -122,11 +133,25 @@ def get_pci_audit_argument_spec():
     }
 
 
+# The allowed range of each numeric option (``_ranges``), checked before anything is read: a negative or zero
+# threshold would make a control pass or fail for nothing.
+PCI_AUDIT_RANGES = {
+    'allowed_ports': Range(1, 65535, ''),
+    'insecure_ports': Range(1, 65535, ''),
+    'max_password_age': Range(1, 365, 'days'),
+    'inactive_days': Range(1, 365, 'days'),
+    'idle_timeout': Range(1, 86400, 'seconds'),
+    'min_password_length': Range(1, 128, 'characters'),
+    'lockout_attempts': Range(1, 100, 'attempts'),
+    'lockout_seconds': Range(1, 604800, 'seconds'),
+    'password_history': Range(1, 400, 'passwords'),
+    'log_retention_months': Range(1, 120, 'months'),
+}
+
+
 # The options that reach audit() (the others steer the module itself).
 AUDIT_OPTIONS = tuple(name for name in get_pci_audit_argument_spec() if name not in ('fim_update', 'fail_on'))
 
-
-CONTROLS = []
 
 # The controls the pci_baseline role remediates (each behind the toggle posfleet_pci_baseline_<id>).
 REMEDIABLE = frozenset((
@@ -1134,8 +1159,9 @@ def summarize(results):
         summary[entry['status']] += 1
     judged = summary['pass'] + summary['fail'] + summary['error'] + summary['waived']
     summary['total'] = len(results)
-    summary['score'] = round(100.0 * summary['pass'] / judged, 1) if judged else 100.0
-    summary['compliant'] = summary['fail'] == 0 and summary['error'] == 0
+    # Nothing judged (no control selected, or all not applicable) is no evidence: never compliant.
+    summary['score'] = round(100.0 * summary['pass'] / judged, 1) if judged else 0.0
+    summary['compliant'] = bool(judged) and summary['fail'] == 0 and summary['error'] == 0
     return summary
 
 
@@ -1169,6 +1195,12 @@ def audit(opts, root='/', runner=None, now=None, fim_update=False, check_mode=Fa
     services_dir = platform.compliance_paths()['services_dir']
     os_view = OsView(root, runner or run_command, boot_services=(platform.name, services_dir) if services_dir else None)
     ctx = Context(os_view, options_with_defaults(opts, platform), platform, now)
+    check_ranges(ctx.opts, PCI_AUDIT_RANGES, platform.terminal_id)
+    unknown = [cid for cid in ctx.opts.get('controls') or [] if cid not in control_ids()]
+    if unknown:
+        raise TerminalError('options', f'unknown control ID(s) {", ".join(unknown)}',
+                            'use the IDs of posfleet.terminals.pci_audit\'s controls (ansible-doc lists them)',
+                            platform.terminal_id)
     changed = False
     if fim_update:
         changed = record_fim_baseline(ctx, check_mode)[0]

@@ -13,6 +13,7 @@ import time
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _health as health
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
+from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 
 SKIPPED_CHECK_MODE = 'skipped in check mode'
 
@@ -33,6 +34,27 @@ def get_selftest_argument_spec():
     return spec
 
 
+# The allowed range of each numeric option (``_ranges``): the reference terminal's daemon takes a transaction
+# timeout of 1 to 120 s; a percentage threshold is a percentage; a latency threshold beyond the longest
+# transaction could never be reached.
+SELFTEST_RANGES = {
+    'transaction_timeout': Range(1, 120, 'seconds'),
+    'network_timeout': Range(1, 120, 'seconds'),
+    'paper_warn_pct': Range(0, 100, '%'),
+    'paper_fail_pct': Range(0, 100, '%'),
+    'head_wear_warn_pct': Range(0, 100, '%'),
+    'battery_warn_pct': Range(0, 100, '%'),
+    'battery_fail_pct': Range(0, 100, '%'),
+    'battery_health_warn_pct': Range(0, 100, '%'),
+    'temperature_warn_c': Range(-40, 150, '°C'),
+    'temperature_fail_c': Range(-40, 150, '°C'),
+    'network_connect_warn_ms': Range(1, 120000, 'ms'),
+    'acquirer_warn_ms': Range(1, 120000, 'ms'),
+    'acquirer_fail_ms': Range(1, 120000, 'ms'),
+    'tls_handshake_warn_ms': Range(1, 120000, 'ms'),
+}
+
+
 def options_with_defaults(options):
     """``options`` (the module's option names) completed with the spec's defaults; ``None`` keeps the default."""
     spec = get_selftest_argument_spec()
@@ -49,6 +71,7 @@ def run(platform, check_mode=False, **options):
     (without ``changed``/``failed``) and a failure message (``None`` when the task should not fail)."""
     start = time.monotonic()
     opts = options_with_defaults(options)
+    check_ranges(opts, SELFTEST_RANGES, platform.terminal_id)  # before the terminal is asked anything
     print_receipt, transaction, fail_on = opts['print_receipt'], opts['transaction'], opts['fail_on']
     limits = {name: opts[name] for name in health.DEFAULT_THRESHOLDS}
     skipped = {}

@@ -30,6 +30,9 @@ description:
     administer the terminal (sudo, admin groups, SSH keys), which voids the exemption.
   - A failing control covered by an unexpired waiver (O(waivers)) reads V(waived), never V(pass); an expired waiver
     is ignored and said so in the evidence.
+  - Numeric options are checked against their allowed range before anything is read (ports 1 to 65535, days 1 to
+    365, O(idle_timeout) 1 to 86400 s, O(lockout_seconds) 1 to 604800 s, ...); a value outside it fails the task
+    with step C(options), naming the terminal, the option, the range and the fix.
   - The module only reads, except with O(fim_update=true), which records the file-integrity baseline (C(changed)
     when it differs from the recorded one).
 author:
@@ -56,10 +59,27 @@ attributes:
         without a readable identity of a supported platform fails before anything is read.
 options:
   controls:
-    description: Evaluate only these control IDs (default all).
+    description:
+      - Evaluate only these control IDs (default all). An ID that is not one of the choices is rejected before the
+        terminal is read; a selection in which no control could be judged (all V(not_applicable)) is never
+        C(compliant).
     type: list
     elements: str
     default: []
+    choices: [ssh_permit_root_login, ssh_password_authentication, ssh_permit_empty_passwords,
+      ssh_hostbased_authentication, ssh_x11_forwarding, ssh_tcp_forwarding, ssh_permit_user_environment,
+      ssh_log_level, ssh_max_auth_tries, ssh_login_grace_time, ssh_idle_timeout, ssh_strong_crypto,
+      pam_pwquality, password_min_length, password_complexity, password_history, faillock_enabled,
+      faillock_deny, faillock_unlock_time, pam_no_nullok, password_max_days, password_aging_accounts,
+      password_hashing, no_empty_passwords, vendor_default_passwords, inactive_accounts, unique_ids,
+      sudo_nopasswd, sudo_members, shell_idle_timeout, cashier_exemption, listening_services,
+      no_insecure_protocols, enabled_services, firewall_ruleset, firewall_input_deny,
+      firewall_output_deny, firewall_forward_deny, firewall_inbound_ports, file_shadow, file_passwd,
+      file_sshd_config, file_ssh_host_keys, file_sudoers, file_journal, file_posd_logs, file_auth_log,
+      file_acquirer_config, no_world_writable, log_retention_posd, log_retention_auth, journald_retention,
+      audit_log_active, time_sync, time_designated_servers, time_config_protected, acquirer_tls_version,
+      acquirer_tls_verify, approved_versions, fim_baseline, fim_unchanged, anti_malware, poi_inventory,
+      pan_storage, sad_storage, journal_masked]
   automation_account:
     description: The account the automation logs in with; the only one allowed C(NOPASSWD) sudo.
     type: str
@@ -288,7 +308,8 @@ controls:
       remediable: true
 summary:
   description: Controls per status; C(score) is the percentage of passes among judged controls (not applicable ones
-    left out); C(compliant) is V(true) when nothing fails or errs.
+    left out; V(0) when none was judged); C(compliant) is V(true) when at least one control was judged and nothing
+    fails or errs.
   returned: always
   type: dict
   sample: {pass: 43, fail: 19, not_applicable: 4, error: 0, waived: 0, total: 66, score: 69.4, compliant: false}
@@ -357,9 +378,14 @@ def main():
     result['priority'] = priority
     if p['fail_on'] == 'fail' and not result['summary']['compliant']:
         failing = [c['id'] for c in result['controls'] if c['status'] in ('fail', 'error')]
-        error = TerminalError('pci_audit', f'{len(failing)} controls fail: {", ".join(failing)}',
-                              'run the posfleet.terminals.pci_baseline role for the remediable ones, fix or waive '
-                              'the others (see each control\'s remediation)', ident)
+        if failing:
+            error = TerminalError('pci_audit', f'{len(failing)} controls fail: {", ".join(failing)}',
+                                  'run the posfleet.terminals.pci_baseline role for the remediable ones, fix or '
+                                  'waive the others (see each control\'s remediation)', ident)
+        else:
+            error = TerminalError('pci_audit', f'no control could be judged ({len(result["controls"])} selected, '
+                                  'none passed, failed or erred): no evidence', 'select controls that apply to '
+                                  'this terminal (see each control\'s not_applicable reason)', ident)
         module.fail_json(msg=str(error), **result)
     module.exit_json(**result)
 

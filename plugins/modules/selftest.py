@@ -16,13 +16,18 @@ description:
   - Judges the results against thresholds and returns one check per concern in RV(checks), in this order
     (critical checks marked with *) - C(daemon)*, C(card_reader)*, C(scanner), C(printer)* (paper, jam, cover),
     C(printer_head) (head wear), C(battery) (charge), C(battery_health), C(sensors) (temperature),
-    C(network)* (TCP connect to the acquirer), C(acquirer_transaction)* (approval, authorisation time, TLS handshake).
+    C(network)* (TCP connect to the acquirer; fails when the acquirer link does not verify the acquirer's
+    certificate - C(verify) false or unknown), C(acquirer_transaction)* (approval, authorisation time, TLS
+    handshake).
   - A check is V(not_applicable) when the model lacks the device (for example C(model t100 has no battery)),
     when it was skipped, or when the daemon is not running (the C(daemon) check then fails with the reason).
   - Consumables (paper, print head wear, battery health) warn before they fail; print head wear and battery health
     only ever warn.
   - Thresholds compare strictly. V(5) for O(paper_fail_pct) means 5% itself does not fail; V(60) for
     O(temperature_warn_c) means 60°C itself passes.
+  - Numeric options are checked against their allowed range before the terminal is asked anything (timeouts 1 to
+    120 s, percentages 0 to 100, temperatures -40 to 150 °C, latency thresholds 1 to 120000 ms); a value outside
+    it fails the task with step C(options), naming the terminal, the option, the range and the fix.
   - The module is diagnostic, so it never reports C(changed). Under O(fail_on) the task fails with a message naming
     the terminal and each failing check with its reason; all results are still returned.
 author:

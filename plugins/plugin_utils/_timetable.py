@@ -374,12 +374,28 @@ def notice_for(ledger, start):
     return None
 
 
-def settlement_reason(journal):
-    """Why the terminal's trading day is not settled, or None when it is (or nothing is known)."""
-    if not isinstance(journal, dict) or journal.get("unsettled_count") is None:
+def known_count(value):
+    """``value`` as a count (a non-negative int, or its decimal string), or None when it is not one."""
+    if isinstance(value, bool):
         return None
-    count = int(journal.get("unsettled_count") or 0)
-    if count <= 0:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def settlement_reason(journal):
+    """Why the terminal's trading day is not settled, or None when it is.
+
+    Nothing known is not settled (fail closed): a journal summary that is missing, not a mapping, or whose
+    ``unsettled_count`` is not a count (posd closed the journal for a backup, or it could not be read) defers
+    the tiers that interrupt trading, with that reason."""
+    count = known_count(journal.get("unsettled_count")) if isinstance(journal, dict) else None
+    if count is None:
+        source = journal.get("source") if isinstance(journal, dict) else None
+        return ("nothing is known about the terminal's batch (its journal summary"
+                + (f" from {source}" if source else "") + " has no unsettled count), so it cannot be shown "
+                "settled: check that posd is running and its journal is open, then run again")
+    if count == 0:
         return None
     batch = (journal.get("open_batch") or {}).get("batch_id") or "?"
     return (f"{count} approved transaction(s) in {journal.get('unsettled_batches') or 1} unsettled batch(es) "
@@ -436,7 +452,9 @@ def plan(host, tiers, calendar=None, ledger=None, now=None, journal=None, notice
             if any(code == "notice" for code, _t in reasons):
                 # Notice sent now: the first usable window at least the lead time away.
                 next_start = next_window(cal, now, lead)[0]
-            if cal.get("settlement_gate", True):
+            # journal None: the terminal was not read yet (the role's first decision); it decides again with the
+            # facts' journal, where a missing summary is {} and defers.
+            if cal.get("settlement_gate", True) and journal is not None:
                 why = settlement_reason(journal)
                 if why:
                     reasons.append(("unsettled", why))

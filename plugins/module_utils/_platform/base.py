@@ -299,9 +299,12 @@ class Platform:
         return str(data['host']), port
 
     def probe_acquirer(self, timeout=5.0):
-        """TCP reachability of the acquirer, measured from the terminal."""
+        """TCP reachability of the acquirer, measured from the terminal (``tcp_probe``'s keys), with the link's
+        TLS certificate verification setting: ``verify`` (bool, ``None`` when unknown) and ``config`` (where it was
+        read). The self-test's network check fails unless ``verify`` is true."""
         host, port = self.acquirer_endpoint()
-        return tcp_probe(host, port, timeout)
+        conf = self.acquirer()
+        return dict(tcp_probe(host, port, timeout), verify=conf.get('verify'), config=conf.get('source'))
 
     def disk_usage(self, paths):
         usage = []

@@ -33,7 +33,8 @@ SELFTEST = [
     {'device': 'battery', 'present': False, 'ok': None, 'latency_ms': None, 'detail': 'not present'},
     {'device': 'sensors', 'present': True, 'ok': True, 'latency_ms': 5, 'detail': 'ok'},
 ]
-PROBE = {'host': 'acquirer', 'port': 8443, 'reachable': True, 'connect_ms': 2.5, 'error': None}
+PROBE = {'host': 'acquirer', 'port': 8443, 'reachable': True, 'connect_ms': 2.5, 'error': None, 'verify': True,
+         'config': '/etc/posfleet/acquirer.json'}
 TX = {'ok': True, 'approved': True, 'auth_code': 'A1B2C3', 'tls_version': 'TLSv1.3', 'cipher': 'TLS_AES_256_GCM_SHA384',
       'connect_ms': 2, 'handshake_ms': 12, 'response_ms': 85, 'acquirer': 'acquirer:8443'}
 KEYS = {'name', 'status', 'critical', 'latency_ms', 'reason', 'value', 'details'}
@@ -374,6 +375,26 @@ def test_network_endpoint_unknown():
     c = run(probe=probe)['network']
     assert c['status'] == 'fail'
     assert c['reason'] == 'acquirer endpoint unknown (/etc/posfleet/acquirer.json does not exist): restore it'
+
+
+@pytest.mark.parametrize('verify, words', [
+    (False, 'TLS certificate verification of the acquirer is off (verify false in /etc/posfleet/acquirer.json)'),
+    (None, 'TLS certificate verification of the acquirer is not known'),
+    ('missing', 'TLS certificate verification of the acquirer is not known'),
+])
+def test_network_fails_when_the_acquirer_certificate_is_not_verified(verify, words):
+    probe = dict(PROBE, verify=verify) if verify != 'missing' else {k: v for k, v in PROBE.items() if k != 'verify'}
+    checks = run(probe=probe)
+    c = checks['network']
+    assert c['status'] == 'fail' and c['critical'] is True
+    assert words in c['reason']
+    assert c['reason'].endswith('then check that a test transaction is approved')
+    assert 'set "verify": true and the acquirer CA in ca_file' in c['reason']
+    assert checks['acquirer_transaction']['status'] == 'pass'  # the transaction is approved: not a proof
+
+
+def test_network_verified_tls_passes():
+    assert run(probe=PROBE)['network']['status'] == 'pass'
 
 
 def test_network_not_probed():

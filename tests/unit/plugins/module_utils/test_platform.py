@@ -449,8 +449,18 @@ def test_probe_acquirer_uses_the_configured_endpoint(terminal_root, monkeypatch)
 
     from ansible_collections.posfleet.terminals.plugins.module_utils import _platform
     monkeypatch.setattr(_platform.base, 'tcp_probe', fake_probe)
-    platform_at(terminal_root).probe_acquirer(timeout=4)
+    probe = platform_at(terminal_root).probe_acquirer(timeout=4)
     assert seen == {'host': '127.0.0.1', 'port': 8443, 'timeout': 4}
+    assert probe['verify'] is True and probe['config'] == '/etc/posfleet/acquirer.json'
+
+
+@pytest.mark.parametrize('verify, expected', [(False, False), ('false', None), (0, None)])
+def test_probe_acquirer_says_whether_tls_is_verified(terminal_root, monkeypatch, verify, expected):
+    from ansible_collections.posfleet.terminals.plugins.module_utils import _platform
+    monkeypatch.setattr(_platform.base, 'tcp_probe', lambda host, port, timeout: {
+        'host': host, 'port': port, 'reachable': True, 'connect_ms': 1.0, 'error': None})
+    write_json(terminal_root, '/etc/posfleet/acquirer.json', {'host': '127.0.0.1', 'port': 8443, 'verify': verify})
+    assert platform_at(terminal_root).probe_acquirer()['verify'] is expected
 
 
 # ---------------------------------------------------------------------------------------------- helpers

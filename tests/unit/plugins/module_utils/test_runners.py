@@ -54,7 +54,7 @@ def terminal(terminal_root, fake_posd, monkeypatch):
         server = fake_posd(*answers)
         platform = load_platform(root=str(terminal_root), socket_path=server.path)
         monkeypatch.setattr(platform, 'probe_acquirer', lambda timeout=5: {
-            'host': 'acquirer', 'port': 8443, 'reachable': True, 'connect_ms': 1.5, 'error': None})
+            'host': 'acquirer', 'port': 8443, 'reachable': True, 'connect_ms': 1.5, 'error': None, 'verify': True})
         return platform, server
 
     return start
@@ -64,7 +64,7 @@ def terminal(terminal_root, fake_posd, monkeypatch):
 def down(terminal_root, monkeypatch):
     platform = load_platform(root=str(terminal_root))  # no socket in the tree: posd is not running
     monkeypatch.setattr(platform, 'probe_acquirer', lambda timeout=5: {
-        'host': 'acquirer', 'port': 8443, 'reachable': True, 'connect_ms': 1.5, 'error': None})
+        'host': 'acquirer', 'port': 8443, 'reachable': True, 'connect_ms': 1.5, 'error': None, 'verify': True})
     return platform
 
 

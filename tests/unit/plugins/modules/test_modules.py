@@ -42,7 +42,7 @@ def run_module(terminal_root, fake_posd, monkeypatch, capsys):
         def fake_load_platform():
             platform = load_platform(root=str(terminal_root), socket_path=server.path if server else None)
             platform.probe_acquirer = lambda timeout=5: {'host': 'acquirer', 'port': 8443, 'reachable': True,
-                                                         'connect_ms': 1.0, 'error': None}
+                                                         'connect_ms': 1.0, 'error': None, 'verify': True}
             return platform
 
         monkeypatch.setattr(module, 'load_platform', fake_load_platform)

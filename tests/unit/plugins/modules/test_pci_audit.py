@@ -65,3 +65,36 @@ def test_unregistered_platform_fails_naming_it(tmp_path, monkeypatch, capsys):
     assert result['failed'] is True
     assert result['msg'].startswith("terminal X1: identity: platform 'acme-x9' is not supported")
     assert sorted(p.name for p in tmp_path.rglob('*')) == ['etc', 'posfleet', 'terminal.json']
+
+
+def test_controls_are_the_registered_ids():
+    assert SPEC['controls']['choices'] == _pci.control_ids()
+    assert 'ssh_permit_root_login' in SPEC['controls']['choices'] and len(set(_pci.control_ids())) == len(_pci.CONTROLS)
+
+
+def test_a_mistyped_control_id_is_rejected_before_reading(terminal_root, monkeypatch, capsys):
+    result = run(monkeypatch, capsys, terminal_root, {'controls': ['ssh_permit_rot_login'], 'fim_update': True})
+    assert result['failed'] is True
+    assert 'value of controls must be one or more of' in result['msg'] and 'ssh_permit_rot_login' in result['msg']
+    assert 'summary' not in result
+
+
+def test_audit_rejects_unknown_control_ids_when_called_without_the_spec(terminal_root):
+    with pytest.raises(_pci.TerminalError) as caught:
+        _pci.audit({'controls': ['ssh_permit_rot_login']}, root=str(terminal_root))
+    assert str(caught.value).startswith('terminal SH01-T100-01: options: unknown control ID(s) ssh_permit_rot_login')
+
+
+@pytest.mark.parametrize('statuses', [[], ['not_applicable'], ['not_applicable', 'not_applicable']])
+def test_nothing_judged_is_never_compliant(statuses):
+    summary = _pci.summarize([{'status': s} for s in statuses])
+    assert summary['compliant'] is False and summary['score'] == 0.0 and summary['total'] == len(statuses)
+
+
+@pytest.mark.parametrize('statuses, compliant, score', [
+    (['pass'], True, 100.0), (['pass', 'not_applicable'], True, 100.0), (['pass', 'waived'], True, 50.0),
+    (['pass', 'fail'], False, 50.0), (['pass', 'error'], False, 50.0),
+])
+def test_judged_controls_decide(statuses, compliant, score):
+    summary = _pci.summarize([{'status': s} for s in statuses])
+    assert (summary['compliant'], summary['score']) == (compliant, score)

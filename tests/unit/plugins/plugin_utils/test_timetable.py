@@ -194,6 +194,40 @@ def test_unsettled_batch_defers_interrupting_tiers_only():
     assert result["deferred"][0]["next_window_start_local"] == "2026-11-25T02:00:00+08:00"
 
 
+@pytest.mark.parametrize("journal", [
+    {},  # facts gathered, journal subset missing
+    {"unsettled_count": None, "source": "daemon"},  # posd closed the journal (backup, restore)
+    {"unsettled_count": "unknown"},
+    {"unsettled_count": -1},
+    {"unsettled_count": True},
+    "not a summary",
+])
+def test_unknown_batch_defers_interrupting_tiers(journal):
+    led = with_notice(done_except("daily", "weekly"), "2026-11-22T00:00:00Z")
+    result = run(NOW_TUE, led=led, journal=journal)
+    assert result["run"] == ["daily"]
+    assert [d["tier"] for d in result["deferred"]] == ["weekly"]
+    assert result["deferred"][0]["codes"] == ["unsettled"]
+    assert "nothing is known about the terminal's batch" in result["deferred"][0]["reason"]
+
+
+def test_first_decision_before_the_terminal_is_read_leaves_the_gate_to_the_second():
+    led = with_notice(done_except("daily", "weekly"), "2026-11-22T00:00:00Z")
+    assert run(NOW_TUE, led=led)["run"] == ["daily", "weekly"]  # journal None: not read yet
+
+
+@pytest.mark.parametrize("journal, reason", [
+    ({"unsettled_count": 0}, None),
+    ({"unsettled_count": "0"}, None),
+    ({"unsettled_count": 2}, "2 approved transaction(s)"),
+    ({"unsettled_count": None}, "nothing is known"),
+    (None, "nothing is known"),
+])
+def test_settlement_reason(journal, reason):
+    why = tt.settlement_reason(journal)
+    assert (why is None) if reason is None else (reason in why)
+
+
 def test_settlement_gate_can_be_off_per_store():
     led = with_notice(done_except("daily", "weekly"), "2026-11-22T00:00:00Z")
     result = run(NOW_TUE, calendar=dict(SHANGHAI, settlement_gate=False), led=led, journal={"unsettled_count": 3})
