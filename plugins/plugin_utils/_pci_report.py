@@ -32,6 +32,7 @@ def pci_host_report(host, audit=None, run_id='', error=None, user=None):
         controls=audit.get('controls') or [],
         pan_scan=audit.get('pan_scan'),
         fim=audit.get('fim'),
+        sshd=audit.get('sshd'),  # which configuration the running sshd read: the SSH controls' evidence
         duration_ms=audit.get('duration_ms'),
     )
 
