@@ -6,7 +6,8 @@
 on any Debian-based terminal: PCI DSS controls today, credentials and software next.
 
 ``OsView`` parses what it is asked for once (lazily) from a file root (``/`` on a terminal; tests point it at a
-temporary tree) and a command runner (``sshd -T``). Nothing here writes.
+temporary tree) and a command runner (``sshd -T``). Nothing here writes. Running processes (the sshd listener) are read
+from ``/proc`` under the same root.
 
 Private to the collection. Target-side code: Python >= 3.9 standard library only.
 """
@@ -26,10 +27,18 @@ import stat
 import struct
 import subprocess
 
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_iso
+
 # The OS's own account and PAM files (Debian's; every platform built on it has them where Debian puts them).
 PASSWD_FILE = '/etc/passwd'
 SHADOW_FILE = '/etc/shadow'
 FAILLOCK_CONF = '/etc/security/faillock.conf'
+# OpenSSH as Debian installs it: the server, its main configuration (relative Includes are read from its
+# directory) and the PID file of the listener when sshd -T names none.
+SSHD_BINARY = '/usr/sbin/sshd'
+SSHD_CONFIG = '/etc/ssh/sshd_config'
+SSHD_PIDFILE = '/run/sshd.pid'
+SSHD_INCLUDE_DEPTH = 16
 
 NOLOGIN_SHELLS = ('/usr/sbin/nologin', '/sbin/nologin', '/bin/false', '/usr/bin/false', '/bin/sync', '')
 
@@ -174,6 +183,108 @@ class OsView:
             if parts:
                 values.setdefault(parts[0].lower(), parts[1] if len(parts) > 1 else '')
         return values
+
+    def sshd_config_sources(self):
+        """``(files, directories)`` sshd reads its configuration from: ``sshd_config`` and every file its
+        ``Include`` lines name (recursively, globs expanded as sshd does), and the directory of each glob (a
+        drop-in removed from it changes the directory, not a file)."""
+        files, directories = [], []
+
+        def visit(path, depth):
+            text = self.read(path)
+            if text is None or path in files or depth > SSHD_INCLUDE_DEPTH:
+                return
+            files.append(path)
+            for raw in text.splitlines():
+                words = strip_comment(raw).split()
+                if len(words) < 2 or words[0].lower() != 'include':
+                    continue
+                for pattern in words[1:]:
+                    pattern = pattern.strip('"')
+                    if not pattern.startswith('/'):
+                        pattern = os.path.join(os.path.dirname(SSHD_CONFIG), pattern)
+                    if glob.has_magic(pattern):
+                        directory = os.path.dirname(pattern)
+                        if directory not in directories and os.path.isdir(self.path(directory)):
+                            directories.append(directory)
+                    for match in self.glob(pattern):
+                        visit(match, depth + 1)
+        visit(SSHD_CONFIG, 0)
+        return files, directories
+
+    def process(self, pid):
+        """``{pid, comm, ppid, started}`` of a process from ``/proc/<pid>/stat`` (``started``: epoch seconds,
+        rounded down to the boot time's second, so never later than the real start); None when there is none."""
+        text = self.read(f'/proc/{int(pid)}/stat')
+        if not text or ')' not in text:
+            return None
+        comm = text[text.index('(') + 1:text.rindex(')')]
+        fields = text[text.rindex(')') + 1:].split()
+        boot = parse_kv(self.read('/proc/stat') or '').get('btime')
+        if len(fields) < 20 or not boot:
+            return None
+        started = int(boot) + int(fields[19]) / os.sysconf('SC_CLK_TCK')
+        return {'pid': int(pid), 'comm': comm, 'ppid': int(fields[1]), 'started': started}
+
+    def _sshd_listener(self, pidfile):
+        """The running sshd listener and when it last read its configuration: ``(process, loaded_at, source)``.
+
+        sshd re-executes itself in place on SIGHUP (same PID, same start time) and rewrites its PID file each
+        time it has read its configuration and bound its sockets, so the PID file's change time is when the
+        running daemon loaded its configuration, never earlier than the process start. Without a PID file that
+        names a running sshd, the oldest sshd whose parent is not an sshd is the listener and its start time
+        the latest moment it can have read its configuration."""
+        name = os.path.basename(SSHD_BINARY)
+        try:
+            pid = int((self.read(pidfile) or '').strip() or 0)
+        except ValueError:
+            pid = 0
+        proc = self.process(pid) if pid > 0 else None
+        if proc and proc['comm'] == name:
+            info = os.stat(self.path(pidfile))
+            written = max(info.st_mtime_ns, info.st_ctime_ns) / 1e9
+            return proc, max(proc['started'], written), f'PID file {pidfile}'
+        listeners = []
+        for entry in glob.glob(self.path('/proc/[0-9]*')):
+            candidate = self.process(os.path.basename(entry))
+            if candidate and candidate['comm'] == name:
+                parent = self.process(candidate['ppid']) if candidate['ppid'] > 0 else None
+                if not parent or parent['comm'] != name:
+                    listeners.append(candidate)
+        if not listeners:
+            return None, None, None
+        proc = min(listeners, key=lambda p: p['started'])
+        return proc, proc['started'], 'process start time (no PID file names it)'
+
+    def sshd_daemon(self):
+        """The running sshd against its configuration files: ``{running: bool, pid: int|None, loaded_at: str|None
+        (when it read its configuration, UTC), source: str|None (how that was read), config_changed_at: str (the
+        latest change of a file or Include directory), newest_config: str, stale: bool (a file changed after
+        the daemon read its configuration: sshd -T shows the files, not what the daemon enforces)}``; None when
+        sshd is not installed."""
+        return self._cached('sshd_daemon', self._sshd_daemon)
+
+    def _sshd_daemon(self):
+        settings = self.sshd()
+        if settings is None:
+            return None
+        files, directories = self.sshd_config_sources()
+        newest, changed = SSHD_CONFIG, 0.0
+        for path in files + directories:
+            info = os.stat(self.path(path))
+            moment = max(info.st_mtime_ns, info.st_ctime_ns) / 1e9  # ctime: an mtime put back does not hide a write
+            if moment > changed:
+                newest, changed = path, moment
+        proc, loaded, source = self._sshd_listener(settings.get('pidfile') or SSHD_PIDFILE)
+        return {
+            'running': proc is not None,
+            'pid': proc['pid'] if proc else None,
+            'loaded_at': utc_iso(loaded) if proc else None,
+            'source': source,
+            'config_changed_at': utc_iso(changed) if changed else None,
+            'newest_config': newest,
+            'stale': bool(proc) and changed > loaded,
+        }
 
     # accounts -----------------------------------------------------------------------------------------
     def passwd(self):

@@ -198,6 +198,8 @@ class Context:
         self.now = time.time() if now is None else now
         self.pan = None
         self.fim = None
+        self.sshd_read = False
+        self.daemon = None  # OsView.sshd_daemon() once an SSH control was judged
 
     def pan_result(self):
         if self.pan is None:
@@ -213,6 +215,7 @@ class Context:
         values = self.os.sshd()
         if values is None:
             raise NotApplicable('sshd is not installed')
+        self.sshd_read = True  # the verdict then also depends on what the running daemon read (evaluate)
         return values
 
 
@@ -1117,6 +1120,35 @@ def options_with_defaults(opts, platform=None):
     return options
 
 
+def running_sshd_verdict(daemon, status, evidence):
+    """A control judged from ``sshd -T`` (the files) holds for the running daemon only if it read those files: a
+    daemon that runs an older configuration fails it, whatever the files say (an interrupted remediation
+    installed them and never reloaded). ``daemon``: ``OsView.sshd_daemon()``."""
+    if not daemon or not daemon['stale'] or status not in ('pass', 'fail'):
+        return status, evidence
+    return 'fail', (f"the running sshd (pid {daemon['pid']}) read its configuration at {daemon['loaded_at']}, "
+                    f"before {daemon['newest_config']} changed at {daemon['config_changed_at']}: sshd -T shows "
+                    f"the files, not what the daemon enforces (files: {evidence}). Fix: reload sshd (SIGHUP to "
+                    "the listener) or re-run the posfleet.terminals.pci_baseline role")
+
+
+def _judge(ctx, spec):
+    """``(status, evidence, details)`` of one control; a control read from sshd's files also answers for the
+    running daemon."""
+    ctx.sshd_read = False
+    outcome = spec.check(ctx)
+    status, evidence = outcome[0], outcome[1]
+    if ctx.sshd_read:
+        try:
+            daemon = ctx.os.sshd_daemon()
+        except (OSError, ValueError) as exc:
+            return 'error', (f'cannot tell which configuration the running sshd read ({exc}), so the files '
+                             f'({evidence}) may not be what it enforces'), None
+        ctx.daemon = daemon
+        status, evidence = running_sshd_verdict(daemon, status, evidence)
+    return status, evidence, outcome[2] if len(outcome) > 2 else None
+
+
 def evaluate(ctx, only=None):
     """Run the controls in ``ctx``; returns ``(controls, summary)``."""
     options = ctx.opts
@@ -1128,9 +1160,7 @@ def evaluate(ctx, only=None):
             continue
         details = None
         try:
-            outcome = spec.check(ctx)
-            status, evidence = outcome[0], outcome[1]
-            details = outcome[2] if len(outcome) > 2 else None
+            status, evidence, details = _judge(ctx, spec)
         except NotApplicable as exc:
             status, evidence = 'not_applicable', str(exc)
         except PermissionError as exc:
@@ -1211,6 +1241,8 @@ def audit(opts, root='/', runner=None, now=None, fim_update=False, check_mode=Fa
         result['pan_scan'] = {k: ctx.pan[k] for k in ('files_scanned', 'bytes_scanned', 'duration_ms',
                                                       'throughput_mbps', 'pan_count', 'sad_count', 'findings',
                                                       'sad_findings', 'errors')}
+    if ctx.daemon is not None:  # an SSH control was judged: which configuration the running daemon read
+        result['sshd'] = ctx.daemon
     if ctx.fim is not None:
         baseline = ctx.fim['baseline']
         result['fim'] = {'baseline_sha256': _digest(baseline) if baseline else None,

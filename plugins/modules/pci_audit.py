@@ -13,9 +13,10 @@ description:
   - Evaluates every control of the collection's PCI DSS v4.0.1 baseline on the terminal's real operating system
     and returns one entry per control in RV(controls), mapped to the requirement IDs it gives evidence for, with the
     evidence read and the remediation.
-  - What it reads - effective sshd settings (C(sshd -T)), C(/etc/login.defs), the PAM stack, pwquality, faillock,
-    shadow ageing and last use of every account, C(sudoers), the idle shell timeout, listening sockets from
-    C(/proc/net), services started at boot, the nftables ruleset file, modes and owners of sensitive files,
+  - What it reads - effective sshd settings (C(sshd -T)) and whether the running sshd has read them (RV(sshd)),
+    C(/etc/login.defs), the PAM stack, pwquality, faillock, shadow ageing and last use of every account,
+    C(sudoers), the idle shell timeout, listening sockets from C(/proc/net), services started at boot, the nftables
+    ruleset file, modes and owners of sensitive files,
     logrotate and journald retention, chrony or timesyncd sources, the acquirer link's TLS settings, installed
     versions against O(approved_versions), a file-integrity baseline of critical files, and a PAN scan of
     O(pan_paths) (see M(posfleet.terminals.pan_scan)). The operating system is read directly (any Debian-based
@@ -327,6 +328,20 @@ fim:
   type: dict
   sample: {baseline_sha256: 9f2c..., recorded: '2026-11-21T21:40:00Z', files: 212,
            changes: {added: [], removed: [], modified: []}}
+sshd:
+  description:
+    - The running sshd against its configuration files. C(sshd -T) reads the files, not the daemon, so every SSH
+      control reads V(fail) while C(stale) is V(true) - a file of C(sshd_config) or its C(Include)s (or an Include
+      directory) changed after the running daemon read its configuration (C(loaded_at)), as a run interrupted
+      between installing a drop-in and reloading sshd leaves it.
+    - C(loaded_at) is when the listener last (re)started - it rewrites its PID file each time it has read its
+      configuration, also when it re-executes itself on SIGHUP - or, without a PID file that names it, its process
+      start time. C(source) says which; C(running) is V(false) when no sshd runs (it reads the files when it starts).
+  returned: when an SSH control ran and sshd is installed
+  type: dict
+  sample: {running: true, pid: 412, loaded_at: '2026-12-01T18:02:11Z', source: PID file /run/sshd.pid,
+           config_changed_at: '2026-12-01T18:02:40Z', newest_config: /etc/ssh/sshd_config.d/00-posfleet-pci.conf,
+           stale: true}
 duration_ms:
   description: How long the audit took on the terminal.
   returned: always

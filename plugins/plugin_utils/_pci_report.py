@@ -32,6 +32,7 @@ def pci_host_report(host, audit=None, run_id='', error=None, user=None):
         controls=audit.get('controls') or [],
         pan_scan=audit.get('pan_scan'),
         fim=audit.get('fim'),
+        sshd=audit.get('sshd'),  # which configuration the running sshd read: the SSH controls' evidence
         duration_ms=audit.get('duration_ms'),
     )
 
@@ -82,13 +83,18 @@ def pci_summary(reports, run_id='', expected=None):
     fleet = rr.as_fleet(reports, run_id=run_id, expected=expected)
     reports = _hosts(fleet)
     compliant = sum(1 for r in reports if not _not_audited(r) and (r.get('summary') or {}).get('compliant'))
+    not_audited = sum(1 for r in reports if _not_audited(r))
     title = f'{DEFAULT_NAME} {fleet.get("run_id") or run_id}'.strip()
     title += f': {len(reports)} terminals, {compliant} compliant, {len(reports) - compliant} not compliant'
+    if not_audited:  # counted as not compliant: a terminal without evidence is never a pass
+        title += f' ({not_audited} not audited)'
     rows, details = [], []
     for report in reports:
         s = report.get('summary') or {}
         down = _not_audited(report)
-        status = 'UNREACHABLE' if down else ('compliant' if s.get('compliant') else 'NOT COMPLIANT')
+        # A terminal that answered but failed before its evidence was taken is an error, not an unreachable one.
+        label = 'UNREACHABLE' if report.get('status') == rr.UNREACHABLE else 'ERROR'
+        status = label if down else ('compliant' if s.get('compliant') else 'NOT COMPLIANT')
         score = f"{s.get('score', 0):.1f}%" if not down else '-'
         rows.append((report.get('host', '?'), score) + tuple(s.get(k, 0) for k in STATUSES) + (status,))
         if down:

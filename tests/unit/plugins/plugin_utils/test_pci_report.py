@@ -56,11 +56,27 @@ def test_junit_one_testcase_per_control_per_host():
 def test_summary_text():
     text = pci_summary(reports(), run_id='r1')
     lines = text.splitlines()
-    assert lines[0] == 'PCI DSS v4.0.1 audit r1: 3 terminals, 1 compliant, 2 not compliant'
+    assert lines[0] == 'PCI DSS v4.0.1 audit r1: 3 terminals, 1 compliant, 2 not compliant (1 not audited)'
     row = next(line for line in lines if line.startswith('ber01-legacy-01'))
     assert row.split() == ['ber01-legacy-01', '25.0%', '1', '1', '1', '1', '1', 'NOT', 'COMPLIANT']
     assert lines[1].index('SCORE') + len('SCORE') == row.index('25.0%') + len('25.0%')  # numbers right-aligned
-    assert 'sh01-t100-02' in text and 'UNREACHABLE' in text
+    down = next(line for line in lines if line.startswith('sh01-t100-02'))
+    assert down.split() == ['sh01-t100-02', '-', '0', '0', '0', '0', '0', 'ERROR']  # it answered, then failed
     assert '  - ber01-legacy-01: password_min_length (8.3.6) fail: pwquality minlen = 6 (at least 12)' in lines
     assert any('acquirer_tls_version (4.2.1) waived' in line for line in lines)
     assert not any('ssh_log_level' in line for line in lines)
+
+
+def test_terminal_without_a_record_is_counted_and_an_error():
+    """The play's hosts are the expected set: a terminal that left no record (switched off) is not left out."""
+    records = reports()[:2]
+    expected = ['ber01-legacy-01', 'sh01-t100-01', 'sh01-t100-99']
+    text = pci_summary(records, run_id='r1', expected=expected)
+    assert text.splitlines()[0] == 'PCI DSS v4.0.1 audit r1: 3 terminals, 1 compliant, 2 not compliant (1 not audited)'
+    row = next(line for line in text.splitlines() if line.startswith('sh01-t100-99'))
+    assert row.split()[-1] == 'UNREACHABLE'
+    root = ET.fromstring(pci_junit(records, run_id='r1', expected=expected))
+    suite = next(s for s in root.findall('testsuite') if s.get('name') == 'sh01-t100-99')
+    assert suite.get('errors') == '1'
+    assert suite.find('testcase').get('name') == 'audit'
+    assert 'unreachable' in suite.find('testcase/error').get('message')
