@@ -143,7 +143,7 @@ def runner_for(root):
     return run
 
 
-OPTS = {'cashier_accounts': [{'name': 'cashier', 'reason': 'till login'}], 'pan_salt': 's',
+OPTS = {'cashier_accounts': [{'name': 'cashier', 'reason': 'till login'}], 'pan_hash_key': 'unit-test-hash-key-0123',
         'approved_versions': {'firmware': '2.2.0'}}
 
 
@@ -191,7 +191,7 @@ def test_legacy_terminal_fails_each_deliberate_violation(tmp_path):
     assert 'maint' in controls['vendor_default_passwords']['evidence']
     assert 'posfleet' not in controls['vendor_default_passwords']['evidence']
     assert '4111111111111111' not in json.dumps(result)
-    assert '411111******1111' in controls['pan_storage']['evidence']
+    assert '************1111' in controls['pan_storage']['evidence']
     assert 'tcp/2323' in controls['listening_services']['evidence']
     assert result['summary']['compliant'] is False
     assert result['summary']['error'] == 0
