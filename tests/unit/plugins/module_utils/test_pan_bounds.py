@@ -64,8 +64,8 @@ def test_pseudo_devices_read_from_mountinfo(tmp_path):
         '24 1 0:5 / /dev rw - devtmpfs udev rw,size=4k\n'
         '25 1 0:23 / /tmp rw - tmpfs tmpfs rw\n'
         '26 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n')
-    assert _pan._pseudo_devices(str(mountinfo)) == {os.makedev(0, 21): 'proc', os.makedev(0, 22): 'sysfs',
-                                                     os.makedev(0, 5): 'devtmpfs'}
+    expected = {os.makedev(0, 21): 'proc', os.makedev(0, 22): 'sysfs', os.makedev(0, 5): 'devtmpfs'}
+    assert _pan._pseudo_devices(str(mountinfo)) == expected
     assert _pan._pseudo_devices(str(tmp_path / 'missing')) is None
 
 
