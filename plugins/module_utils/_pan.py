@@ -12,9 +12,15 @@ Mir, RuPay, Elo, Verve, Troy: BRANDS, explained in docs/pan-scan.md) and it pass
 digits starting 35/01/86), timestamps and order numbers fail the brand/length rules or the Luhn check.
 
 Files are read in fixed-size chunks (bounded memory, whatever the file size); gzip files are decompressed as a
-stream; SQLite databases are read row by row through a read-only connection. Evidence never holds a full
-number: the first six and last four digits, and a salted SHA-256 so the same card can be correlated across
-files and terminals without being revealed.
+stream; SQLite databases are read row by row through a read-only connection (a database SQLite cannot read is
+scanned as raw bytes and reported). Evidence never holds a full number, nor the first six digits next to a hash:
+the last four digits and HMAC-SHA256 under a secret key (PCI DSS 3.5.1: a keyed cryptographic hash of the whole
+PAN; without the key, the about 10^5 candidates a truncated form leaves cannot be tested against it).
+
+Every scan is bounded: a byte and a time budget (reaching one makes the result incomplete, never clean),
+pseudo-filesystems (proc, sysfs, devtmpfs ...) are not entered, the holes of sparse files are not read, files
+are opened with O_NOFOLLOW | O_NONBLOCK and must be regular files by fstat, and a scan whose Ansible task is
+gone (parent process changed, or nobody reads its output any more) stops by itself.
 
 Private to the collection. Target-side code: Python >= 3.9 standard library only.
 """
@@ -24,16 +30,21 @@ from __future__ import annotations
 import bisect
 import contextlib
 import ctypes
+import errno
 import fnmatch
 import gzip
 import hashlib
+import hmac
 import os
 import platform
 import re
+import select
 import sqlite3
 import stat
 import time
 import zlib
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range
 
 CHUNK = 1 << 18          # bytes read per step: 256 KiB stays in the CPU caches (posd keeps its latency)
 # KEEP: bytes kept at the end of a buffer for matches that continue in the next chunk; more than the longest
@@ -41,6 +52,33 @@ CHUNK = 1 << 18          # bytes read per step: 256 KiB stays in the CPU caches 
 KEEP = 96
 CONTEXT = 4              # bytes kept before the resume point so the look-behinds still see them
 MAX_FINDINGS = 100       # findings listed per scan (all are counted)
+# Budgets of one scan; they fit a maintenance window: 10 GB is two minutes at the measured 82 MB/s and about
+# eight at a 20 MB/s rate limit, 20 minutes leaves the rest of a night's window to the other work.
+MAX_SCAN_BYTES = 10 * 1000 ** 3
+MAX_SCAN_SECONDS = 1200
+# The allowed range of each numeric option of pan_scan (``_ranges``): every scan has a byte and a time budget.
+PAN_SCAN_RANGES = {
+    'max_findings': Range(0, 100000, 'findings'),
+    'max_file_mb': Range(0, 10000000, 'MB'),
+    'max_scan_mb': Range(1, 10000000, 'MB'),
+    'max_scan_seconds': Range(1, 86400, 'seconds'),
+    'rate_limit': Range(0, 10 ** 10, 'bytes per second'),
+}
+MIN_KEY_LENGTH = 16      # characters of the hash key: a short key could be guessed along with the PAN
+HASH_PREFIX = 'hmac-sha256:'
+LIVENESS_SECONDS = 1.0   # how often a scan checks that its task still waits for it
+# File systems that hold no stored data, only views of the kernel (reading /proc/kcore or a sysfs tree never
+# ends, and /proc repeats every process's memory map). tmpfs is not among them: /tmp may be one.
+PSEUDO_FILESYSTEMS = frozenset((
+    'proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'securityfs', 'debugfs', 'tracefs', 'pstore',
+    'bpf', 'configfs', 'fusectl', 'mqueue', 'hugetlbfs', 'autofs', 'binfmt_misc', 'efivarfs', 'rpc_pipefs',
+    'nsfs', 'selinuxfs', 'ramfs',
+))
+# Used when /proc/self/mountinfo cannot be read: where Linux mounts them.
+PSEUDO_PREFIXES = ('/proc', '/sys', '/dev')
+SPARSE_SLACK = 1 << 20   # a file is read by its data segments when its allocated blocks are this far below its size
+OPEN_FLAGS = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0) \
+    | getattr(os, 'O_NOCTTY', 0)
 
 # The first digit comes first so that the regex engine can skip non-digits fast; the look-behinds then check
 # what precedes it: no letter/digit/'+' right before, no "digit + separator" before (a longer run).
@@ -271,24 +309,76 @@ def classify(candidate):
 
 
 def mask(digits):
-    """First six and last four digits, the rest as ``*`` (PCI DSS 3.4.1's most that may be shown)."""
-    return digits[:6] + '*' * (len(digits) - 10) + digits[-4:]
+    """The last four digits, the rest as ``*``. Never the first six: they sit next to a hash of the same PAN in
+    the evidence, and first six + last four + a hash leave about 10^5 candidates to test (PCI DSS 3.5.1, note on
+    hashed and truncated versions of the same PAN)."""
+    return '*' * (len(digits) - 4) + digits[-4:]
 
 
-def salted_hash(digits, salt):
-    """``sha256:<hex>`` of salt + digits: correlates one card across files and terminals without revealing it."""
-    return 'sha256:' + hashlib.sha256(salt.encode('utf-8') + digits.encode('ascii')).hexdigest()
+def keyed_hash(digits, key):
+    """``hmac-sha256:<hex>`` of the digits under ``key``: correlates one card across files and terminals (same
+    key) without revealing it; without the key no candidate can be tested against it."""
+    return HASH_PREFIX + hmac.new(key.encode('utf-8'), digits.encode('ascii'), hashlib.sha256).hexdigest()
+
+
+def check_key(key):
+    """Raise ValueError (without the key in its text) when ``key`` is too short to be kept secret."""
+    if len(key) < MIN_KEY_LENGTH:
+        raise ValueError(f'the hash key has {len(key)} characters; it needs at least {MIN_KEY_LENGTH}')
+
+
+def random_key():
+    """A key for one run: hashes then correlate within that run only."""
+    return os.urandom(24).hex()
+
+
+class BudgetReached(Exception):
+    """The scan stopped before it read everything: a budget ran out or its task went away."""
+
+
+def _pseudo_devices(mountinfo='/proc/self/mountinfo'):
+    """``{st_dev: fstype}`` of the mounted pseudo-filesystems, or ``None`` when the mount table cannot be read."""
+    devices = {}
+    try:
+        with open(mountinfo, encoding='utf-8', errors='replace') as handle:
+            for line in handle:
+                fields, dummy, rest = line.partition(' - ')
+                parts = fields.split()
+                fstype = rest.split(' ', 1)[0]
+                if len(parts) > 2 and fstype in PSEUDO_FILESYSTEMS:
+                    major, dummy, minor = parts[2].partition(':')
+                    devices[os.makedev(int(major), int(minor))] = fstype
+    except (OSError, ValueError):
+        return None
+    return devices
+
+
+def _stdout_gone():
+    """``True`` when this process's standard output is a pipe nobody reads any more (its task was given up)."""
+    try:
+        if not stat.S_ISFIFO(os.fstat(1).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(1, 0)
+        return any(events & (select.POLLERR | select.POLLHUP) for dummy, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 class Scan:
-    """One scan's counters and findings (findings capped at ``max_findings``; every hit is counted)."""
+    """One scan's counters and findings (findings capped at ``max_findings``; every hit is counted) and its
+    budgets (``max_bytes`` read, ``max_seconds`` of wall time; 0: no budget)."""
 
-    def __init__(self, salt, allow_test_pans=False, max_findings=MAX_FINDINGS, rate_limit=0):
-        self.salt = salt
+    def __init__(self, key, allow_test_pans=False, max_findings=MAX_FINDINGS, rate_limit=0,
+                 max_bytes=MAX_SCAN_BYTES, max_seconds=MAX_SCAN_SECONDS):
+        check_key(key)
+        self._key = key
         self.rate_limit = rate_limit      # bytes per second, 0: as fast as the terminal gives it
         self.throttled = 0.0              # seconds slept to keep to rate_limit
         self.allow_test_pans = allow_test_pans
         self.max_findings = max_findings
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
         self.findings = []
         self.count = 0
         self.allowed = 0
@@ -296,18 +386,57 @@ class Scan:
         self.sad = []
         self.files = 0
         self.bytes = 0
+        self.hole_bytes = 0
         self.errors = []
         self.skipped = []
         self.by_brand = {}
+        self.stop_reason = None
         self.started = time.monotonic()
+        self.deadline = self.started + max_seconds if max_seconds else None
+        self.parent = os.getppid()
+        self.next_liveness = self.started + LIVENESS_SECONDS
+        self.pseudo = _pseudo_devices()
+
+    def check_budget(self):
+        """Raise BudgetReached when a budget ran out or the task that started the scan is gone."""
+        if self.stop_reason is not None:
+            raise BudgetReached(self.stop_reason)
+        now = time.monotonic()
+        if self.max_bytes and self.bytes >= self.max_bytes:
+            self.stop_reason = f'byte budget of {self.max_bytes} bytes reached'
+        elif self.deadline is not None and now >= self.deadline:
+            self.stop_reason = f'time budget of {self.max_seconds} s reached'
+        elif now >= self.next_liveness:
+            self.next_liveness = now + LIVENESS_SECONDS
+            if os.getppid() != self.parent or _stdout_gone():
+                self.stop_reason = 'the task that started the scan is gone'
+        if self.stop_reason is not None:
+            raise BudgetReached(self.stop_reason)
+
+    def pseudo_fs(self, path, info):
+        """The pseudo-filesystem type ``path`` (with lstat/fstat ``info``) lives on, or ``None``."""
+        if self.pseudo is None:
+            return 'pseudo' if any(path == p or path.startswith(p + '/') for p in PSEUDO_PREFIXES) else None
+        return self.pseudo.get(info.st_dev)
 
     def throttle(self):
-        """Sleep as long as the bytes read so far are ahead of ``rate_limit``."""
+        """Sleep as long as the bytes read so far are ahead of ``rate_limit`` (never past the time budget)."""
         if self.rate_limit:
             ahead = self.bytes / self.rate_limit - (time.monotonic() - self.started)
+            if self.deadline is not None:
+                ahead = min(ahead, self.deadline - time.monotonic())
             if ahead > 0:
                 time.sleep(ahead)
                 self.throttled += ahead
+
+    def checkpoint(self):
+        """What :meth:`rollback` returns to (a database scanned again as raw bytes is not counted twice)."""
+        return (self.count, len(self.findings), dict(self.by_brand), self.allowed, self.sad_count, len(self.sad))
+
+    def rollback(self, point):
+        self.count, findings, self.by_brand, self.allowed, self.sad_count, sad = point
+        del self.findings[findings:]
+        del self.sad[sad:]
 
     def add(self, digits, brand, where):
         if self.allow_test_pans and digits in TEST_PANS:
@@ -317,7 +446,7 @@ class Scan:
         self.by_brand[brand] = self.by_brand.get(brand, 0) + 1
         if len(self.findings) < self.max_findings:
             finding = {'brand': brand, 'length': len(digits), 'masked': mask(digits),
-                       'hash': salted_hash(digits, self.salt)}
+                       'hash': keyed_hash(digits, self._key)}
             finding.update(where)
             self.findings.append(finding)
 
@@ -331,8 +460,12 @@ class Scan:
     def result(self):
         seconds = max(time.monotonic() - self.started, 1e-6)
         return {
+            'complete': self.stop_reason is None and not self.errors,
+            'stop_reason': self.stop_reason,
+            'budget': {'max_bytes': self.max_bytes, 'max_seconds': self.max_seconds},
             'files_scanned': self.files,
             'bytes_scanned': self.bytes,
+            'sparse_bytes_skipped': self.hole_bytes,
             'duration_ms': int(round(seconds * 1000)),
             'throughput_mbps': round(self.bytes / seconds / 1e6, 1),
             'throttled_ms': int(round(self.throttled * 1000)),
@@ -343,7 +476,7 @@ class Scan:
             'sad_count': self.sad_count,
             'sad_findings': self.sad,
             'errors': self.errors,
-            'skipped': self.skipped,
+            'skipped_paths': self.skipped,
         }
 
 
@@ -413,14 +546,18 @@ def pan_hits(buf, pos, limit, eof, digits=None):
     return hits, resume
 
 
-def scan_stream(read, scan, where, chunk=CHUNK):
-    """Scan a byte stream given by ``read(size)`` with bounded memory; ``where`` is added to every finding."""
+def scan_stream(read, scan, where, chunk=CHUNK, offset=0, line=1):
+    """Scan a byte stream given by ``read(size)`` with bounded memory; ``where`` is added to every finding.
+
+    ``offset`` and ``line`` are the stream's first byte's offset and line number in its file (a sparse file's
+    data segments are streams of their own); returns the line number at the end of the stream. Raises
+    BudgetReached when the scan's budget runs out."""
     buf = b''
     pos = 0            # where new match starts may begin in buf
-    base = 0           # stream offset of buf[0]
-    line = 1           # line number at buf[pos]
+    base = offset      # file offset of buf[0]
     eof = False
     while not eof:
+        scan.check_budget()
         data = read(chunk)
         if not data:
             eof = True
@@ -445,6 +582,7 @@ def scan_stream(read, scan, where, chunk=CHUNK):
         base += cut
         buf = buf[cut:]
         pos = resume - cut
+    return line
 
 
 def _record_pan(scan, hit, where):
@@ -455,20 +593,103 @@ def _record_sad(scan, kind, where):
     scan.add_sad(kind, where)
 
 
+def open_regular(path):
+    """``(fd, fstat)`` of ``path`` opened for reading without following a symbolic link and without blocking
+    on a FIFO or a device; OSError(EINVAL) when what was opened is not a regular file (replaced after the
+    directory was listed)."""
+    fd = os.open(path, OPEN_FLAGS)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, 'not a regular file when opened (replaced while scanning)', path)
+        # O_NONBLOCK only mattered for the open; regular files ignore it, clear it all the same.
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def data_segments(fd, size):
+    """``[(start, end)]`` of the parts of a file that hold data (SEEK_DATA/SEEK_HOLE); the whole file where the
+    file system cannot tell."""
+    if not hasattr(os, 'SEEK_DATA'):
+        return [(0, size)]
+    segments = []
+    pos = 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:     # only a hole is left
+                    break
+                raise
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            segments.append((start, end))
+            pos = end
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return [(0, size)]
+        raise
+    return segments
+
+
+def _segment_reader(fd, start, end):
+    """``read(size)`` of ``fd`` from ``start`` to ``end`` (pread: the file position is not used)."""
+    position = [start]
+
+    def read(size):
+        left = end - position[0]
+        if left <= 0:
+            return b''
+        data = os.pread(fd, min(size, left), position[0])
+        position[0] += len(data)
+        return data
+    return read
+
+
 def _scan_file(path, scan, chunk):
-    with open(path, 'rb') as handle:
+    fd, info = open_regular(path)
+    with os.fdopen(fd, 'rb') as handle:
         head = handle.read(16)
         handle.seek(0)
         if head.startswith(SQLITE_MAGIC):
-            handle.close()
-            _scan_sqlite(path, scan)
-            return 'sqlite'
+            return _scan_sqlite_or_raw(path, handle, scan, chunk)
         if head.startswith(GZIP_MAGIC):
             with gzip.GzipFile(fileobj=handle) as stream:
                 scan_stream(stream.read, scan, {'path': path, 'container': 'gzip'}, chunk)
             return 'gzip'
-        scan_stream(handle.read, scan, {'path': path, 'container': 'file'}, chunk)
+        where = {'path': path, 'container': 'file'}
+        if info.st_blocks * 512 + SPARSE_SLACK >= info.st_size:
+            scan_stream(handle.read, scan, where, chunk)
+            return 'file'
+        # Sparse: read only the data segments. Holes read as zeros, which hold neither a card number nor a
+        # line break, so offsets and line numbers carry over from one segment to the next.
+        line = 1
+        data = 0
+        for start, end in data_segments(handle.fileno(), info.st_size):
+            line = scan_stream(_segment_reader(handle.fileno(), start, end), scan, where, chunk, offset=start,
+                               line=line)
+            data += end - start
+        scan.hole_bytes += max(info.st_size - data, 0)
         return 'file'
+
+
+def _scan_sqlite_or_raw(path, handle, scan, chunk):
+    """A database row by row; one SQLite cannot read (corrupt, truncated, not a database after all) is scanned
+    as raw bytes, so the card numbers stored as text in it are still found, and the corruption is reported."""
+    point = scan.checkpoint()
+    try:
+        _scan_sqlite(path, scan)
+        return 'sqlite'
+    except sqlite3.DatabaseError as exc:
+        scan.rollback(point)
+        handle.seek(0)
+        scan_stream(handle.read, scan, {'path': path, 'container': 'sqlite-raw'}, chunk)
+        scan.errors.append({'path': path, 'error': f'SQLite cannot read it ({exc}); scanned as raw bytes, where card '
+                                                   'numbers stored as integers or split over pages can be missed'})
+        return 'sqlite-raw'
 
 
 def _quote(name):
@@ -491,6 +712,7 @@ def _scan_sqlite(path, scan):
             except sqlite3.OperationalError:  # WITHOUT ROWID tables
                 cursor = conn.execute('SELECT NULL, ' + selected)
             for row in cursor:
+                scan.check_budget()
                 for column, value in zip(columns, row[1:]):
                     if value is None or isinstance(value, float):
                         continue
@@ -511,41 +733,79 @@ def _excluded(path, exclude):
 
 
 def iter_files(paths, exclude=(), scan=None, max_file_bytes=0):
-    """Regular files under ``paths`` (files or directories), without following symbolic links."""
+    """Regular files under ``paths`` (files or directories), without following symbolic links.
+
+    A path given that is a symbolic link is an error (named, never skipped silently: give its target); the
+    links met inside a directory are not followed. Pseudo-filesystems are not entered (listed in ``skipped``)."""
+    scan = scan if scan is not None else _NoScan()
     for top in paths:
         try:
             info = os.lstat(top)
         except FileNotFoundError:
-            if scan is not None:
-                scan.skipped.append({'path': top, 'reason': 'does not exist'})
+            scan.skipped.append({'path': top, 'reason': 'does not exist'})
             continue
         except OSError as exc:
-            if scan is not None:
-                scan.errors.append({'path': top, 'error': exc.strerror or str(exc)})
+            scan.errors.append({'path': top, 'error': exc.strerror or str(exc)})
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            scan.errors.append({'path': top, 'error': 'is a symbolic link: not followed; scan the path it points '
+                                                      'to instead'})
+            continue
+        fstype = scan.pseudo_fs(top, info)
+        if fstype is not None:
+            scan.skipped.append({'path': top, 'reason': f'pseudo-filesystem ({fstype}): holds no stored data'})
             continue
         if stat.S_ISREG(info.st_mode):
             candidates = [(top, info)]
         elif stat.S_ISDIR(info.st_mode):
             candidates = _walk(top, scan)
         else:
+            scan.skipped.append({'path': top, 'reason': 'not a regular file or directory'})
             continue
-        for path, info in candidates:
+        for path, entry in candidates:
             if _excluded(path, exclude):
                 continue
-            if max_file_bytes and info.st_size > max_file_bytes:
-                if scan is not None:
-                    scan.skipped.append({'path': path, 'reason': f'larger than {max_file_bytes} bytes'})
+            if max_file_bytes and entry.st_size > max_file_bytes:
+                scan.skipped.append({'path': path, 'reason': f'larger than {max_file_bytes} bytes'})
                 continue
             yield path
 
 
+class _NoScan:
+    """Stands in for a Scan when iter_files is called alone: collects, checks nothing."""
+
+    def __init__(self):
+        self.skipped = []
+        self.errors = []
+        self.pseudo = _pseudo_devices()
+
+    pseudo_fs = Scan.pseudo_fs
+
+    def check_budget(self):
+        pass
+
+
 def _walk(top, scan):
     def onerror(exc):
-        if scan is not None:
-            scan.errors.append({'path': exc.filename or top, 'error': exc.strerror or str(exc)})
+        scan.errors.append({'path': exc.filename or top, 'error': exc.strerror or str(exc)})
 
+    top_dev = os.lstat(top).st_dev
     for directory, dirs, files in os.walk(top, onerror=onerror):
-        dirs.sort()
+        scan.check_budget()
+        kept = []
+        for name in sorted(dirs):
+            path = os.path.join(directory, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            # A mount point inside the tree: a pseudo-filesystem there is not entered.
+            fstype = scan.pseudo_fs(path, info) if info.st_dev != top_dev else None
+            if fstype is not None:
+                scan.skipped.append({'path': path, 'reason': f'pseudo-filesystem ({fstype}): holds no stored data'})
+            else:
+                kept.append(name)
+        dirs[:] = kept
         for name in sorted(files):
             path = os.path.join(directory, name)
             try:
@@ -618,17 +878,26 @@ def lower_priority():
     return applied
 
 
-def scan_paths(paths, salt, exclude=(), allow_test_pans=False, max_findings=MAX_FINDINGS, max_file_bytes=0,
-               chunk=CHUNK, rate_limit=0):
+def scan_paths(paths, key, exclude=(), allow_test_pans=False, max_findings=MAX_FINDINGS, max_file_bytes=0,
+               chunk=CHUNK, rate_limit=0, max_bytes=MAX_SCAN_BYTES, max_seconds=MAX_SCAN_SECONDS):
     """Scan files and directories; returns the result dict (see the pan_scan module's RETURN).
 
-    ``rate_limit`` caps the bytes read per second (0: no cap)."""
-    scan = Scan(salt, allow_test_pans=allow_test_pans, max_findings=max_findings, rate_limit=rate_limit)
-    for path in iter_files(paths, exclude, scan, max_file_bytes):
-        try:
-            _scan_file(path, scan, chunk)
-            scan.files += 1
-        except (OSError, EOFError, zlib.error, sqlite3.Error) as exc:
-            message = getattr(exc, 'strerror', None) or str(exc)
-            scan.errors.append({'path': path, 'error': message})
+    ``key`` is the secret of the findings' HMAC (at least MIN_KEY_LENGTH characters; never in the result).
+    ``rate_limit`` caps the bytes read per second (0: no cap); ``max_bytes`` and ``max_seconds`` are the scan's
+    budgets (0: none): reaching one stops the scan with ``complete: false`` and ``stop_reason``."""
+    scan = Scan(key, allow_test_pans=allow_test_pans, max_findings=max_findings, rate_limit=rate_limit,
+                max_bytes=max_bytes, max_seconds=max_seconds)
+    try:
+        for path in iter_files(paths, exclude, scan, max_file_bytes):
+            scan.check_budget()
+            try:
+                _scan_file(path, scan, chunk)
+                scan.files += 1
+            except FileNotFoundError:
+                scan.skipped.append({'path': path, 'reason': 'removed while scanning'})
+            except (OSError, EOFError, zlib.error, sqlite3.Error) as exc:
+                message = getattr(exc, 'strerror', None) or str(exc)
+                scan.errors.append({'path': path, 'error': message})
+    except BudgetReached:
+        pass
     return scan.result()

@@ -32,7 +32,13 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._os import (
     retention_months,
     run_command,
 )
-from ansible_collections.posfleet.terminals.plugins.module_utils._pan import scan_paths
+from ansible_collections.posfleet.terminals.plugins.module_utils._pan import (
+    MAX_SCAN_BYTES,
+    MAX_SCAN_SECONDS,
+    PAN_SCAN_RANGES,
+    random_key,
+    scan_paths,
+)
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_date, utc_iso
@@ -59,7 +65,6 @@ DEFAULTS = {
     'pan_paths': ['/var/log', '/var/tmp', '/tmp', '/home', '/root'],
     # Ansible's own temporary files (module payloads without pipelining) are not the terminal's data.
     'pan_exclude': ['*/.ansible/tmp/*', '/tmp/ansible_*', '/tmp/ansible-*'],
-    'pan_salt': 'posfleet',
     'allow_test_pans': False,
     # The OS's critical files; the platform's (compliance_paths() integrity_paths) are added to them.
     'fim_paths': ['/etc/passwd', '/etc/shadow', '/etc/group', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssh/sshd_config',
@@ -114,7 +119,14 @@ def get_pci_audit_argument_spec():
         'known_default_hashes': {'type': 'list', 'elements': 'str', 'default': [], 'no_log': True},
         'pan_paths': {'type': 'list', 'elements': 'path'},
         'pan_exclude': {'type': 'list', 'elements': 'str', 'default': list(DEFAULTS['pan_exclude'])},
-        'pan_salt': {'type': 'str', 'no_log': True},
+        # The secret of the evidence hashes (HMAC-SHA256); pan_salt is the deprecated name of the salted SHA-256
+        # it replaced. A random key per run when not set.
+        'pan_hash_key': {'type': 'str', 'no_log': True, 'aliases': ['pan_salt'],
+                         'deprecated_aliases': [{'name': 'pan_salt', 'version': '1.0.0',
+                                                 'collection_name': 'posfleet.terminals'}]},
+        # Budgets of the card number scan: reaching one makes pan_storage and sad_storage an error.
+        'pan_max_scan_mb': {'type': 'int', 'default': MAX_SCAN_BYTES // 1000000},
+        'pan_max_scan_seconds': {'type': 'int', 'default': MAX_SCAN_SECONDS},
         'allow_test_pans': {'type': 'bool', 'default': DEFAULTS['allow_test_pans']},
         'fim_paths': {'type': 'list', 'elements': 'path'},
         'fim_baseline_file': {'type': 'path', 'default': DEFAULTS['fim_baseline_file']},
@@ -146,6 +158,8 @@ PCI_AUDIT_RANGES = {
     'lockout_seconds': Range(1, 604800, 'seconds'),
     'password_history': Range(1, 400, 'passwords'),
     'log_retention_months': Range(1, 120, 'months'),
+    'pan_max_scan_mb': PAN_SCAN_RANGES['max_scan_mb'],
+    'pan_max_scan_seconds': PAN_SCAN_RANGES['max_scan_seconds'],
 }
 
 
@@ -203,10 +217,13 @@ class Context:
 
     def pan_result(self):
         if self.pan is None:
-            self.pan = scan_paths([self.os.path(p) for p in self.opts['pan_paths']], self.opts['pan_salt'],
+            self.pan = scan_paths([self.os.path(p) for p in self.opts['pan_paths']],
+                                  self.opts.get('pan_hash_key') or random_key(),
                                   exclude=[self.os.path(p) for p in self.opts['pan_exclude']],
-                                  allow_test_pans=self.opts['allow_test_pans'])
-            for key in ('findings', 'sad_findings', 'errors', 'skipped'):
+                                  allow_test_pans=self.opts['allow_test_pans'],
+                                  max_bytes=self.opts.get('pan_max_scan_mb', MAX_SCAN_BYTES // 1000000) * 1000000,
+                                  max_seconds=self.opts.get('pan_max_scan_seconds', MAX_SCAN_SECONDS))
+            for key in ('findings', 'sad_findings', 'errors', 'skipped_paths'):
                 for entry in self.pan[key]:
                     entry['path'] = self.os.unroot(entry['path'])
         return self.pan
@@ -1058,8 +1075,27 @@ def _pan(ctx):
     summary = f"{result['files_scanned']} files, {result['bytes_scanned']} bytes scanned"
     if result['pan_count']:
         where = sorted({f"{f['path']} ({f['masked']})" for f in result['findings']})
-        return 'fail', f"{result['pan_count']} card numbers in: {', '.join(where[:5])} ({summary})"
+        incomplete = _scan_incomplete(result)
+        more = f'; besides, {incomplete}' if incomplete else ''
+        return 'fail', f"{result['pan_count']} card numbers in: {', '.join(where[:5])} ({summary}){more}"
+    incomplete = _scan_incomplete(result)
+    if incomplete:
+        return 'error', f'{incomplete} ({summary}): nothing found is not a pass'
     return 'pass', f'no card number found ({summary})'
+
+
+def _scan_incomplete(result):
+    """Why the card number scan cannot vouch for what it did not find (``None`` when it can): a budget reached,
+    paths not read (or only as raw bytes), or no file scanned at all."""
+    reasons = []
+    if result['stop_reason']:
+        reasons.append(f"scan stopped early: {result['stop_reason']}")
+    if result['errors']:
+        listed = ', '.join(f"{e['path']} ({e['error']})" for e in result['errors'][:3])
+        reasons.append(f"{len(result['errors'])} path(s) not fully read: {listed}")
+    if not result['files_scanned']:
+        reasons.append('0 files scanned (check pan_paths and become: true)')
+    return '; '.join(reasons) or None
 
 
 @control('sad_storage', 'No sensitive authentication data kept (track data, CVV, PIN block)', ['3.3.1'], 'critical',
@@ -1071,6 +1107,9 @@ def _sad(ctx):
         where = sorted({f"{f['path']}:{f['line']} ({f['kind']})" if 'line' in f else f['path']
                         for f in result['sad_findings']})
         return 'fail', f"{result['sad_count']} hits in: {', '.join(where[:5])}"
+    incomplete = _scan_incomplete(result)
+    if incomplete:
+        return 'error', f'{incomplete}: nothing found is not a pass'
     return 'pass', 'no track data, CVV or PIN block found'
 
 
@@ -1238,9 +1277,10 @@ def audit(opts, root='/', runner=None, now=None, fim_update=False, check_mode=Fa
     result = {'controls': controls, 'summary': summary, 'changed': changed,
               'duration_ms': int(round((time.monotonic() - started) * 1000))}
     if ctx.pan is not None:
-        result['pan_scan'] = {k: ctx.pan[k] for k in ('files_scanned', 'bytes_scanned', 'duration_ms',
+        result['pan_scan'] = {k: ctx.pan[k] for k in ('complete', 'stop_reason', 'budget', 'files_scanned',
+                                                      'bytes_scanned', 'sparse_bytes_skipped', 'duration_ms',
                                                       'throughput_mbps', 'pan_count', 'sad_count', 'findings',
-                                                      'sad_findings', 'errors')}
+                                                      'sad_findings', 'errors', 'skipped_paths')}
     if ctx.daemon is not None:  # an SSH control was judged: which configuration the running daemon read
         result['sshd'] = ctx.daemon
     if ctx.fim is not None:

@@ -167,9 +167,26 @@ options:
     type: list
     elements: str
     default: ['*/.ansible/tmp/*', '/tmp/ansible_*', '/tmp/ansible-*']
-  pan_salt:
-    description: Salt of the card number hashes in the evidence. A random one per run when not set.
+  pan_hash_key:
+    description:
+      - Secret key of the card number hashes in the evidence (HMAC-SHA256, as
+        O(posfleet.terminals.pan_scan#module:hash_key)), at least 16 characters. A random one per run when not
+        set. Never shown in the result or a message.
+      - The alias O(pan_salt) is deprecated (the salted SHA-256 it keyed is gone).
     type: str
+    aliases: [pan_salt]
+  pan_max_scan_mb:
+    description:
+      - Byte budget of the card number scan, in megabytes read. Reaching it makes C(pan_storage) and C(sad_storage)
+        an C(error). From V(1) to V(10000000).
+    type: int
+    default: 10000
+  pan_max_scan_seconds:
+    description:
+      - Time budget of the card number scan, in seconds. Reaching it makes C(pan_storage) and C(sad_storage) an
+        C(error). From V(1) to V(86400).
+    type: int
+    default: 1200
   allow_test_pans:
     description: Do not report the brands' published test card numbers.
     type: bool
@@ -318,8 +335,9 @@ pan_scan:
   description: The PAN scan behind C(pan_storage) and C(sad_storage) (masked evidence only).
   returned: when those controls ran
   type: dict
-  sample: {files_scanned: 31, bytes_scanned: 1830211, duration_ms: 40, throughput_mbps: 45.2, pan_count: 2,
-           sad_count: 1, findings: [], sad_findings: [], errors: []}
+  sample: {complete: true, stop_reason: null, budget: {max_bytes: 10000000000, max_seconds: 1200}, files_scanned: 31,
+           bytes_scanned: 1830211, sparse_bytes_skipped: 0, duration_ms: 40, throughput_mbps: 45.2, pan_count: 2,
+           sad_count: 1, findings: [], sad_findings: [], errors: [], skipped_paths: []}
 fim:
   description: The file-integrity state - C(baseline_sha256) of the baseline (keep it on the controller to detect a
     replaced baseline), C(recorded), C(files) watched, C(changes) (added, removed, modified) or V(null) without
@@ -357,12 +375,16 @@ priority:
 """
 
 # Imports follow the documentation blocks, as ansible-test validate-modules requires.
-import os  # noqa: E402
 import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._pan import current_priority, lower_priority  # noqa: E402
+from ansible_collections.posfleet.terminals.plugins.module_utils._pan import (  # noqa: E402
+    check_key,
+    current_priority,
+    lower_priority,
+    random_key,
+)
 from ansible_collections.posfleet.terminals.plugins.module_utils._pci import (  # noqa: E402
     AUDIT_OPTIONS,
     audit,
@@ -376,7 +398,14 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     opts = {name: p[name] for name in AUDIT_OPTIONS}
-    opts['pan_salt'] = p['pan_salt'] or os.urandom(16).hex()
+    opts['pan_hash_key'] = p['pan_hash_key'] or random_key()
+    try:
+        check_key(opts['pan_hash_key'])
+    except ValueError as exc:
+        module.fail_json(msg=f'pci_audit: pan_hash_key: {exc}. Fix: use a random key of 16 or more characters, '
+                             'kept in Ansible Vault')
+    if min(p['pan_max_scan_mb'], p['pan_max_scan_seconds']) < 0:
+        module.fail_json(msg='pci_audit: pan_max_scan_mb and pan_max_scan_seconds must be 0 or more')
     ident = None
     priority = None
     try:
@@ -401,6 +430,9 @@ def main():
             error = TerminalError('pci_audit', f'no control could be judged ({len(result["controls"])} selected, '
                                   'none passed, failed or erred): no evidence', 'select controls that apply to '
                                   'this terminal (see each control\'s not_applicable reason)', ident)
+        if 'pan_scan' in result:  # no hashes in a failure: it is printed on the console of whoever ran it
+            result['pan_scan']['findings'] = [{k: v for k, v in f.items() if k != 'hash'}
+                                              for f in result['pan_scan']['findings']]
         module.fail_json(msg=str(error), **result)
     module.exit_json(**result)
 

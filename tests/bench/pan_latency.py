@@ -80,7 +80,7 @@ with open("/tmp/pan/scanner.json.tmp", "w") as f:
     json.dump({"pid": os.getpid(), "priority": priority}, f)
 os.rename("/tmp/pan/scanner.json.tmp", "/tmp/pan/scanner.json")
 while True:
-    _pan.scan_paths(["/tmp/pan/corpus.log"], "bench", max_findings=0, rate_limit=int(sys.argv[2]))
+    _pan.scan_paths(["/tmp/pan/corpus.log"], "benchmark-hash-key-0", max_findings=0, rate_limit=int(sys.argv[2]))
 '''
 
 

@@ -20,6 +20,8 @@ import pytest
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _pan
 
+KEY = "unit-test-hash-key-0123"  # the HMAC key of the findings (16 characters at least)
+
 
 def with_check_digit(body):
     """``body`` + the Luhn check digit."""
@@ -77,11 +79,11 @@ def test_every_brand_with_and_without_separators(tmp_path, brand, number, sep):
     text = group(number, sep) if sep else number
     path = tmp_path / 'log.txt'
     path.write_text(f'2026-11-21T10:00:00Z posd: pan={text} amount=1250\n')
-    result = _pan.scan_paths([str(tmp_path)], 'salt')
+    result = _pan.scan_paths([str(tmp_path)], KEY)
     assert result['pan_count'] == 1, text
     finding = result['findings'][0]
     assert finding['brand'] == brand
-    assert finding['masked'] == number[:6] + '*' * (len(number) - 10) + number[-4:]
+    assert finding['masked'] == '*' * (len(number) - 4) + number[-4:]
     assert finding['length'] == len(number)
     assert finding['line'] == 1
     assert number not in json.dumps(result)
@@ -155,7 +157,7 @@ def test_near_misses(tmp_path, brand, prefix, length, fill):
     expected = None if brand is None else (number, brand)
     assert _pan.classify(number) == expected
     (tmp_path / 'f.log').write_text(f'pan={number}\n')
-    result = _pan.scan_paths([str(tmp_path)], 's')
+    result = _pan.scan_paths([str(tmp_path)], KEY)
     assert result['by_brand'] == ({} if brand is None else {brand: 1})
 
 
@@ -199,7 +201,7 @@ LOOKALIKES = {
 @pytest.mark.parametrize('text', list(LOOKALIKES.values()), ids=list(LOOKALIKES))
 def test_lookalikes_never_match(tmp_path, text):
     (tmp_path / 'noise.log').write_text(text + '\n')
-    result = _pan.scan_paths([str(tmp_path)], 'salt')
+    result = _pan.scan_paths([str(tmp_path)], KEY)
     assert result['pan_count'] == 0, result['findings']
 
 
@@ -208,19 +210,26 @@ def test_luhn():
     assert not _pan.luhn_ok('79927398710')
 
 
-def test_mask_and_salted_hash():
+def test_mask_and_keyed_hash():
     number = '4111111111111111'
-    assert _pan.mask(number) == '411111******1111'
-    assert _pan.mask('4000000000006') == '400000***0006'
-    one, two = _pan.salted_hash(number, 'a'), _pan.salted_hash(number, 'b')
-    assert one.startswith('sha256:') and one != two
+    assert _pan.mask(number) == '************1111'
+    assert _pan.mask('4000000000006') == '*********0006'
+    one, two = _pan.keyed_hash(number, KEY), _pan.keyed_hash(number, KEY + 'x')
+    assert one.startswith('hmac-sha256:') and one != two and len(one) == len('hmac-sha256:') + 64
+    assert one == _pan.keyed_hash(number, KEY)
     assert number not in one
+
+
+def test_short_hash_key_is_refused_without_showing_it(tmp_path):
+    with pytest.raises(ValueError) as caught:
+        _pan.scan_paths([str(tmp_path)], 'fleet-key')
+    assert 'fleet-key' not in str(caught.value) and '16' in str(caught.value)
 
 
 def test_test_pans_only_allowed_when_configured(tmp_path):
     (tmp_path / 'debug.log').write_text('pan=4111111111111111\npan=5555555555554444\n')
-    assert _pan.scan_paths([str(tmp_path)], 's')['pan_count'] == 2
-    allowed = _pan.scan_paths([str(tmp_path)], 's', allow_test_pans=True)
+    assert _pan.scan_paths([str(tmp_path)], KEY)['pan_count'] == 2
+    allowed = _pan.scan_paths([str(tmp_path)], KEY, allow_test_pans=True)
     assert allowed['pan_count'] == 0 and allowed['allowed_test_pans'] == 2
 
 
@@ -228,7 +237,7 @@ def test_line_numbers_and_offsets(tmp_path):
     number = with_check_digit('622848000000123')
     data = 'a\nb\n' + 'x' * 50 + ' ' + number + '\nc\n' + number + '\n'
     (tmp_path / 'f.log').write_text(data)
-    result = _pan.scan_paths([str(tmp_path)], 's')
+    result = _pan.scan_paths([str(tmp_path)], KEY)
     assert [(f['line'], f['offset']) for f in result['findings']] == [(3, data.index(number)),
                                                                       (5, data.rindex(number))]
     assert result['findings'][0]['hash'] == result['findings'][1]['hash']
@@ -239,7 +248,7 @@ def test_numbers_across_chunk_boundaries(tmp_path, chunk):
     numbers = [group(n, ' ') for _brand, n in VALID]
     text = '\n'.join(f'{"y" * (i * 3)} {n} z' for i, n in enumerate(numbers)) + '\n' + '1' * 300 + '\n'
     (tmp_path / 'f.log').write_text(text)
-    result = _pan.scan_paths([str(tmp_path)], 's', chunk=chunk)
+    result = _pan.scan_paths([str(tmp_path)], KEY, chunk=chunk)
     assert result['pan_count'] == len(VALID)
     assert [f['line'] for f in result['findings']] == list(range(1, len(VALID) + 1))
     assert result['bytes_scanned'] == len(text)
@@ -272,8 +281,8 @@ def test_same_findings_whatever_the_chunk_size(tmp_path, chunk):
     text, expected_sad = boundary_corpus()
     path = tmp_path / 'f.log'
     path.write_text(text)
-    result = _pan.scan_paths([str(path)], 's', chunk=chunk, max_findings=1000)
-    whole = _pan.scan_paths([str(path)], 's', chunk=len(text) + 1, max_findings=1000)
+    result = _pan.scan_paths([str(path)], KEY, chunk=chunk, max_findings=1000)
+    whole = _pan.scan_paths([str(path)], KEY, chunk=len(text) + 1, max_findings=1000)
     assert [(f['kind'], f['offset']) for f in result['sad_findings']] == expected_sad
     assert result['sad_findings'] == whole['sad_findings']
     assert result['findings'] == whole['findings']
@@ -308,7 +317,7 @@ def test_prefilter_finds_what_the_candidate_pattern_finds(tmp_path, seed, chunk)
     assert len(expected) > 40
     path = tmp_path / 'soup.log'
     path.write_bytes(text)
-    result = _pan.scan_paths([str(path)], 's', chunk=chunk, max_findings=10**6)
+    result = _pan.scan_paths([str(path)], KEY, chunk=chunk, max_findings=10**6)
     assert [(f['offset'], f['brand'], f['masked']) for f in result['findings']] == expected
 
 
@@ -316,7 +325,7 @@ def test_gzip_compressed_log(tmp_path):
     number = with_check_digit('222300312200322')
     with gzip.open(tmp_path / 'posd.log.2.gz', 'wt') as handle:
         handle.write('noise\n' * 1000 + f'pan={number}\n')
-    result = _pan.scan_paths([str(tmp_path)], 's')
+    result = _pan.scan_paths([str(tmp_path)], KEY)
     assert result['pan_count'] == 1
     finding = result['findings'][0]
     assert finding['container'] == 'gzip' and finding['line'] == 1001 and finding['brand'] == 'mastercard'
@@ -324,7 +333,7 @@ def test_gzip_compressed_log(tmp_path):
 
 def test_corrupt_gzip_is_an_error_not_a_crash(tmp_path):
     (tmp_path / 'bad.gz').write_bytes(b'\x1f\x8b\x08\x00garbage')
-    result = _pan.scan_paths([str(tmp_path)], 's')
+    result = _pan.scan_paths([str(tmp_path)], KEY)
     assert result['errors'] and result['errors'][0]['path'].endswith('bad.gz')
 
 
@@ -338,7 +347,7 @@ def test_sqlite_database(tmp_path):
     conn.execute('INSERT INTO transactions VALUES (3, NULL, NULL, ?)', (int(with_check_digit('601111111111111')),))
     conn.commit()
     conn.close()
-    result = _pan.scan_paths([path], 's')
+    result = _pan.scan_paths([path], KEY)
     assert result['pan_count'] == 2
     assert {(f['table'], f['column'], f['rowid'], f['brand']) for f in result['findings']} == {
         ('transactions', 'note', 2, 'unionpay'), ('transactions', 'pan_int', 3, 'discover')}
@@ -357,14 +366,14 @@ SAD_CASES = {
 @pytest.mark.parametrize('text', list(SAD_CASES.values()), ids=list(SAD_CASES))
 def test_sensitive_authentication_data(tmp_path, text):
     (tmp_path / 'f.log').write_text(text + '\n')
-    result = _pan.scan_paths([str(tmp_path)], 's')
+    result = _pan.scan_paths([str(tmp_path)], KEY)
     assert result['sad_count'] == 1
     assert '123' not in json.dumps(result['sad_findings'])
 
 
 def test_no_sad_in_ordinary_log(tmp_path):
     (tmp_path / 'f.log').write_text('auth: response approved auth_code=4F2A91\nprinter: receipt printed\n')
-    assert _pan.scan_paths([str(tmp_path)], 's')['sad_count'] == 0
+    assert _pan.scan_paths([str(tmp_path)], KEY)['sad_count'] == 0
 
 
 def test_paths_excludes_symlinks_and_missing(tmp_path):
@@ -373,18 +382,18 @@ def test_paths_excludes_symlinks_and_missing(tmp_path):
     (tmp_path / 'a' / 'keep.log').write_text(number)
     (tmp_path / 'a' / 'skip.log').write_text(number)
     (tmp_path / 'link.log').symlink_to(tmp_path / 'a' / 'keep.log')
-    result = _pan.scan_paths([str(tmp_path), str(tmp_path / 'missing')], 's', exclude=['*/skip.log'])
+    result = _pan.scan_paths([str(tmp_path), str(tmp_path / 'missing')], KEY, exclude=['*/skip.log'])
     assert result['pan_count'] == 1 and result['files_scanned'] == 1
-    assert result['skipped'] == [{'path': str(tmp_path / 'missing'), 'reason': 'does not exist'}]
+    assert result['skipped_paths'] == [{'path': str(tmp_path / 'missing'), 'reason': 'does not exist'}]
 
 
 def test_max_findings_and_file_size(tmp_path):
     number = with_check_digit('411111111111111')
     (tmp_path / 'many.log').write_text(f'{number}\n' * 30)
-    result = _pan.scan_paths([str(tmp_path)], 's', max_findings=5)
+    result = _pan.scan_paths([str(tmp_path)], KEY, max_findings=5)
     assert result['pan_count'] == 30 and len(result['findings']) == 5
-    skipped = _pan.scan_paths([str(tmp_path)], 's', max_file_bytes=10)
-    assert skipped['files_scanned'] == 0 and skipped['skipped'][0]['reason'] == 'larger than 10 bytes'
+    skipped = _pan.scan_paths([str(tmp_path)], KEY, max_file_bytes=10)
+    assert skipped['files_scanned'] == 0 and skipped['skipped_paths'][0]['reason'] == 'larger than 10 bytes'
 
 
 def test_large_file_bounded_memory(tmp_path):
@@ -399,7 +408,7 @@ def test_large_file_bounded_memory(tmp_path):
     assert size > 30_000_000
     tracemalloc.start()
     try:
-        result = _pan.scan_paths([str(path)], 's')
+        result = _pan.scan_paths([str(path)], KEY)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -414,8 +423,8 @@ def test_endless_separated_run_never_matches_and_does_not_stall(tmp_path, chunk)
     number = with_check_digit('411111111111111')
     text = '1234 ' * 5000 + 'x ' + group(number, '-') + '\n' + '9' * 20000 + ' end'
     (tmp_path / 'f.log').write_text(text)
-    result = _pan.scan_paths([str(tmp_path)], 's', chunk=chunk)
-    assert result['pan_count'] == 1 and result['findings'][0]['masked'] == '411111******1111'
+    result = _pan.scan_paths([str(tmp_path)], KEY, chunk=chunk)
+    assert result['pan_count'] == 1 and result['findings'][0]['masked'] == '************1111'
     assert result['bytes_scanned'] == len(text)
 
 
@@ -440,8 +449,8 @@ def test_rate_limit_slows_the_scan_down(tmp_path):
     path = tmp_path / 'f.log'
     path.write_bytes(b'2026-11-21T10:00:00Z posd: sale approved amount_minor=1250\n' * 40000)  # 2.4 MB
     started = time.monotonic()
-    result = _pan.scan_paths([str(path)], 's', rate_limit=8_000_000, chunk=1 << 18)
+    result = _pan.scan_paths([str(path)], KEY, rate_limit=8_000_000, chunk=1 << 18)
     seconds = time.monotonic() - started
     assert seconds >= 0.25 and result['throttled_ms'] > 0
     assert result['throughput_mbps'] <= 8.5
-    assert _pan.scan_paths([str(path)], 's')['throttled_ms'] == 0
+    assert _pan.scan_paths([str(path)], KEY)['throttled_ms'] == 0

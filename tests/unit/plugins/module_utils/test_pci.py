@@ -143,7 +143,7 @@ def runner_for(root):
     return run
 
 
-OPTS = {'cashier_accounts': [{'name': 'cashier', 'reason': 'till login'}], 'pan_salt': 's',
+OPTS = {'cashier_accounts': [{'name': 'cashier', 'reason': 'till login'}], 'pan_hash_key': 'unit-test-hash-key-0123',
         'approved_versions': {'firmware': '2.2.0'}}
 
 
@@ -191,7 +191,7 @@ def test_legacy_terminal_fails_each_deliberate_violation(tmp_path):
     assert 'maint' in controls['vendor_default_passwords']['evidence']
     assert 'posfleet' not in controls['vendor_default_passwords']['evidence']
     assert '4111111111111111' not in json.dumps(result)
-    assert '411111******1111' in controls['pan_storage']['evidence']
+    assert '************1111' in controls['pan_storage']['evidence']
     assert 'tcp/2323' in controls['listening_services']['evidence']
     assert result['summary']['compliant'] is False
     assert result['summary']['error'] == 0
@@ -338,3 +338,61 @@ def test_remediable_controls_exist():
     assert ids >= _pci.REMEDIABLE
     assert {c.id for c in _pci.CONTROLS if c.remediable} == set(_pci.REMEDIABLE)
     assert _pci.CONTROLS[0].tags == ['pci_2_2_7', 'pci_8_2_2']
+
+
+# -- pan_storage and sad_storage fail closed: what the scan could not read is never a pass -------------------
+
+def pan_controls(root, **opts):
+    result = run_audit(root, controls=['pan_storage', 'sad_storage'], **opts)
+    controls = by_id(result)
+    return controls['pan_storage'], controls['sad_storage'], result
+
+
+def test_pan_storage_with_zero_files_scanned_is_an_error(tmp_path):
+    root = build(tmp_path, 'compliant')
+    pan, sad, dummy = pan_controls(root, pan_paths=['/srv/nothing-here'])
+    assert pan['status'] == 'error' and '0 files scanned' in pan['evidence']
+    assert sad['status'] == 'error'
+
+
+def test_pan_storage_with_a_symlinked_path_is_an_error_naming_it(tmp_path):
+    root = build(tmp_path, 'compliant')
+    os.symlink(os.path.join(root, 'var/log/posd'), os.path.join(root, 'var/posd-logs'))
+    pan, dummy, result = pan_controls(root, pan_paths=['/var/log', '/var/posd-logs'])
+    assert pan['status'] == 'error'
+    assert '/var/posd-logs (is a symbolic link' in pan['evidence']
+    assert result['pan_scan']['errors'][0]['path'] == '/var/posd-logs'
+
+
+def test_pan_storage_budget_reached_is_an_error(tmp_path):
+    root = build(tmp_path, 'compliant')
+    write(root, '/var/log/big.log', 'x' * 3_000_000)
+    pan, sad, result = pan_controls(root, pan_max_scan_mb=1)
+    assert pan['status'] == 'error' and 'byte budget of 1000000 bytes reached' in pan['evidence']
+    assert sad['status'] == 'error' and result['pan_scan']['complete'] is False
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root reads every file')
+def test_pan_storage_with_an_unreadable_file_is_an_error(tmp_path):
+    root = build(tmp_path, 'compliant')
+    write(root, '/var/log/secret.log', 'x', 0o000)
+    pan, dummy, dummy2 = pan_controls(root)
+    assert pan['status'] == 'error' and '/var/log/secret.log' in pan['evidence']
+
+
+def test_pan_storage_finds_a_card_number_in_a_corrupt_database(tmp_path):
+    root = build(tmp_path, 'compliant')
+    path = os.path.join(root, 'var/log/posd/cache.db')
+    conn = sqlite3.connect(path)
+    conn.execute('CREATE TABLE tx (id INTEGER PRIMARY KEY, note TEXT)')
+    conn.execute("INSERT INTO tx (note) VALUES ('pan=4532015112830366')")
+    conn.commit()
+    conn.close()
+    with open(path, 'r+b') as handle:
+        handle.seek(100)
+        handle.write(b'\xff' * 12)
+    pan, dummy, result = pan_controls(root)
+    assert pan['status'] == 'fail' and '************0366' in pan['evidence']
+    assert 'not fully read' in pan['evidence'] and 'scanned as raw bytes' in pan['evidence']
+    assert result['pan_scan']['findings'][0]['container'] == 'sqlite-raw'
+    assert '4532015112830366' not in json.dumps(result) and '453201' not in json.dumps(result)

@@ -152,19 +152,44 @@ def test_pan_scan_module(tmp_path, capsys):
     from ansible_collections.posfleet.terminals.plugins.modules import pan_scan
 
     (tmp_path / 'debug.log').write_text('DEBUG track2 equivalent pan=4111111111111111 exp=2812\n')
+    key = 'fleet-key-kept-in-the-vault'
     # low_priority off: the module runs inside the pytest process, which would then stay at idle priority.
-    args = {'paths': [str(tmp_path)], 'salt': 'fleet', 'low_priority': False}
+    args = {'paths': [str(tmp_path)], 'hash_key': key, 'low_priority': False}
     with patch_module_args(args), pytest.raises(SystemExit):
         pan_scan.main()
     result = json.loads(capsys.readouterr().out)
-    assert result['changed'] is False and result['found'] is True
+    assert result['changed'] is False and result['found'] is True and result['complete'] is True
     assert result['pan_count'] == 1 and result['sad_count'] == 1
-    assert '4111111111111111' not in json.dumps(result)
+    assert result['findings'][0]['hash'].startswith('hmac-sha256:')
+    assert 'skipped' not in result and result['skipped_paths'] == []
+    assert '4111111111111111' not in json.dumps(result) and '411111' not in json.dumps(result)
+    assert key not in json.dumps(result)
+    assert result['invocation']['module_args']['hash_key'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
     with patch_module_args(dict(args, fail_on_findings=True)), pytest.raises(SystemExit):
         pan_scan.main()
     failed = json.loads(capsys.readouterr().out)
     assert failed['failed'] is True and 'pan_scan: 1 card number(s)' in failed['msg'] and 'Fix:' in failed['msg']
-    assert '4111111111111111' not in json.dumps(failed)
+    assert '4111111111111111' not in json.dumps(failed) and key not in json.dumps(failed)
+    assert 'hmac-sha256' not in json.dumps(failed)  # no hashes in a failure
+
+
+def test_pan_scan_module_key_and_deprecated_salt(tmp_path, capsys):
+    from ansible_collections.posfleet.terminals.plugins.modules import pan_scan
+
+    (tmp_path / 'debug.log').write_text('pan=4111111111111111\n')
+    with patch_module_args({'paths': [str(tmp_path)], 'hash_key': 'short-key', 'low_priority': False}), \
+            pytest.raises(SystemExit):
+        pan_scan.main()
+    short = capsys.readouterr().out
+    assert json.loads(short)['failed'] is True and 'short-key' not in short
+    old_key = 'old-salt-of-the-fleet-run'
+    with patch_module_args({'paths': [str(tmp_path)], 'salt': old_key, 'low_priority': False}), \
+            pytest.raises(SystemExit):
+        pan_scan.main()
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    assert result['pan_count'] == 1 and old_key not in out
+    assert "'salt'" in json.dumps(result.get('deprecations'))
 
 
 def test_pci_audit_module(monkeypatch, capsys):
@@ -188,7 +213,7 @@ def test_pci_audit_module(monkeypatch, capsys):
         pci_audit.main()
     result = json.loads(capsys.readouterr().out)
     assert result['terminal_id'] == 'BER01-LEGACY-01' and result['changed'] is False
-    assert calls[0][0]['waivers'] == [waiver] and calls[0][0]['pan_salt']
+    assert calls[0][0]['waivers'] == [waiver] and len(calls[0][0]['pan_hash_key']) >= 16
     assert 'secret-default' not in json.dumps(result)
     failing_args = {'fail_on': 'fail', 'fim_update': True, '_ansible_check_mode': True, 'low_priority': False}
     with patch_module_args(failing_args), pytest.raises(SystemExit):
