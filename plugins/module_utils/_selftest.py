@@ -73,6 +73,8 @@ def run(platform, check_mode=False, **options):
             daemon_error = f'{exc.message}: {exc.fix}'
     if not daemon['running']:
         daemon, daemon_error = None, daemon_error or daemon['error']
+    elif daemon.get('error'):  # running, but its answer about itself was rejected: the daemon check fails
+        daemon_error = daemon['error']
 
     devices = None
     receipt_printed = False
