@@ -186,8 +186,8 @@ def text_report(title, header, rows, sections=(), align=None):
     ``l``/``r`` per column), then each ``(heading, lines)`` section that has lines, as a list.
 
     Every cell and line is made one line (``_untrusted.one_line``): a value from a terminal cannot start a row."""
-    table = [tuple(one_line(c) for c in header)] + [tuple("-" if c is None else one_line(c) for c in row)
-                                                     for row in rows]
+    cells = [tuple("-" if c is None else one_line(c) for c in row) for row in rows]
+    table = [tuple(one_line(c) for c in header)] + cells
     align = align or "l" * len(header)
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [one_line(title)]

@@ -313,9 +313,9 @@ class ReferencePlatform(Platform):
                 apps.append({'name': entry, 'version': None, 'error': exc.message})
                 continue
             name, version = data.get('name') or entry, data.get('version')
-            problems = [f'"{key}" {problem}' for key, problem in (('name', _untrusted.identifier_problem(name)),
-                                                                   ('version', _untrusted.identifier_problem(version)))
-                        if problem]
+            checked = (('name', _untrusted.identifier_problem(name)),
+                       ('version', _untrusted.identifier_problem(version)))
+            problems = [f'"{key}" {problem}' for key, problem in checked if problem]
             if problems:
                 # The application is listed (it is installed) without the values it may not carry.
                 apps.append({'name': name if _untrusted.is_identifier(name) else _untrusted.shown(entry),
