@@ -8,8 +8,8 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
+from ansible.module_utils import _internal
 
-from ansible_collections.posfleet.terminals.plugins.filter import timetable as timetable_filter
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _pci_report, _report, _runrecord, _schedule
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _timetable as tt
 
@@ -126,11 +126,21 @@ TIERS = {'daily': {'start': '02:00', 'description': 'Facts and self-test'}}
 EXPORT = {'workdir': '/opt/posfleet', 'inventory': 'inventories/prod/hosts.yml'}
 
 
-def export(zones, **kwargs):
-    return timetable_filter.schedule_export(zones, TIERS, **dict(EXPORT, **kwargs))
+@pytest.fixture
+def export():
+    """The schedule_export filter. Imported here: importing a controller plugin flags the process as a controller,
+    which the in-process module tests must not see (as in test_run_record.py)."""
+    was = _internal.is_controller
+    from ansible_collections.posfleet.terminals.plugins.filter import timetable as timetable_filter
+
+    def run(zones, **kwargs):
+        return timetable_filter.schedule_export(zones, TIERS, **dict(EXPORT, **kwargs))
+
+    yield run
+    _internal.is_controller = was
 
 
-def test_export_of_good_stores_has_the_expected_lines():
+def test_export_of_good_stores_has_the_expected_lines(export):
     result = export([{'host': 't1', 'timezone': 'Europe/Berlin', 'limit': 'store_rs01'},
                      {'host': 't2', 'timezone': 'Europe/Berlin', 'limit': 'store_rs02'}])
     cron_jobs = [line for line in result['crontab'].splitlines() if line[:1].isdigit()]
@@ -141,7 +151,7 @@ def test_export_of_good_stores_has_the_expected_lines():
 
 @pytest.mark.parametrize('store', ['rs01\n0 * * * * root rm -rf /', 'rs01\r', 'rs01\x1b', 'rs01\x00', 'rs 01',
                                    'rs01%', "rs01'; reboot #", '{{ 7*7 }}', '$(reboot)'])
-def test_a_store_name_that_would_inject_lines_is_refused_naming_host_and_variable(store):
+def test_a_store_name_that_would_inject_lines_is_refused_naming_host_and_variable(export, store):
     with pytest.raises(tt.TimetableError) as info:
         export([{'host': 'rs01-t100-01', 'timezone': 'Europe/Berlin', 'limit': 'store_' + store}])
     message = str(info.value)
@@ -150,7 +160,7 @@ def test_a_store_name_that_would_inject_lines_is_refused_naming_host_and_variabl
 
 
 @pytest.mark.parametrize('option', ['workdir', 'inventory', 'ansible_playbook', 'log_dir', 'user'])
-def test_an_option_with_a_newline_is_refused(option):
+def test_an_option_with_a_newline_is_refused(export, option):
     with pytest.raises(tt.TimetableError, match=f'schedule export: {option} '):
         export({'Europe/Berlin': 'store_rs01'}, **{option: '/opt/x\nExecStartPre=/bin/evil'})
 
