@@ -113,6 +113,12 @@ def test_pci_summary_rows_cannot_be_forged():
     assert not any(c in hostile for c in '\r\x1b\x00')
 
 
+@pytest.mark.parametrize('score', [float('nan'), 'high', None])
+def test_pci_summary_of_a_record_with_a_score_that_is_no_number(score):
+    record = _pci_report.pci_host_report('h0', dict(audit(BENIGN), summary={'score': score}), run_id='R1')
+    assert ' 0.0% ' in _pci_report.pci_summary([record])
+
+
 def test_maintenance_summary_rows_cannot_be_forged():
     records = [tt.host_record('h0', 'R1', None, None, HOSTILE, HOSTILE)]
     text = tt.fleet_summary(records, run_id='R1')['text']
