@@ -62,7 +62,7 @@ def zones_from_hosts(items):
         problem = limit_problem(item.get("limit"))
         if problem:
             raise TimetableError(f"host {item.get('host') or '?'}: schedule export: posfleet_store (through "
-                                 f"posfleet_timetable_export_limit_format) gives the inventory limit {problem}. "
+                                 f"posfleet_timetable_export_limit_format): {problem}. "
                                  "Fix: give the host a posfleet_store of letters, digits, _ and - (it names the "
                                  "store's inventory group)")
         if CONTROL_RE.search(str(item.get("timezone"))):
