@@ -59,7 +59,12 @@ def run(platform, check_mode=False, **options):
         model = platform.model()
     except TerminalError as exc:
         errors.append(str(exc))
-        model = {'model': platform.identity().get('model'), 'peripherals': {}}
+        try:
+            fallback = platform.identity().get('model')
+        except TerminalError as identity_error:  # an identity refused at the seam: say so, test the devices anyway
+            errors.append(str(identity_error))
+            fallback = None
+        model = {'model': fallback, 'peripherals': {}}
 
     daemon = platform.daemon_info()
     hardware = None

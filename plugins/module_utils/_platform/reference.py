@@ -425,12 +425,15 @@ class ReferencePlatform(Platform):
         except sqlite3.Error as exc:
             raise self.error('journal', f'cannot read {self.JOURNAL_DB} ({exc})',
                              'check the disk; restore the journal from the last backup if it is corrupt') from None
+        counts, dummy = _untrusted.clean_numbers({
+            'transactions_today': today_count, 'unsettled_batches': unsettled_batches,
+            'unsettled_count': unsettled_count, 'unsettled_amount_minor': unsettled_amount}, JOURNAL_NUMBER_KEYS)
         return {
-            'transactions_today': today_count,
+            'transactions_today': counts['transactions_today'],
             'last_transaction': last,
-            'unsettled_batches': unsettled_batches,
-            'unsettled_count': unsettled_count,
-            'unsettled_amount_minor': unsettled_amount,
+            'unsettled_batches': counts['unsettled_batches'],
+            'unsettled_count': counts['unsettled_count'],
+            'unsettled_amount_minor': counts['unsettled_amount_minor'],
             'currency': currency,
             'open_batch': None,
             'source': 'journal_db',

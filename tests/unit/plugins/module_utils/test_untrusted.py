@@ -6,11 +6,12 @@ import json
 import math
 
 import pytest
-from terminal_tree import HARDWARE, TERMINAL, write_json
+from terminal_tree import BOOTENV, HARDWARE, TERMINAL, write_json
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _health as health
 from ansible_collections.posfleet.terminals.plugins.module_utils import _selftest, _untrusted
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, as_int, load_platform
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import parse_time
 
 # Every kind of hostile value the issue lists, in one identity field.
 HOSTILE = 'RS01\nFORGED  ROW\r\x1b[2J\x00<script>alert(1)</script>{{ 7*7 }}'
@@ -50,6 +51,17 @@ def test_json_safe_replaces_non_finite_numbers():
 def test_one_line_and_xml_text():
     assert _untrusted.one_line('a\nb\r\x1b\x00\u2028c') == 'a\\nb\\r\\x1b\\x00\\u2028c'
     assert _untrusted.xml_text('a\nb\x1b\x00c') == 'a\nb\\x1bc'.replace('\\x1bc', '\\x1b\\x00c')
+
+
+@pytest.mark.parametrize('value', ['NaN', 'Infinity', '-Infinity', float('nan'), float('inf'), 1e300, '1e300'])
+def test_a_time_that_no_clock_shows_is_unknown(value):
+    assert parse_time(value) is None
+
+
+def test_uptime_with_a_non_finite_last_boot(terminal_root):
+    write_json(terminal_root, '/var/lib/posboot/env.json', json.dumps(BOOTENV)[:-1] + ', "last_boot": -Infinity}')
+    uptime = load_platform(root=str(terminal_root)).uptime()
+    assert uptime == {'boot_time': None, 'uptime_seconds': None, 'boots': BOOTENV['boots']}
 
 
 def test_as_int_of_non_finite_values():
