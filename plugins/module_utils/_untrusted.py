@@ -123,9 +123,11 @@ def _escape_control(match):
 def one_line(value):
     """``value`` as text that stays on one line and moves no cursor: control characters become visible escapes
     (``\\n``, ``\\x1b``)."""
-    return CONTROL_RE.sub(_escape_control, '' if value is None else str(value))
+    text = '' if value is None else str(value)
+    return text if text.isprintable() else CONTROL_RE.sub(_escape_control, text)  # the common case: no scan
 
 
 def xml_text(value):
     """``value`` as text XML 1.0 can hold (the characters it forbids even escaped become escapes)."""
-    return XML_ILLEGAL_RE.sub(_escape_control, '' if value is None else str(value))
+    text = '' if value is None else str(value)
+    return text if text.isprintable() else XML_ILLEGAL_RE.sub(_escape_control, text)

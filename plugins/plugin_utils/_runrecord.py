@@ -178,7 +178,11 @@ def read_records(concern_dir):
 def to_json(value):
     """JSON as Ansible's ``to_nice_json`` writes it (sorted keys, 4 spaces), with a final newline. Always valid
     JSON: a non-finite number (JSON has no NaN) is written as null."""
-    return json.dumps(json_safe(value), indent=4, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    try:
+        text = json.dumps(value, indent=4, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere: the copy without them (only then, it costs a walk)
+        text = json.dumps(json_safe(value), indent=4, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return text + "\n"
 
 
 def text_report(title, header, rows, sections=(), align=None):
