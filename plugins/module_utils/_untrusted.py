@@ -92,13 +92,14 @@ def number_problem(value):
 
 
 def clean_numbers(state, keys):
-    """``(state with every key of ``keys`` that is not a finite number set to None, [problem, ...])``."""
-    cleaned = dict(state)
-    problems = []
+    """``(a copy of state with every key of keys that is not a finite number set to None, {key: problem})``;
+    ``state`` that is not a dict counts as empty."""
+    cleaned = dict(state) if isinstance(state, dict) else {}
+    problems = {}
     for key in keys:
         problem = number_problem(cleaned.get(key))
         if problem:
-            problems.append(f'{key} {problem}')
+            problems[key] = problem
             cleaned[key] = None
     return cleaned, problems
 

@@ -486,9 +486,9 @@ class ReferencePlatform(Platform):
         if problems:
             detail = cleaned.get('detail')
             cleaned['ok'] = False
-            cleaned['detail'] = '; '.join(['posd reported ' + p for p in problems]
+            cleaned['detail'] = '; '.join([f'posd reported {key} {problem}' for key, problem in problems.items()]
                                           + ([str(detail)] if detail and detail != 'ready' else []))
-            cleaned['invalid'] = [p.split(' ', 1)[0] for p in problems]
+            cleaned['invalid'] = sorted(problems)
         return cleaned
 
     def journal_summary(self):
@@ -496,7 +496,7 @@ class ReferencePlatform(Platform):
             status = self.live_status()
         except TerminalError:
             return self._journal_from_db()
-        journal, dummy = _untrusted.clean_numbers(status.get('journal') or {}, JOURNAL_NUMBER_KEYS)
+        journal, dummy = _untrusted.clean_numbers(status.get('journal'), JOURNAL_NUMBER_KEYS)
         batch = journal.get('open_batch') or {}
         return {
             'transactions_today': journal.get('transactions_today'),
@@ -552,7 +552,8 @@ class ReferencePlatform(Platform):
                                   check=False)
         answer, problems = _untrusted.clean_numbers(answer, TRANSACTION_NUMBER_KEYS)
         if problems and answer.get('ok'):  # an answer whose timings are not numbers is no proof of an approval
-            answer.update(ok=False, stage='daemon', error='posd answered test_transaction with ' + '; '.join(problems),
+            listing = '; '.join(f'{key} {problem}' for key, problem in problems.items())
+            answer.update(ok=False, stage='daemon', error='posd answered test_transaction with ' + listing,
                           fix=f'check {self.DAEMON_LOG}; reinstall the firmware if it persists')
         if not answer.get('ok') and not answer.get('fix'):
             stage = answer.get('stage')
