@@ -59,10 +59,7 @@ def _only(value):
 def schedule_export(zones, tiers, workdir, inventory, ansible_playbook="ansible-playbook", log_dir="/var/log/posfleet",
                     user="posfleet", scm_url="", scm_branch="main", organization="Default"):
     if isinstance(zones, list):
-        grouped = {}
-        for item in zones:
-            grouped.setdefault(item["timezone"], set()).add(item["limit"])
-        zones = {tz: sorted(limits) for tz, limits in grouped.items()}
+        zones = _schedule.zones_from_hosts(zones)
     items = _schedule.entries(tiers, zones)
     return {
         "entries": items,

@@ -16,6 +16,10 @@ Private to the collection (leading underscore): it may change without notice.
 
 from __future__ import annotations
 
+import math
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._untrusted import shown
+
 PASS = 'pass'
 WARN = 'warn'
 FAIL = 'fail'
@@ -105,6 +109,8 @@ def fmt(value):
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
         if value == int(value):
             return str(int(value))
         return f'{value:.1f}'.rstrip('0').rstrip('.')
@@ -112,15 +118,15 @@ def fmt(value):
 
 
 def number(value):
-    """``value`` as int/float, or ``None`` when it is not a number."""
+    """``value`` as int/float, or ``None`` when it is not a finite number (NaN and infinities are none)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    if not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+    return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
 def check(name, status, reason, value=None, latency_ms=None, details=None):
@@ -241,6 +247,16 @@ class Evaluator:
         return state.get('ok') is False and not other and all(s == PASS for s, dummy in findings)
 
     @staticmethod
+    def measure(state, key, what, dev, findings):
+        """A number of the device state; one that is there but is not a finite number is a failure, never a
+        pass (untrusted input: ``NaN`` compares false with every threshold)."""
+        raw = state.get(key)
+        value = number(raw)
+        if value is None and raw is not None:
+            findings.append((FAIL, f'{what} reported as {shown(raw)}, not a number: {DEVICE_FIX[dev]}'))
+        return value
+
+    @staticmethod
     def fault(dev, state):
         detail = state.get('detail') or 'reported not ok'
         return FAIL, f'{LABEL[dev]} fault ({detail}): {DEVICE_FIX[dev]}'
@@ -291,7 +307,7 @@ class Evaluator:
             findings.append((FAIL, 'printer jammed: open the cover and clear the jam'))
         if state.get('cover_open'):
             findings.append((FAIL, 'printer cover open: close the printer cover'))
-        paper = number(state.get('paper_pct'))
+        paper = self.measure(state, 'paper_pct', 'paper level', 'printer', findings)
         if paper is not None:
             findings.append(low(paper, t['paper_warn_pct'], t['paper_fail_pct'], 'paper', '%',
                                 'load a new paper roll', 'keep a spare paper roll at the counter'))
@@ -309,8 +325,12 @@ class Evaluator:
         done, state = self.device('printer_head')
         if done:
             return done
-        wear = number(state.get('head_wear_km'))
-        life = number(state.get('head_life_km'))
+        findings = []
+        wear = self.measure(state, 'head_wear_km', 'print head wear', 'printer', findings)
+        life = self.measure(state, 'head_life_km', 'print head rated life', 'printer', findings)
+        if findings:
+            status, reason = worst(findings)
+            return check('printer_head', status, reason, details=self.details(state))
         if wear is None or not life:
             return check('printer_head', NOT_APPLICABLE, 'print head wear not reported by posd')
         pct = round(wear * 100.0 / life, 1)
@@ -329,12 +349,12 @@ class Evaluator:
             return done
         t = self.t
         findings = []
-        charge = number(state.get('charge_pct'))
+        charge = self.measure(state, 'charge_pct', 'battery charge', 'battery', findings)
         charging = bool(state.get('charging'))
         if charge is not None:
             fix = 'charging, keep it on the charger' if charging else 'put the terminal on its charger'
             findings.append(low(charge, t['battery_warn_pct'], t['battery_fail_pct'], 'battery', '%', fix, fix))
-        health = number(state.get('health_pct'))
+        health = self.measure(state, 'health_pct', 'battery health', 'battery', findings)
         worn = health is not None and health < t['battery_health_warn_pct']
         if self.unexplained(state, findings, worn):
             findings.append(self.fault('battery', state))
@@ -350,7 +370,11 @@ class Evaluator:
         done, state = self.device('battery_health')
         if done:
             return done
-        health = number(state.get('health_pct'))
+        findings = []
+        health = self.measure(state, 'health_pct', 'battery health', 'battery', findings)
+        if findings:
+            status, reason = worst(findings)
+            return check('battery_health', status, reason, details=self.details(state))
         if health is None:
             return check('battery_health', NOT_APPLICABLE, 'battery health not reported by posd')
         warn = self.t['battery_health_warn_pct']
@@ -365,7 +389,7 @@ class Evaluator:
         if done:
             return done
         findings = []
-        temp = number(state.get('temperature_c'))
+        temp = self.measure(state, 'temperature_c', 'temperature', 'sensors', findings)
         if temp is not None:
             findings.append(high(temp, self.t['temperature_warn_c'], self.t['temperature_fail_c'], 'temperature',
                                  '°C', 'switch the terminal off, let it cool and check its ventilation',

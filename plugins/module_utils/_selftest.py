@@ -82,7 +82,12 @@ def run(platform, check_mode=False, **options):
         model = platform.model()
     except TerminalError as exc:
         errors.append(str(exc))
-        model = {'model': platform.identity().get('model'), 'peripherals': {}}
+        try:
+            fallback = platform.identity().get('model')
+        except TerminalError as identity_error:  # an identity refused at the seam: say so, test the devices anyway
+            errors.append(str(identity_error))
+            fallback = None
+        model = {'model': fallback, 'peripherals': {}}
 
     daemon = platform.daemon_info()
     hardware = None
@@ -96,6 +101,8 @@ def run(platform, check_mode=False, **options):
             daemon_error = f'{exc.message}: {exc.fix}'
     if not daemon['running']:
         daemon, daemon_error = None, daemon_error or daemon['error']
+    elif daemon.get('error'):  # running, but its answer about itself was rejected: the daemon check fails
+        daemon_error = daemon['error']
 
     devices = None
     receipt_printed = False

@@ -11,6 +11,7 @@ Target-side code: Python >= 3.9 standard library only.
 from __future__ import annotations
 
 import datetime
+import math
 import time
 
 
@@ -22,19 +23,33 @@ def utc_iso(epoch=None):
     return stamp.replace(microsecond=0).isoformat().replace('+00:00', 'Z')
 
 
+def _epoch(number):
+    """``number`` as epoch seconds when a clock can show it (finite, within datetime's years), else ``None``."""
+    if not math.isfinite(number):
+        return None
+    try:
+        datetime.datetime.fromtimestamp(float(number), tz=datetime.timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return float(number)
+
+
 def parse_time(value):
-    """Epoch seconds (float) from an epoch number or an ISO 8601 string; ``None`` when unknown."""
+    """Epoch seconds (float) from an epoch number or an ISO 8601 string; ``None`` when unknown (also for ``NaN``
+    and the infinities, which a terminal's file may hold and no clock shows)."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        return _epoch(value)
     text = str(value).strip()
     if not text:
         return None
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        return _epoch(number)
     if text.endswith('Z'):
         text = text[:-1] + '+00:00'
     try:

@@ -9,6 +9,7 @@ per control per host) and the text summary show it. Records, roll-up and writers
 
 from __future__ import annotations
 
+from ansible_collections.posfleet.terminals.plugins.module_utils._untrusted import finite
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord as rr
 
 STATUSES = ('pass', 'fail', 'waived', 'not_applicable', 'error')
@@ -95,7 +96,7 @@ def pci_summary(reports, run_id='', expected=None):
         # A terminal that answered but failed before its evidence was taken is an error, not an unreachable one.
         label = 'UNREACHABLE' if report.get('status') == rr.UNREACHABLE else 'ERROR'
         status = label if down else ('compliant' if s.get('compliant') else 'NOT COMPLIANT')
-        score = f"{s.get('score', 0):.1f}%" if not down else '-'
+        score = f"{finite(s.get('score')) or 0:.1f}%" if not down else '-'  # a record file may hold anything
         rows.append((report.get('host', '?'), score) + tuple(s.get(k, 0) for k in STATUSES) + (status,))
         if down:
             details.append(f"{report.get('host')}: not audited: {down}")

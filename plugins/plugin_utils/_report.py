@@ -6,6 +6,7 @@ HTML page show it. Records, roll-up and writers are the run-record layer's (``_r
 
 from __future__ import annotations
 
+from ansible_collections.posfleet.terminals.plugins.module_utils._untrusted import finite, shown
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord as rr
 from ansible_collections.posfleet.terminals.plugins.plugin_utils._runrecord import esc as _esc
 
@@ -104,7 +105,7 @@ def fleet_summary(fleet):
         health = consumables.get("battery_health_pct")
         rows.append((
             r.get("host") or "-", _cell(r.get("store")), _cell(r.get("model")), _cell(r.get("firmware")),
-            r.get("status", "-").upper() if r.get("status") != "healthy" else "healthy",
+            str(r.get("status", "-")).upper() if r.get("status") != "healthy" else "healthy",
             _cell(consumables.get("paper_pct"), "%"),
             "-" if battery is None else f"{battery}% (health {_cell(health, '%')})",
             _cell((r.get("journal") or {}).get("transactions_today")),
@@ -128,9 +129,12 @@ CHECK_COLOURS = {"pass": "#2e7d32", "warn": "#f9a825", "fail": "#c62828", "not_a
 
 
 def _bar(pct, colour, width=120):
-    """A horizontal gauge for a percentage (paper, battery)."""
+    """A horizontal gauge for a percentage (paper, battery); a value that is not a finite number is shown as such,
+    without a gauge."""
     if pct is None:
         return "-"
+    if finite(pct) is None:
+        return f"<span class='sub'>not a number: {_esc(shown(pct))}</span>"
     filled = max(0.0, min(100.0, float(pct))) * width / 100
     return (f'<svg width="{width + 40}" height="14" role="img" aria-label="{_esc(pct)}%">'
             f'<rect width="{width}" height="12" rx="3" fill="#eceff1"/>'
@@ -157,7 +161,8 @@ def fleet_html(fleet, title="POS fleet report"):
         paper, battery = consumables.get("paper_pct"), consumables.get("battery_charge_pct")
         health = consumables.get("battery_health_pct")
         health_note = "" if health is None else f"<div class='sub'>health {_esc(health)}%</div>"
-        paper_colour = "#c62828" if (paper or 0) < 5 else "#f9a825" if (paper or 0) < 20 else "#1565c0"
+        level = finite(paper) or 0
+        paper_colour = "#c62828" if level < 5 else "#f9a825" if level < 20 else "#1565c0"
         rows.append([
             f"{_esc(r.get('host'))}<div class='sub'>{_esc(r.get('terminal_id'))}</div>",
             _esc(r.get("store")), _esc(r.get("model")), _esc(r.get("firmware")),

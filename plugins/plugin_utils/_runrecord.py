@@ -24,6 +24,7 @@ import os
 import xml.etree.ElementTree as ET
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io
+from ansible_collections.posfleet.terminals.plugins.module_utils._untrusted import json_safe, loads, one_line, xml_text
 
 RUN_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -165,7 +166,7 @@ def read_records(concern_dir):
     for path in sorted(glob.glob(os.path.join(records_dir(concern_dir), "*.json"))):
         try:
             with open(path, encoding="utf-8") as handle:
-                records.append(json.load(handle))
+                records.append(loads(handle.read()))  # a NaN an older release wrote reads as the string 'NaN'
         except (OSError, ValueError) as exc:
             raise RunRecordError(f"controller: read {path}: {exc}. Fix: remove or repair the file; the next run "
                                  "writes it again") from None
@@ -175,23 +176,31 @@ def read_records(concern_dir):
 # --- writers: one per format ------------------------------------------------------------------------------
 
 def to_json(value):
-    """JSON as Ansible's ``to_nice_json`` writes it (sorted keys, 4 spaces), with a final newline."""
-    return json.dumps(value, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
+    """JSON as Ansible's ``to_nice_json`` writes it (sorted keys, 4 spaces), with a final newline. Always valid
+    JSON: a non-finite number (JSON has no NaN) is written as null."""
+    try:
+        text = json.dumps(value, indent=4, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere: the copy without them (only then, it costs a walk)
+        text = json.dumps(json_safe(value), indent=4, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return text + "\n"
 
 
 def text_report(title, header, rows, sections=(), align=None):
     """A fixed-width text report: the title line, a table (widths from the cells; ``align`` a string of
-    ``l``/``r`` per column), then each ``(heading, lines)`` section that has lines, as a list."""
-    table = [tuple(str(c) for c in header)] + [tuple("-" if c is None else str(c) for c in row) for row in rows]
+    ``l``/``r`` per column), then each ``(heading, lines)`` section that has lines, as a list.
+
+    Every cell and line is made one line (``_untrusted.one_line``): a value from a terminal cannot start a row."""
+    cells = [tuple("-" if c is None else one_line(c) for c in row) for row in rows]
+    table = [tuple(one_line(c) for c in header)] + cells
     align = align or "l" * len(header)
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [title]
+    lines = [one_line(title)]
     for row in table:
         cells = [cell.rjust(widths[i]) if align[i] == "r" else cell.ljust(widths[i]) for i, cell in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
     for heading, items in sections:
         if items:
-            lines += ["", f"{heading}:"] + [f"  - {item}" for item in items]
+            lines += ["", f"{one_line(heading)}:"] + [f"  - {one_line(item)}" for item in items]
     return "\n".join(lines) + "\n"
 
 
@@ -203,7 +212,8 @@ STATUS_COLOURS = {
 
 
 def esc(value):
-    return html.escape("-" if value is None else str(value), quote=True)
+    """Text for HTML (an element or a quoted attribute): markup escaped, control characters made visible."""
+    return html.escape("-" if value is None else one_line(value), quote=True)
 
 
 def badge(status, colour=None):
@@ -218,8 +228,8 @@ def _status_chart(counts, total):
         colour = STATUS_COLOURS.get(status, "#757575")
         w = width * n / max(total, 1)
         parts.append(f'<rect x="{x:.1f}" width="{w:.1f}" height="28" fill="{colour}">'
-                     f'<title>{n} {status}</title></rect>')
-        legend.append(f'<span class="dot" style="background:{colour}"></span>{n} {esc(status)}')
+                     f'<title>{esc(n)} {esc(status)}</title></rect>')
+        legend.append(f'<span class="dot" style="background:{colour}"></span>{esc(n)} {esc(status)}')
         x += w
     return (f'<svg width="{width}" height="28" role="img" aria-label="terminals by status">{"".join(parts)}</svg>'
             f'<div class="legend">{" ".join(legend)}</div>')
@@ -258,25 +268,29 @@ li{{margin:4px 0;font-size:13px}}
 
 def junit_report(name, suites):
     """JUnit XML from ``[(suite name, [case, ...])]``; a case is a dict with ``classname``, ``name``, ``outcome``
-    (``pass``, ``failure``, ``error``, ``skipped``), ``message``, ``type`` and ``text``."""
-    root = ET.Element("testsuites", name=name)
+    (``pass``, ``failure``, ``error``, ``skipped``), ``message``, ``type`` and ``text``.
+
+    Always well-formed: ElementTree escapes markup, and the characters XML forbids even escaped (NUL, ESC, ...)
+    become visible escapes first (``_untrusted.xml_text``)."""
+    root = ET.Element("testsuites", name=xml_text(name))
     totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     for suite_name, cases in suites:
-        suite = ET.SubElement(root, "testsuite", name=suite_name)
+        suite = ET.SubElement(root, "testsuite", name=xml_text(suite_name))
         counts = dict.fromkeys(totals, 0)
         for case in cases:
-            element = ET.SubElement(suite, "testcase", classname=case["classname"], name=case["name"])
+            element = ET.SubElement(suite, "testcase", classname=xml_text(case["classname"]),
+                                    name=xml_text(case["name"]))
             counts["tests"] += 1
             outcome = case.get("outcome", "pass")
             if outcome == "pass":
-                ET.SubElement(element, "system-out").text = case.get("text", "")
+                ET.SubElement(element, "system-out").text = xml_text(case.get("text", ""))
                 continue
-            attrs = {"message": case.get("message", "")}
+            attrs = {"message": xml_text(case.get("message", ""))}
             if case.get("type"):
-                attrs["type"] = case["type"]
+                attrs["type"] = xml_text(case["type"])
             child = ET.SubElement(element, outcome, **attrs)
             if case.get("text"):
-                child.text = case["text"]
+                child.text = xml_text(case["text"])
             counts["failures" if outcome == "failure" else "errors" if outcome == "error" else "skipped"] += 1
         for key, value in counts.items():
             suite.set(key, str(value))

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.posfleet.terminals.plugins.module_utils import _untrusted
+
 # The write side's input rules (hash_problem, parse_key, manifest_problems) are re-exported for modules that
 # check their input before they ask the platform to write (check mode, diff): the very functions the platforms
 # apply, so a module never judges input differently.
@@ -66,7 +68,7 @@ def load_platform(root='/', platforms=None, **kwargs):
                            '(not a posfleet terminal, or it has not completed its first boot)')
             exc.fix = 'check that the inventory host is a terminal; ' + fix
         raise
-    terminal_id = terminal.get('terminal_id') or None
+    terminal_id = terminal.get('terminal_id') if _untrusted.is_identifier(terminal.get('terminal_id')) else None
     name = terminal.get('platform')
     supported = ', '.join(sorted(registry)) or 'none'
     if not name:

@@ -11,16 +11,23 @@ Target-side code: Python >= 3.9 standard library only.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import socket
 import time
+
+from ansible_collections.posfleet.terminals.plugins.module_utils import _untrusted
 
 # The one file every platform has: it names the terminal and the platform class that answers for it.
 IDENTITY_FILE = '/etc/posfleet/terminal.json'
 
 DEVICES = ('card_reader', 'scanner', 'printer', 'battery', 'sensors')
 RECORD_KEYS = ('last_backup', 'last_credential_rotation', 'last_audit')
+# The live device state keys that are numbers (``Platform.peripherals()``): a value that is not a finite number
+# is rejected at the seam (set to None, the device not ok, the detail says which key and why).
+DEVICE_NUMBER_KEYS = ('paper_pct', 'head_wear_km', 'head_life_km', 'charge_pct', 'health_pct', 'cycle_count',
+                      'temperature_c', 'humidity_pct', 'delay_ms', 'latency_ms')
+# The identity fields that are identifiers (``_untrusted.IDENTIFIER_RE``); the time zone has its own rule.
+IDENTITY_IDENTIFIERS = ('terminal_id', 'serial', 'model', 'store', 'platform')
 
 
 def _hostname():
@@ -36,10 +43,10 @@ def as_int(value, default=None):
         return default if value is None else int(value)
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         try:
             return int(float(value))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # "NaN" and "Infinity" are no int either
             return default
 
 
@@ -84,7 +91,7 @@ def read_json(path, step, terminal_id=None, fix=None, missing=None, expect=dict)
         raise TerminalError(step, f'cannot read {path} ({exc.strerror or exc})', fix or 'check the disk',
                             terminal_id) from None
     try:
-        data = json.loads(raw.decode('utf-8'))
+        data = _untrusted.loads(raw.decode('utf-8'))  # NaN/Infinity read as strings: no number check passes them
     except (UnicodeDecodeError, ValueError) as exc:
         raise TerminalError(step, f'{path} is not valid JSON ({exc})',
                             fix or f'restore {path} from the terminal image or re-provision the terminal',
@@ -156,7 +163,10 @@ class Platform:
 
     @property
     def terminal_id(self):
-        return self.terminal.get('terminal_id') or _hostname()
+        """The terminal's id for messages and results; the host name when the identity holds none or one that is
+        not an identifier (``identity()`` then says what is wrong with it)."""
+        value = self.terminal.get('terminal_id')
+        return value if _untrusted.is_identifier(value) else _hostname()
 
     def path(self, path):
         """``path`` under the file root (tests point the root at a temporary tree)."""

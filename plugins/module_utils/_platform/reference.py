@@ -20,11 +20,13 @@ import sqlite3
 import subprocess
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _os
+from ansible_collections.posfleet.terminals.plugins.module_utils import _os, _untrusted
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write, fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts, journal, pam, slots
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
+    DEVICE_NUMBER_KEYS,
     IDENTITY_FILE,
+    IDENTITY_IDENTIFIERS,
     RECORD_KEYS,
     Platform,
     TerminalError,
@@ -40,6 +42,9 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._time import (
 # Seconds added to a daemon request's own wait (drain, transaction) before the client gives up.
 DAEMON_MARGIN = 5.0
 DAEMON_TIMEOUT = 10.0
+# Numbers in posd's answers (beside the device state keys of DEVICE_NUMBER_KEYS).
+JOURNAL_NUMBER_KEYS = ('transactions_today', 'unsettled_batches', 'unsettled_count', 'unsettled_amount_minor')
+TRANSACTION_NUMBER_KEYS = ('connect_ms', 'handshake_ms', 'response_ms')
 
 
 class DaemonClient:
@@ -93,7 +98,7 @@ class DaemonClient:
         finally:
             sock.close()
         try:
-            data = json.loads(answer.decode('utf-8'))
+            data = _untrusted.loads(answer.decode('utf-8'))  # NaN/Infinity become strings: no number check passes
         except (UnicodeDecodeError, ValueError):
             raise self._error(f'posd answered {cmd!r} with a malformed line: {answer[:200]!r}') from None
         if not isinstance(data, dict) or 'ok' not in data:
@@ -159,8 +164,20 @@ class ReferencePlatform(Platform):
 
     # files -----------------------------------------------------------------------------------------
 
+    def _reject(self, step, where, field, problem, fix):
+        """The error for a value the terminal holds that is not what it must be (untrusted input)."""
+        return self.error(step, f'{where}: "{field}" {problem}', fix)
+
     def identity(self):
         t = self.terminal
+        fix = f're-provision the terminal identity: give it a valid {{field}} in {IDENTITY_FILE}'
+        for field in IDENTITY_IDENTIFIERS:
+            problem = _untrusted.identifier_problem(t.get(field))
+            if problem:
+                raise self._reject('identity', IDENTITY_FILE, field, problem, fix.format(field=field))
+        problem = _untrusted.timezone_problem(t.get('timezone'))
+        if problem:
+            raise self._reject('identity', IDENTITY_FILE, 'timezone', problem, fix.format(field='timezone'))
         return {
             'terminal_id': self.terminal_id,
             'serial': t.get('serial'),
@@ -176,6 +193,10 @@ class ReferencePlatform(Platform):
         if not isinstance(peripherals, dict):
             raise self.error('model', f'{self.MODEL_FILE}: "peripherals" is not an object',
                              f'restore {self.MODEL_FILE} from the terminal image')
+        problem = _untrusted.identifier_problem(data.get('model'))
+        if problem:
+            raise self._reject('model', self.MODEL_FILE, 'model', problem,
+                               f'restore {self.MODEL_FILE} from the terminal image')
         return {
             'model': data.get('model') or self.terminal.get('model'),
             'vendor': data.get('vendor'),
@@ -204,6 +225,10 @@ class ReferencePlatform(Platform):
                 version = handle.read().strip()
         except OSError:
             return info
+        problem = _untrusted.identifier_problem(version or None)
+        if problem:
+            raise self._reject('firmware', f'{self.SLOTS_DIR}/{name}/VERSION', 'version', problem,
+                               f'stage slot {name} again from a signed firmware bundle')
         info['version'] = version or None
         info['present'] = bool(version)
         try:
@@ -287,7 +312,18 @@ class ReferencePlatform(Platform):
             except TerminalError as exc:
                 apps.append({'name': entry, 'version': None, 'error': exc.message})
                 continue
-            apps.append({'name': data.get('name') or entry, 'version': data.get('version')})
+            name, version = data.get('name') or entry, data.get('version')
+            checked = (('name', _untrusted.identifier_problem(name)),
+                       ('version', _untrusted.identifier_problem(version)))
+            problems = [f'"{key}" {problem}' for key, problem in checked if problem]
+            if problems:
+                # The application is listed (it is installed) without the values it may not carry.
+                apps.append({'name': name if _untrusted.is_identifier(name) else _untrusted.shown(entry),
+                             'version': None,
+                             'error': f'{self.APPS_DIR}/{_untrusted.shown(entry)}/manifest.json: ' + '; '.join(problems)
+                             + ': reinstall the application from its package'})
+                continue
+            apps.append({'name': name, 'version': version})
         return apps
 
     def records(self):
@@ -389,12 +425,15 @@ class ReferencePlatform(Platform):
         except sqlite3.Error as exc:
             raise self.error('journal', f'cannot read {self.JOURNAL_DB} ({exc})',
                              'check the disk; restore the journal from the last backup if it is corrupt') from None
+        counts, dummy = _untrusted.clean_numbers({
+            'transactions_today': today_count, 'unsettled_batches': unsettled_batches,
+            'unsettled_count': unsettled_count, 'unsettled_amount_minor': unsettled_amount}, JOURNAL_NUMBER_KEYS)
         return {
-            'transactions_today': today_count,
+            'transactions_today': counts['transactions_today'],
             'last_transaction': last,
-            'unsettled_batches': unsettled_batches,
-            'unsettled_count': unsettled_count,
-            'unsettled_amount_minor': unsettled_amount,
+            'unsettled_batches': counts['unsettled_batches'],
+            'unsettled_count': counts['unsettled_count'],
+            'unsettled_amount_minor': counts['unsettled_amount_minor'],
             'currency': currency,
             'open_batch': None,
             'source': 'journal_db',
@@ -419,22 +458,45 @@ class ReferencePlatform(Platform):
             status = self.live_status()
         except TerminalError as exc:
             return {'running': False, 'version': None, 'slot': None, 'pid': None, 'started': None, 'error': str(exc)}
-        return {'running': True, 'version': status.get('version'), 'slot': status.get('slot'),
-                'pid': status.get('pid'), 'started': status.get('started'), 'error': None}
+        info = {'running': True, 'version': status.get('version'), 'slot': status.get('slot'),
+                'pid': as_int(status.get('pid')), 'started': status.get('started'), 'error': None}
+        problems = []
+        for key in ('version', 'slot'):
+            problem = _untrusted.identifier_problem(info[key])
+            if problem:
+                problems.append(f'"{key}" {problem}')
+                info[key] = None
+        if problems:  # running, but what it says about itself cannot be trusted: the daemon check fails
+            info['error'] = str(self.error('daemon', 'posd answered status with ' + '; '.join(problems),
+                                           f'check {self.DAEMON_LOG}; reinstall the firmware if it persists'))
+        return info
 
     def peripherals(self):
         hardware = self.live_status().get('hardware') or {}
         if not isinstance(hardware, dict):
             raise self.error('daemon', 'posd answered status with a "hardware" that is not an object',
                              f'check {self.DAEMON_LOG}')
-        return {str(name): dict(state) for name, state in hardware.items() if isinstance(state, dict)}
+        return {str(name): self._clean_device(state) for name, state in hardware.items()
+                if isinstance(state, dict) and _untrusted.is_identifier(name)}
+
+    def _clean_device(self, state):
+        """A device's live state with every number that is not a finite one rejected: the key is None, the device
+        not ok, and the detail says which key holds what (posd itself may call such a state ready)."""
+        cleaned, problems = _untrusted.clean_numbers(state, DEVICE_NUMBER_KEYS)
+        if problems:
+            detail = cleaned.get('detail')
+            cleaned['ok'] = False
+            cleaned['detail'] = '; '.join([f'posd reported {key} {problem}' for key, problem in problems.items()]
+                                          + ([str(detail)] if detail and detail != 'ready' else []))
+            cleaned['invalid'] = sorted(problems)
+        return cleaned
 
     def journal_summary(self):
         try:
             status = self.live_status()
         except TerminalError:
             return self._journal_from_db()
-        journal = dict(status.get('journal') or {})
+        journal, dummy = _untrusted.clean_numbers(status.get('journal'), JOURNAL_NUMBER_KEYS)
         batch = journal.get('open_batch') or {}
         return {
             'transactions_today': journal.get('transactions_today'),
@@ -482,11 +544,17 @@ class ReferencePlatform(Platform):
         if not isinstance(devices, list):
             raise self.error('selftest', 'posd answered selftest without a "devices" list',
                              f'check {self.DAEMON_LOG}')
+        devices = [self._clean_device(device) for device in devices if isinstance(device, dict)]
         return {'devices': devices, 'receipt_printed': answer.get('receipt_printed')}
 
     def test_transaction(self, timeout=10):
         answer = self.daemon.call('test_transaction', {'timeout': timeout}, timeout=timeout + DAEMON_MARGIN,
                                   check=False)
+        answer, problems = _untrusted.clean_numbers(answer, TRANSACTION_NUMBER_KEYS)
+        if problems and answer.get('ok'):  # an answer whose timings are not numbers is no proof of an approval
+            listing = '; '.join(f'{key} {problem}' for key, problem in problems.items())
+            answer.update(ok=False, stage='daemon', error='posd answered test_transaction with ' + listing,
+                          fix=f'check {self.DAEMON_LOG}; reinstall the firmware if it persists')
         if not answer.get('ok') and not answer.get('fix'):
             stage = answer.get('stage')
             if stage == 'handshake':

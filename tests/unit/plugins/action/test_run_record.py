@@ -71,3 +71,40 @@ def test_without_a_run_id_says_what_to_do(action, tmp_path):
     result = action({"scope": "host", "concern": "health"}).run(
         task_vars={"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path)})
     assert result["failed"] and "t1: run record: no run id. Fix: run posfleet.terminals.run_record" in result["msg"]
+
+
+HOSTILE = "T1\nFORGED  ROW\r\x1b[2J\x00<script>alert(1)</script>{{ 7 * 7 }}"
+
+
+def test_fleet_files_survive_a_hostile_terminal(action, tmp_path):
+    """A terminal whose identity and state hold newlines, control characters, markup, Jinja and NaN: every file
+    the action writes stays what it claims to be."""
+    import xml.etree.ElementTree as ET
+
+    def refuse(token):
+        raise ValueError(f"JSON holds {token}")
+
+    facts = {"identity": {"terminal_id": HOSTILE, "store": HOSTILE, "model": HOSTILE},
+             "peripherals": {"printer": {"paper_pct": float("nan")}}, "battery": {"charge_pct": float("-inf")}}
+    selftest = {"healthy": False, "checks": [{"name": "printer", "status": "fail", "reason": HOSTILE}]}
+    audit = {"terminal_id": HOSTILE, "summary": {"compliant": False, "score": 0.0},
+             "controls": [{"id": "poi_inventory", "status": status, "evidence": HOSTILE, "pci_dss": [HOSTILE]}
+                          for status in ("pass", "fail", "error")]}
+    for host in ("t1", "t2"):
+        task_vars = {"inventory_hostname": host, "posfleet_results_dir": str(tmp_path), "posfleet_run_id": "R1",
+                     "ansible_play_hosts_all": ["t1", "t2"]}
+        action({"scope": "host", "concern": "health", "data": {"facts": facts, "selftest": selftest}}).run(
+            task_vars=task_vars)
+        action({"scope": "host", "concern": "audit", "data": {"audit": audit}}).run(task_vars=task_vars)
+    for concern in ("health", "audit"):
+        result = action({"scope": "fleet", "concern": concern}).run(task_vars=task_vars)
+        assert not result.get("failed"), result
+    daily, evidence = tmp_path / "daily", tmp_path / "audit"
+    for path in (daily / "fleet.json", evidence / "fleet.json", daily / "hosts" / "t1.json"):
+        json.loads(path.read_text(), parse_constant=refuse)
+    summary = (daily / "summary.txt").read_text()
+    assert summary.split("\n").index("") == 1 + 1 + 2  # title, header, one row per terminal
+    assert not any(c in summary for c in "\r\x1b\x00") and "{{ 7 * 7 }}" in summary
+    assert "<script>" not in (daily / "report.html").read_text()
+    junit = ET.fromstring((evidence / "junit.xml").read_text())
+    assert len(junit.findall(".//testcase")) == 2 * 3
