@@ -6,6 +6,8 @@ HTML page show it. Records, roll-up and writers are the run-record layer's (``_r
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.posfleet.terminals.plugins.module_utils._time import parse_time, utc_iso
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord as rr
 from ansible_collections.posfleet.terminals.plugins.plugin_utils._runrecord import esc as _esc
@@ -63,7 +65,8 @@ def maintenance_problem(maintenance):
         return {"name": "maintenance", "status": "warn", "consumable": False,
                 "reason": f"in maintenance mode since {since}, held by {maintenance.get('holder')} until {expires}"}
     holder = maintenance.get("holder")
-    lease = "no lease" if maintenance.get("expires") is None else f"lease ended {expires}"
+    end = parse_time(maintenance.get("expires"))
+    lease = "no lease" if end is None else f"lease {'ended' if end <= time.time() else 'until'} {expires}"
     reason = (f"refusing payments: in maintenance mode since {since} with no run holding it "
               f"({'holder ' + holder if holder else 'no holder'}, {lease})")
     if maintenance.get("released"):

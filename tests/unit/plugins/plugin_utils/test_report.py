@@ -135,3 +135,9 @@ def test_stale_maintenance_names_the_fix_or_what_the_run_did():
     released = host_report("a", "r", dict(FACTS, maintenance=STALE), HEALTHY, maintenance_release=RELEASED)
     assert released["problems"][0]["reason"].endswith("returned to service by this run after 4260.2 s out of service")
     assert released["maintenance"]["out_of_service_seconds"] == 4260.2
+
+
+def test_stale_maintenance_with_a_lease_still_running_says_until():
+    facts = dict(FACTS, maintenance=dict(STALE, expires=4102444800.0))  # 2100-01-01: held by nobody all the same
+    reason = host_report("a", "r", facts, HEALTHY)["problems"][0]["reason"]
+    assert "(no holder, lease until 2100-01-01T00:00:00Z)" in reason
