@@ -12,6 +12,7 @@ from __future__ import annotations
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
     DEFAULT_MAINTENANCE_LEASE,
     MAINTENANCE_LEASE_RANGE,
+    MAX_MAINTENANCE_HOLDER,
     TerminalError,
     as_int,
 )
@@ -19,7 +20,6 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._time import se
 
 # What the reference terminal accepts, and what keeps a timeout inside what a socket can wait for.
 DRAIN_TIMEOUT_RANGE = (0, 3600)
-MAX_HOLDER = 200
 
 DEFAULT_MESSAGES = {
     'zh-CN': '功能维护中',
@@ -50,9 +50,10 @@ def check_ranges(terminal_id, drain_timeout, lease, holder=None):
             raise TerminalError('maintenance_mode', f'{name}={value!r} is out of range ({low} to {high} seconds); '
                                 'nothing was changed', f'set {name} to a number of seconds from {low} to {high}',
                                 terminal_id)
-    if holder is not None and (len(holder) > MAX_HOLDER or not holder.isprintable()):
-        raise TerminalError('maintenance_mode', f'holder must be printable and at most {MAX_HOLDER} characters; '
-                            'nothing was changed', 'pass the run id (posfleet_run_id) as holder', terminal_id)
+    if holder is not None and (len(holder) > MAX_MAINTENANCE_HOLDER or not holder.isprintable()):
+        raise TerminalError('maintenance_mode', f'holder must be printable and at most {MAX_MAINTENANCE_HOLDER} '
+                            'characters; nothing was changed', 'pass the run id (posfleet_run_id) as holder',
+                            terminal_id)
 
 
 def _default(name):

@@ -38,8 +38,12 @@ def _versions(facts):
 
 
 def _when(value):
+    """A terminal's epoch as UTC ISO 8601 for a sentence; ``?`` when it is not a usable time (NaN, absurd)."""
     epoch = parse_time(value)
-    return "?" if epoch is None else utc_iso(epoch)
+    try:
+        return "?" if epoch is None else utc_iso(epoch)
+    except (ValueError, OverflowError, OSError):
+        return "?"
 
 
 def maintenance_view(facts, release=None):

@@ -31,6 +31,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
     DEVICES,
     IDENTITY_FILE,
     MAINTENANCE_LEASE_RANGE,
+    MAX_MAINTENANCE_HOLDER,
     RECORD_KEYS,
     Platform,
     TerminalError,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import socket
 import time
@@ -46,14 +47,21 @@ def as_int(value, default=None):
 # Maintenance mode is a lease (seconds): the terminal leaves it by itself when the run holding it stops renewing.
 DEFAULT_MAINTENANCE_LEASE = 900
 MAINTENANCE_LEASE_RANGE = (10, 86400)
+MAX_MAINTENANCE_HOLDER = 200
 
 
 def maintenance_lease(enabled, expires, holder, now=None):
     """The lease of a maintenance state, from the terminal's own clock: ``{expires, holder, lease_remaining,
     stale}``. Stale means in maintenance with no run holding it: no holder, no expiry, or an expiry passed
-    (the terminal should have left by itself and has not). Out of maintenance nothing is stale."""
-    expires = None if isinstance(expires, bool) or not isinstance(expires, (int, float)) else float(expires)
-    holder = holder if isinstance(holder, str) and holder else None
+    (the terminal should have left by itself and has not). Out of maintenance nothing is stale. Values that are
+    not what a run writes (a holder with control characters, an expiry that is not a finite number) count as
+    missing: unverified is never held."""
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not math.isfinite(expires):
+        expires = None
+    else:
+        expires = float(expires)
+    if not isinstance(holder, str) or not holder or len(holder) > MAX_MAINTENANCE_HOLDER or not holder.isprintable():
+        holder = None
     if not enabled:
         return {'expires': None, 'holder': None, 'lease_remaining': None, 'stale': False}
     remaining = None if expires is None else round(expires - (time.time() if now is None else now), 1)

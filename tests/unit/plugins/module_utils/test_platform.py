@@ -493,3 +493,13 @@ def test_maintenance_lease(enabled, expires, holder, stale, remaining):
     lease = maintenance_lease(enabled, expires, holder, now=1000.0)
     assert lease['stale'] is stale
     assert lease['lease_remaining'] == remaining
+
+
+@pytest.mark.parametrize('expires, holder', [
+    (float('nan'), 'run-1'), (float('inf'), 'run-1'), (1060.0, 'run-1\nSH99: healthy'), (1060.0, '\x1b[2J'),
+    (1060.0, 'x' * 201), (1060.0, 7),
+])
+def test_maintenance_lease_counts_what_a_run_would_not_write_as_missing(expires, holder):
+    from ansible_collections.posfleet.terminals.plugins.module_utils._platform import maintenance_lease
+
+    assert maintenance_lease(True, expires, holder, now=1000.0)['stale'] is True

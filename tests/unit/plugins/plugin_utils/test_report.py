@@ -141,3 +141,11 @@ def test_stale_maintenance_with_a_lease_still_running_says_until():
     facts = dict(FACTS, maintenance=dict(STALE, expires=4102444800.0))  # 2100-01-01: held by nobody all the same
     reason = host_report("a", "r", facts, HEALTHY)["problems"][0]["reason"]
     assert "(no holder, lease until 2100-01-01T00:00:00Z)" in reason
+
+
+def test_maintenance_with_times_that_are_not_times_still_reports():
+    facts = dict(FACTS, maintenance=dict(STALE, since=float("nan"), expires=float("-inf")))
+    record = host_report("a", "r", facts, HEALTHY)
+    assert record["status"] == "unhealthy"
+    assert "in maintenance mode since ? with no run holding it" in record["problems"][0]["reason"]
+    assert "STALE" in fleet_summary(fleet_report([record], "r", ["a"]))
