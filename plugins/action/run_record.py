@@ -18,7 +18,7 @@ from ansible_collections.posfleet.terminals.plugins.plugin_utils import _pci_rep
 
 def _health_host(host, run_id, data, error, user):
     return _report.host_report(host, run_id, facts=data.get("facts"), selftest=data.get("selftest"), error=error,
-                               user=user)
+                               user=user, maintenance_release=data.get("maintenance_release") or None)
 
 
 def _maintenance_host(host, run_id, data, error, user):

@@ -131,7 +131,7 @@ def gather(platform, subsets=None):
     if 'maintenance' in wanted:
         state = attempt('maintenance', platform.maintenance_state)
         facts['maintenance'] = None if state is None else {
-            key: state.get(key) for key in ('enabled', 'since', 'message', 'source')}
+            key: state.get(key) for key in ('enabled', 'since', 'message', 'source', 'expires', 'holder', 'stale')}
     if 'journal' in wanted:
         facts['journal'] = attempt('journal', platform.journal_summary)
     if 'records' in wanted:

@@ -190,9 +190,13 @@ ansible_facts:
           description:
             - Maintenance mode. C(source) is V(daemon) when read live, V(file) when read from the persisted state
               because the daemon is not running.
+            - Maintenance mode is a lease (M(posfleet.terminals.maintenance_mode)) - C(expires) is when it ends by
+              itself and C(holder) the run that holds it; C(stale) is V(true) when the terminal is in maintenance
+              mode that no run holds (no holder, no lease, or a lease that ran out).
           returned: when O(gather_subset) includes V(maintenance)
           type: dict
-          sample: {enabled: false, since: null, message: null, source: daemon}
+          sample: {enabled: false, since: null, message: null, source: daemon, expires: null, holder: null,
+                   stale: false}
         journal:
           description:
             - Summary of the transaction journal (training transactions excluded). C(source) is V(daemon), or

@@ -14,10 +14,17 @@ description:
     up to O(drain_timeout) seconds for the transactions in flight to finish.
   - With O(state=disabled) the terminal takes transactions again and the module reports how long it was out of
     service in RV(out_of_service_seconds).
-  - Maintenance mode survives a daemon restart and a reboot of the terminal. Roles that enter it leave it in an
-    C(always) block, also when the work failed.
+  - Maintenance mode is a lease. It survives a daemon restart and a reboot of the terminal, but the terminal leaves
+    it by itself O(lease) seconds after the drain unless it is renewed (the reference terminal's daemon checks every
+    second, and its boot loader ends a lease that ran out while the terminal was off). A run that dies, or loses the
+    terminal, therefore never leaves it refusing payments for longer than the lease.
+  - Enabling again renews the lease (RV(renewed)); a renewal alone is not a change. Roles that enter maintenance mode
+    renew it while they work and leave it in an C(always) block, also when the work failed.
+  - A terminal in maintenance mode that no run holds (no O(holder), or a lease that ran out) is RV(stale); the fleet
+    reports count it as unhealthy and C(posfleet.terminals.daily) returns it to service.
   - Idempotent. Enabling with the same O(screen_message) again changes nothing; a different one is shown at once
     and reports a change.
+  - Numbers out of range fail before anything is sent to the terminal, naming the option and its range.
 author:
   - posfleet developers (@posfleet)
 extends_documentation_fragment:
@@ -56,12 +63,26 @@ options:
     default: zh-CN
   drain_timeout:
     description:
-      - Seconds to wait for transactions in flight to finish after new ones are refused (the reference terminal
-        accepts 0 to 3600).
+      - Seconds to wait for transactions in flight to finish after new ones are refused, from V(0) to V(3600).
       - When they have not finished by then, the terminal stays in maintenance mode (new transactions are still
         refused), the module warns and returns RV(drained=false).
     type: int
     default: 30
+  lease:
+    description:
+      - Seconds, from V(10) to V(86400), that maintenance mode lasts after the drain (O(state=enabled)) unless it is
+        renewed by enabling again; then the terminal returns to service by itself.
+      - The default fits one maintenance window's work on a terminal; work that takes longer renews it (the
+        C(posfleet.terminals.maintenance) role has a C(renew) entry point for that).
+      - Ignored when O(state=disabled).
+    type: int
+    default: 900
+  holder:
+    description:
+      - Who holds maintenance mode, normally the run's ID (C(posfleet_run_id)); printable, at most 200 characters.
+      - Without a holder the terminal is in maintenance mode that no run holds, which the reports count as stale.
+      - Ignored when O(state=disabled).
+    type: str
 seealso:
   - module: posfleet.terminals.facts
   - module: posfleet.terminals.selftest
@@ -72,10 +93,12 @@ EXAMPLES = r"""
 - name: Work on the terminal in maintenance mode, and always leave it
   become: true
   block:
-    - name: Enter maintenance mode
+    - name: Enter maintenance mode for 15 minutes at most, held by this run
       posfleet.terminals.maintenance_mode:
         state: enabled
         drain_timeout: 60
+        lease: 900
+        holder: "{{ posfleet_run_id }}"
       register: maintenance
 
     - name: Stop when transactions are still in flight
@@ -83,7 +106,12 @@ EXAMPLES = r"""
         that: maintenance.drained
         fail_msg: "{{ maintenance.in_flight }} transaction(s) still in flight"
 
-    # ... the work ...
+    # ... the work; long work renews the lease by enabling again (not a change) ...
+    - name: Renew the lease
+      posfleet.terminals.maintenance_mode:
+        state: enabled
+        lease: 900
+        holder: "{{ posfleet_run_id }}"
   always:
     - name: Leave maintenance mode
       posfleet.terminals.maintenance_mode:
@@ -151,6 +179,30 @@ out_of_service_seconds:
   returned: always
   type: float
   sample: 312.4
+expires:
+  description:
+    - When the lease ends and the terminal returns to service by itself (seconds since the epoch on the reference
+      terminal); V(null) when maintenance mode is off. In check mode, the lease in force.
+  returned: always
+  type: raw
+  sample: 1700000900.125
+holder:
+  description: Who holds maintenance mode (O(holder)); V(null) when off or held by nobody.
+  returned: always
+  type: str
+  sample: 20261120T021000Z-4f2a
+renewed:
+  description: Whether the terminal was already in maintenance mode and its lease was moved (not a change).
+  returned: always
+  type: bool
+  sample: false
+stale:
+  description:
+    - Whether the terminal is in maintenance mode that no run holds (no holder, or a lease that ran out). Before the
+      change in check mode, after it otherwise.
+  returned: always
+  type: bool
+  sample: false
 diff:
   description: C(enabled) and C(message) before and after.
   returned: when diff mode is on
@@ -181,7 +233,8 @@ def main():
     try:
         platform = load_platform()
         result, warnings = run(platform, p['state'], message=p['screen_message'], language=p['language'],
-                               drain_timeout=p['drain_timeout'], check_mode=module.check_mode)
+                               drain_timeout=p['drain_timeout'], check_mode=module.check_mode, lease=p['lease'],
+                               holder=p['holder'])
     except TerminalError as exc:
         module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
     except Exception as exc:

@@ -6,6 +6,9 @@ HTML page show it. Records, roll-up and writers are the run-record layer's (``_r
 
 from __future__ import annotations
 
+import time
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import parse_time, utc_iso
 from ansible_collections.posfleet.terminals.plugins.module_utils._untrusted import finite, shown
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord as rr
 from ansible_collections.posfleet.terminals.plugins.plugin_utils._runrecord import esc as _esc
@@ -35,30 +38,82 @@ def _versions(facts):
     return {k: v for k, v in versions.items() if v}
 
 
-def host_report(host, run_id, facts=None, selftest=None, error=None, user=None):
-    """The health record of one terminal, with stable keys (a read-only run: the versions before and after
-    are the same, nothing changed)."""
+def _when(value):
+    """A terminal's epoch as UTC ISO 8601 for a sentence; ``?`` when it is not a usable time (NaN, absurd)."""
+    epoch = parse_time(value)
+    try:
+        return "?" if epoch is None else utc_iso(epoch)
+    except (ValueError, OverflowError, OSError):
+        return "?"
+
+
+def maintenance_view(facts, release=None):
+    """What a health record says of maintenance mode: ``{enabled, stale, holder, since, expires, released,
+    out_of_service_seconds}``. ``stale`` (the terminal's own verdict: in maintenance mode that no run holds) makes
+    the terminal unhealthy; ``release`` is the registered result of returning it to service, when the run did."""
+    state = _get(facts, "maintenance", default=None) or {}
+    release = release or {}
+    enabled = bool(state.get("enabled"))
+    released = bool(release.get("changed"))
+    return {"enabled": enabled, "stale": enabled and bool(state.get("stale")), "holder": state.get("holder"),
+            "since": state.get("since"), "expires": state.get("expires"), "released": released,
+            "out_of_service_seconds": release.get("out_of_service_seconds") if released else None}
+
+
+def maintenance_problem(maintenance):
+    """The finding of a terminal in maintenance mode: ``fail`` when stale (it refuses payments and no run will
+    end it), ``warn`` while a run holds it; ``None`` when it is serving."""
+    if not maintenance.get("enabled"):
+        return None
+    since, expires = _when(maintenance.get("since")), _when(maintenance.get("expires"))
+    if not maintenance.get("stale"):
+        return {"name": "maintenance", "status": "warn", "consumable": False,
+                "reason": f"in maintenance mode since {since}, held by {maintenance.get('holder')} until {expires}"}
+    holder = maintenance.get("holder")
+    end = parse_time(maintenance.get("expires"))
+    lease = "no lease" if end is None else f"lease {'ended' if end <= time.time() else 'until'} {expires}"
+    reason = (f"refusing payments: in maintenance mode since {since} with no run holding it "
+              f"({'holder ' + holder if holder else 'no holder'}, {lease})")
+    if maintenance.get("released"):
+        reason += (f"; returned to service by this run after {_cell(maintenance.get('out_of_service_seconds'))} s "
+                   "out of service")
+    else:
+        reason += ("; return it to service: posfleet.terminals.maintenance_mode state=disabled, or "
+                   "posfleet.terminals.daily with posfleet_daily_release_stale_maintenance=true")
+    return {"name": "maintenance", "status": "fail", "consumable": False, "reason": reason}
+
+
+def host_report(host, run_id, facts=None, selftest=None, error=None, user=None, maintenance_release=None):
+    """The health record of one terminal, with stable keys. A read-only run (the versions before and after are
+    the same) that changed nothing, unless it returned a terminal in stale maintenance mode to service
+    (``maintenance_release``, the registered result of doing so)."""
     facts = facts or {}
     selftest = selftest or {}
     checks = selftest.get("checks") or []
     problems = [c for c in checks if c.get("status") in ("fail", "warn")]
+    maintenance = maintenance_view(facts, maintenance_release)
+    finding = maintenance_problem(maintenance)
     if error:
         status = "error"
+    elif maintenance["stale"]:
+        status = "unhealthy"  # whatever the self-test says: it takes no payment and no run will end that
     elif not selftest:
         status = "unknown"
     else:
-        status = "healthy" if selftest.get("healthy") and not problems else (
+        status = "healthy" if selftest.get("healthy") and not problems and not finding else (
             "unhealthy" if not selftest.get("healthy") else "attention")
     versions = _versions(facts)
+    changed = ["maintenance: returned to service from stale maintenance mode"] if maintenance["released"] else []
     return rr.host_record(
-        host, run_id, status, error=error, versions_before=versions, versions_after=versions, user=user,
+        host, run_id, status, error=error, changed=changed, versions_before=versions, versions_after=versions,
+        user=user,
         terminal_id=_get(facts, "identity", "terminal_id"),
         store=_get(facts, "identity", "store"),
         model=_get(facts, "identity", "model"),
         serial=_get(facts, "identity", "serial"),
         firmware=_active_firmware(facts),
         firmware_state=_get(facts, "firmware", "state"),
-        maintenance=bool(_get(facts, "maintenance", "enabled", default=False)),
+        maintenance=maintenance,
         journal=_get(facts, "journal", default={}),
         consumables={
             "paper_pct": _get(facts, "peripherals", "printer", "paper_pct"),
@@ -67,7 +122,7 @@ def host_report(host, run_id, facts=None, selftest=None, error=None, user=None):
             "battery_health_pct": _get(facts, "battery", "health_pct"),
         },
         checks=checks,
-        problems=[
+        problems=([finding] if finding else []) + [
             {"name": c.get("name"), "status": c.get("status"), "reason": c.get("reason"),
              "consumable": c.get("name") in CONSUMABLE_CHECKS}
             for c in problems
@@ -85,6 +140,17 @@ def _cell(value, suffix=""):
     return "-" if value is None else f"{value}{suffix}"
 
 
+def maintenance_cell(record):
+    """The maintenance column: ``-`` serving, ``on`` while a run holds it, ``STALE`` (``, released`` when this run
+    returned it to service)."""
+    maintenance = record.get("maintenance")
+    if not isinstance(maintenance, dict) or not maintenance.get("enabled"):
+        return "-"
+    if not maintenance.get("stale"):
+        return "on"
+    return "STALE, released" if maintenance.get("released") else "STALE"
+
+
 def _attention(fleet):
     """(host, error or None, problem or None) of everything that needs attention."""
     for r in fleet.get("hosts", []):
@@ -97,7 +163,7 @@ def _attention(fleet):
 def fleet_summary(fleet):
     """A fixed-width text summary of a fleet health record, for people."""
     fleet = rr.as_fleet(fleet)
-    header = ("HOST", "STORE", "MODEL", "FIRMWARE", "STATUS", "PAPER", "BATTERY", "TXN TODAY")
+    header = ("HOST", "STORE", "MODEL", "FIRMWARE", "STATUS", "MAINT", "PAPER", "BATTERY", "TXN TODAY")
     rows = []
     for r in fleet.get("hosts", []):
         consumables = r.get("consumables") or {}
@@ -106,11 +172,12 @@ def fleet_summary(fleet):
         rows.append((
             r.get("host") or "-", _cell(r.get("store")), _cell(r.get("model")), _cell(r.get("firmware")),
             str(r.get("status", "-")).upper() if r.get("status") != "healthy" else "healthy",
+            maintenance_cell(r),
             _cell(consumables.get("paper_pct"), "%"),
             "-" if battery is None else f"{battery}% (health {_cell(health, '%')})",
             _cell((r.get("journal") or {}).get("transactions_today")),
         ))
-    rows += [(host, "-", "-", "-", "UNREACHABLE", "-", "-", "-") for host in fleet.get("unreachable", [])]
+    rows += [(host, "-", "-", "-", "UNREACHABLE", "-", "-", "-", "-") for host in fleet.get("unreachable", [])]
     attention = []
     for r, error, p in _attention(fleet):
         if error:
@@ -151,6 +218,13 @@ def _check_strip(checks):
     return "".join(cells)
 
 
+def _maintenance_html(record):
+    cell = maintenance_cell(record)
+    if cell.startswith("STALE"):
+        return rr.badge(cell.lower(), CHECK_COLOURS["fail"])
+    return _esc(cell)
+
+
 def fleet_html(fleet, title="POS fleet report"):
     """A self-contained HTML page of a fleet health record: status chart, one row per terminal, what needs
     attention."""
@@ -166,11 +240,11 @@ def fleet_html(fleet, title="POS fleet report"):
         rows.append([
             f"{_esc(r.get('host'))}<div class='sub'>{_esc(r.get('terminal_id'))}</div>",
             _esc(r.get("store")), _esc(r.get("model")), _esc(r.get("firmware")),
-            rr.badge(r.get("status", "unknown")), _bar(paper, paper_colour),
+            rr.badge(r.get("status", "unknown")), _maintenance_html(r), _bar(paper, paper_colour),
             f"{_bar(battery, '#2e7d32')}{health_note}",
             _esc((r.get("journal") or {}).get("transactions_today")), _check_strip(r.get("checks") or []),
         ])
-    rows += [[_esc(host), rr.badge(rr.UNREACHABLE), "no result from this run"] + [""] * 6
+    rows += [[_esc(host), rr.badge(rr.UNREACHABLE), "no result from this run"] + [""] * 7
              for host in fleet.get("unreachable", [])]
     attention = []
     for r, error, p in _attention(fleet):
@@ -180,5 +254,6 @@ def fleet_html(fleet, title="POS fleet report"):
             status = p.get("status")
             attention.append(f"<b>{_esc(r['host'])}</b>: {rr.badge(status, CHECK_COLOURS.get(status))} "
                              f"{_esc(p.get('name'))}: {_esc(p.get('reason'))}")
-    header = ("terminal", "store", "model", "firmware", "status", "paper", "battery", "txn today", "checks")
+    header = ("terminal", "store", "model", "firmware", "status", "maintenance", "paper", "battery", "txn today",
+              "checks")
     return rr.html_report(title, fleet, header, rows, attention)

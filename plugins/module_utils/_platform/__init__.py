@@ -29,14 +29,18 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.accou
     parse_key,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (  # noqa: F401 (re-exported)
+    DEFAULT_MAINTENANCE_LEASE,
     DEVICES,
     IDENTITY_FILE,
+    MAINTENANCE_LEASE_RANGE,
+    MAX_MAINTENANCE_HOLDER,
     RECORD_KEYS,
     Platform,
     TerminalError,
     abstract,
     as_int,
     contract_methods,
+    maintenance_lease,
     read_json,
     tcp_probe,
     unimplemented,

@@ -11,6 +11,7 @@ Target-side code: Python >= 3.9 standard library only.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import socket
 import time
@@ -48,6 +49,31 @@ def as_int(value, default=None):
             return int(float(value))
         except (TypeError, ValueError, OverflowError):  # "NaN" and "Infinity" are no int either
             return default
+
+
+# Maintenance mode is a lease (seconds): the terminal leaves it by itself when the run holding it stops renewing.
+DEFAULT_MAINTENANCE_LEASE = 900
+MAINTENANCE_LEASE_RANGE = (10, 86400)
+MAX_MAINTENANCE_HOLDER = 200
+
+
+def maintenance_lease(enabled, expires, holder, now=None):
+    """The lease of a maintenance state, from the terminal's own clock: ``{expires, holder, lease_remaining,
+    stale}``. Stale means in maintenance with no run holding it: no holder, no expiry, or an expiry passed
+    (the terminal should have left by itself and has not). Out of maintenance nothing is stale. Values that are
+    not what a run writes (a holder with control characters, an expiry that is not a finite number) count as
+    missing: unverified is never held."""
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not math.isfinite(expires):
+        expires = None
+    else:
+        expires = float(expires)
+    if not isinstance(holder, str) or not holder or len(holder) > MAX_MAINTENANCE_HOLDER or not holder.isprintable():
+        holder = None
+    if not enabled:
+        return {'expires': None, 'holder': None, 'lease_remaining': None, 'stale': False}
+    remaining = None if expires is None else round(expires - (time.time() if now is None else now), 1)
+    return {'expires': expires, 'holder': holder, 'lease_remaining': remaining,
+            'stale': holder is None or remaining is None or remaining <= 0}
 
 
 class TerminalError(Exception):
@@ -266,9 +292,11 @@ class Platform:
 
     @abstract
     def maintenance_state(self, live=False):
-        """``{enabled: bool, since: str|int|float|None, message: str|None, in_flight: int|None, source: str}``.
-        With ``live`` the answer must come from the running terminal software (``source: daemon``) or raise;
-        without, a persisted state may answer (``source: file``, ``in_flight: None``)."""
+        """``{enabled: bool, since: str|int|float|None, message: str|None, in_flight: int|None, source: str,
+        expires: float|None, holder: str|None, lease_remaining: float|None, stale: bool}`` (the lease keys from
+        ``maintenance_lease()``). With ``live`` the answer must come from the running terminal software
+        (``source: daemon``) or raise; without, a persisted state may answer (``source: file``, ``in_flight:
+        None``)."""
 
     # actions ----------------------------------------------------------------------------------------
 
@@ -285,8 +313,15 @@ class Platform:
         ``connect``, ``handshake``, ``response``, ...), the ``error`` and a ``fix``."""
 
     @abstract
-    def maintenance_enter(self, message, drain_timeout=30):
-        """``{changed, drained, in_flight, since, message}``."""
+    def maintenance_enter(self, message, drain_timeout=30, lease=DEFAULT_MAINTENANCE_LEASE, holder=None):
+        """Enter maintenance mode held by ``holder`` (a run id; ``None``: nobody, stale at once) until ``lease``
+        seconds after the drain; already in it, move the lease. ``{changed, drained, in_flight, since, message,
+        expires, holder}``."""
+
+    @abstract
+    def maintenance_renew(self, lease=DEFAULT_MAINTENANCE_LEASE, holder=None):
+        """Move the lease of the maintenance mode in force to ``lease`` seconds from now: ``{renewed: bool,
+        expires, holder}``; ``renewed: false`` when the terminal is not in maintenance mode (its lease ran out)."""
 
     @abstract
     def maintenance_leave(self):

@@ -24,6 +24,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils import _os, _un
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write, fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts, journal, pam, slots
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
+    DEFAULT_MAINTENANCE_LEASE,
     DEVICE_NUMBER_KEYS,
     IDENTITY_FILE,
     IDENTITY_IDENTIFIERS,
@@ -31,6 +32,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base 
     Platform,
     TerminalError,
     as_int,
+    maintenance_lease,
     read_json,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._time import (
@@ -337,12 +339,17 @@ class ReferencePlatform(Platform):
 
     def _maintenance_file(self):
         data = self._json(self.MAINTENANCE_FILE, 'maintenance', missing={})
+        return self._maintenance_view(data)
+
+    @staticmethod
+    def _maintenance_view(data):
+        """posd's maintenance object (status answer or its file) as the contract shapes it, lease included."""
         enabled = bool(data.get('enabled', False))
-        return {
+        return dict({
             'enabled': enabled,
             'since': data.get('since') if enabled else None,
             'message': (data.get('message') or None) if enabled else None,
-        }
+        }, **maintenance_lease(enabled, data.get('expires'), data.get('holder')))
 
     def acquirer(self):
         data = self._json(self.ACQUIRER_FILE, 'acquirer', fix=f'restore {self.ACQUIRER_FILE} from the terminal image')
@@ -522,10 +529,7 @@ class ReferencePlatform(Platform):
                 raise self.error('daemon', 'posd answered status without a "maintenance" object',
                                  f'check {self.DAEMON_LOG}')
             return dict(self._maintenance_file(), in_flight=None, source='file')
-        enabled = bool(current.get('enabled'))
-        return {'enabled': enabled, 'since': current.get('since') if enabled else None,
-                'message': (current.get('message') or None) if enabled else None,
-                'in_flight': as_int(status.get('in_flight'), 0), 'source': 'daemon'}
+        return dict(self._maintenance_view(current), in_flight=as_int(status.get('in_flight'), 0), source='daemon')
 
     # daemon ----------------------------------------------------------------------------------------
 
@@ -533,10 +537,10 @@ class ReferencePlatform(Platform):
     def _strip(answer):
         return {k: v for k, v in answer.items() if k not in ('ok', 'error')}
 
-    def _change(self, cmd, args=None, timeout=None):
+    def _change(self, cmd, args=None, timeout=None, check=True):
         """A command that changes what posd's status says: the cached status is dropped first."""
         self._status = None
-        return self._strip(self.daemon.call(cmd, args, timeout=timeout))
+        return self._strip(self.daemon.call(cmd, args, timeout=timeout, check=check))
 
     def selftest(self, print_receipt=True):
         answer = self.daemon.call('selftest', {'print_receipt': bool(print_receipt)}, timeout=DAEMON_TIMEOUT + 20)
@@ -564,9 +568,16 @@ class ReferencePlatform(Platform):
                 answer['fix'] = f'check {self.DAEMON_LOG}'
         return answer
 
-    def maintenance_enter(self, message, drain_timeout=30):
-        return self._change('maintenance_enter', {'message': message, 'drain_timeout': drain_timeout},
+    def maintenance_enter(self, message, drain_timeout=30, lease=DEFAULT_MAINTENANCE_LEASE, holder=None):
+        return self._change('maintenance_enter', {'message': message, 'drain_timeout': drain_timeout,
+                                                  'lease': lease, 'holder': holder},
                             timeout=drain_timeout + DAEMON_MARGIN)
+
+    def maintenance_renew(self, lease=DEFAULT_MAINTENANCE_LEASE, holder=None):
+        answer = self._change('maintenance_renew', {'lease': lease, 'holder': holder}, check=False)
+        if not answer.get('renewed'):
+            return {'renewed': False, 'expires': None, 'holder': None}
+        return {'renewed': True, 'expires': answer.get('expires'), 'holder': answer.get('holder')}
 
     def maintenance_leave(self):
         return self._change('maintenance_leave')

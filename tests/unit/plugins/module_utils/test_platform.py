@@ -247,14 +247,18 @@ def test_disk(terminal_root):
         assert d['free_bytes'] <= d['total_bytes']
 
 
+NO_LEASE = {'expires': None, 'holder': None, 'lease_remaining': None}
+
+
 def test_maintenance_file_when_posd_is_down(terminal_root):
     platform = platform_at(terminal_root)  # no socket: the persisted state answers, and says so
     assert platform.maintenance_state() == {'enabled': False, 'since': None, 'message': None, 'in_flight': None,
-                                            'source': 'file'}
+                                            'source': 'file', **NO_LEASE, 'stale': False}
     write_json(terminal_root, '/var/lib/posd/maintenance.json',
                {'enabled': True, 'since': 1700000000, 'message': '功能维护中'})
     assert platform_at(terminal_root).maintenance_state() == {
-        'enabled': True, 'since': 1700000000, 'message': '功能维护中', 'in_flight': None, 'source': 'file'}
+        'enabled': True, 'since': 1700000000, 'message': '功能维护中', 'in_flight': None, 'source': 'file',
+        **NO_LEASE, 'stale': True}  # written without a lease (an older firmware, by hand): no run holds it
     with pytest.raises(TerminalError) as info:
         platform.maintenance_state(live=True)
     assert info.value.step == 'daemon'
@@ -270,7 +274,7 @@ def test_live_reads_share_one_status_request(terminal_root, fake_posd):
                                       'error': None}
     assert platform.peripherals()['printer']['paper_pct'] == 9
     assert platform.maintenance_state(live=True) == {'enabled': True, 'since': 5, 'message': 'm', 'in_flight': 2,
-                                                     'source': 'daemon'}
+                                                     'source': 'daemon', **NO_LEASE, 'stale': True}
     journal = platform.journal_summary()
     assert (journal['currency'], journal['source'], journal['open_batch']['batch_id']) == ('EUR', 'daemon', 'B1')
     assert server.requests == [{'cmd': 'status'}]
@@ -361,7 +365,7 @@ def test_client_protocol_arguments(terminal_root, fake_posd):
         'devices': [{'device': 'printer', 'present': True, 'ok': True}], 'receipt_printed': None}
     assert platform.maintenance_leave()['out_of_service_seconds'] == 42
     assert server.requests == [
-        {'cmd': 'maintenance_enter', 'message': '功能维护中', 'drain_timeout': 3},
+        {'cmd': 'maintenance_enter', 'message': '功能维护中', 'drain_timeout': 3, 'lease': 900, 'holder': None},
         {'cmd': 'selftest', 'print_receipt': False},
         {'cmd': 'maintenance_leave'},
     ]
@@ -481,3 +485,31 @@ def test_as_int(value, expected):
 
 def test_utc_iso():
     assert utc_iso(1700000000) == '2023-11-14T22:13:20Z'
+
+
+@pytest.mark.parametrize('enabled, expires, holder, stale, remaining', [
+    (False, 1000.0, 'run-1', False, None),  # out of maintenance nothing is stale, whatever the file says
+    (True, 1060.0, 'run-1', False, 60.0),  # held, lease running
+    (True, 1000.0, 'run-1', True, 0.0),  # the lease ends now: the terminal should have left
+    (True, 940.0, 'run-1', True, -60.0),  # ran out a minute ago and still on
+    (True, 1060.0, None, True, 60.0),  # entered by hand: no run holds it
+    (True, 1060.0, '', True, 60.0),
+    (True, None, 'run-1', True, None),  # no lease at all (an older firmware)
+    (True, True, 'run-1', True, None),  # a boolean is not a time
+])
+def test_maintenance_lease(enabled, expires, holder, stale, remaining):
+    from ansible_collections.posfleet.terminals.plugins.module_utils._platform import maintenance_lease
+
+    lease = maintenance_lease(enabled, expires, holder, now=1000.0)
+    assert lease['stale'] is stale
+    assert lease['lease_remaining'] == remaining
+
+
+@pytest.mark.parametrize('expires, holder', [
+    (float('nan'), 'run-1'), (float('inf'), 'run-1'), (1060.0, 'run-1\nSH99: healthy'), (1060.0, '\x1b[2J'),
+    (1060.0, 'x' * 201), (1060.0, 7),
+])
+def test_maintenance_lease_counts_what_a_run_would_not_write_as_missing(expires, holder):
+    from ansible_collections.posfleet.terminals.plugins.module_utils._platform import maintenance_lease
+
+    assert maintenance_lease(True, expires, holder, now=1000.0)['stale'] is True

@@ -141,7 +141,8 @@ TIMINGS = ('connect_ms', 'handshake_ms', 'response_ms')
 TEXTS = ('auth_code', 'tls_version', 'cipher', 'stage', 'error', 'fix')
 TRANSACTION = Dict(dict({'ok': bool, 'approved': (bool, NONE)}, **dict.fromkeys(TIMINGS, (int, float, NONE)),
                         **dict.fromkeys(TEXTS, STR)), optional=('approved',) + TIMINGS + TEXTS, extra=True)
-MAINTENANCE = Dict({'enabled': bool, 'since': TIME, 'message': STR, 'in_flight': INT, 'source': str})
+MAINTENANCE = Dict({'enabled': bool, 'since': TIME, 'message': STR, 'in_flight': INT, 'source': str,
+                    'expires': (float, NONE), 'holder': STR, 'lease_remaining': (float, NONE), 'stale': bool})
 
 # ---------------------------------------------------------------------------------------------------- cases
 
@@ -227,7 +228,9 @@ CASES = [
                            'receipt_printed': (bool, NONE)}), kwargs={'print_receipt': False}),
     Case('test_transaction', TRANSACTION, kwargs={'timeout': 1}),
     Case('maintenance_enter', Dict({'changed': bool, 'drained': bool, 'in_flight': int, 'since': TIME,
-                                    'message': STR}, extra=True), args=('Under maintenance', 1)),
+                                    'message': STR, 'expires': TIME, 'holder': STR}, extra=True),
+         args=('Under maintenance', 1, 60, 'run-1')),
+    Case('maintenance_renew', Dict({'renewed': bool, 'expires': TIME, 'holder': STR}), args=(60, 'run-1')),
     Case('maintenance_leave', Dict({'changed': bool, 'out_of_service_seconds': (int, float, NONE)}, extra=True)),
     Case('settle', Dict({'batch_id': STR, 'count': int, 'amount_minor': int, 'currency': STR}, extra=True)),
 
@@ -282,7 +285,9 @@ POSD_ANSWERS = {
     'test_transaction': {'ok': True, 'approved': True, 'auth_code': 'A1', 'connect_ms': 1, 'handshake_ms': 2,
                          'response_ms': 3},
     'maintenance_enter': {'ok': True, 'changed': True, 'drained': True, 'in_flight': 0, 'since': 1700000000,
-                          'message': 'Under maintenance'},
+                          'message': 'Under maintenance', 'expires': 1700000060, 'holder': 'run-1'},
+    'maintenance_renew': {'ok': True, 'changed': False, 'renewed': True, 'since': 1700000000, 'expires': 1700000060,
+                          'holder': 'run-1'},
     'maintenance_leave': {'ok': True, 'changed': True, 'out_of_service_seconds': 42.0},
     'settle': {'ok': True, 'batch_id': 'B2', 'count': 2, 'amount_minor': 2000, 'currency': 'CNY'},
     'quiesce_journal': {'ok': True, 'changed': True, 'quiesced': True, 'since': 1700000000, 'resume_by': 1700000900},

@@ -88,7 +88,8 @@ def test_facts_all(terminal):
     assert facts['sensors']['temperature_c'] == 38.5
     assert facts['boot_time'] == '2023-11-14T22:13:20Z'
     assert facts['uptime_seconds'] > 0
-    assert facts['maintenance'] == {'enabled': False, 'since': None, 'message': None, 'source': 'daemon'}
+    assert facts['maintenance'] == {'enabled': False, 'since': None, 'message': None, 'source': 'daemon',
+                                    'expires': None, 'holder': None, 'stale': False}
     assert facts['journal']['transactions_today'] == 412
     assert facts['journal']['currency'] == 'CNY'
     assert facts['journal']['source'] == 'daemon'
@@ -112,7 +113,8 @@ def test_facts_daemon_down_still_returns_files(down, terminal_root, monkeypatch)
     assert facts['daemon']['running'] is False
     assert facts['daemon']['error'].startswith('terminal SH01-T100-01: daemon: ')
     assert facts['firmware']['active_slot'] == 'a'
-    assert facts['maintenance'] == {'enabled': True, 'since': 1700000000, 'message': '功能维护中', 'source': 'file'}
+    assert facts['maintenance'] == {'enabled': True, 'since': 1700000000, 'message': '功能维护中', 'source': 'file',
+                                    'expires': None, 'holder': None, 'stale': True}
     assert facts['journal']['source'] == 'journal_db'
     assert facts['journal']['unsettled_count'] == 2
     assert facts['peripherals']['printer']['ok'] is None
@@ -257,7 +259,8 @@ def test_enable_check_mode(terminal):
 def test_enable(terminal):
     platform, server = terminal(status(), ENTERED)
     result, warnings = _maintenance.run(platform, 'enabled', drain_timeout=7)
-    assert server.requests[1] == {'cmd': 'maintenance_enter', 'message': '功能维护中', 'drain_timeout': 7}
+    assert server.requests[1] == {'cmd': 'maintenance_enter', 'message': '功能维护中', 'drain_timeout': 7,
+                                  'lease': 900, 'holder': None}
     assert result['changed'] is True
     assert result['drained'] is True
     assert result['since'] == 1700000000
@@ -273,14 +276,66 @@ def test_enable_english_default(terminal):
     assert result['message'] == 'Under maintenance'
 
 
-@pytest.mark.parametrize('check_mode', [True, False])
-def test_enable_again_same_message_is_unchanged(terminal, check_mode):
+def test_enable_again_same_message_is_unchanged_in_check_mode(terminal):
     platform, server = terminal(status(enabled=True, message='功能维护中', since=1700000000))
-    result, dummy = _maintenance.run(platform, 'enabled', check_mode=check_mode)
+    result, dummy = _maintenance.run(platform, 'enabled', check_mode=True)
     assert [r['cmd'] for r in server.requests] == ['status']
     assert result['changed'] is False
     assert result['drained'] is True
+    assert result['renewed'] is False
     assert result['since'] == 1700000000
+
+
+RENEWED = {'ok': True, 'changed': False, 'renewed': True, 'since': 1700000000, 'expires': 1700000960.5,
+           'holder': 'run-7'}
+
+
+def test_enable_again_renews_the_lease_and_is_no_change(terminal):
+    platform, server = terminal(status(enabled=True, message='功能维护中', since=1700000000), RENEWED)
+    result, dummy = _maintenance.run(platform, 'enabled', lease=60, holder='run-7')
+    assert server.requests[1] == {'cmd': 'maintenance_renew', 'lease': 60, 'holder': 'run-7'}
+    assert result['changed'] is False
+    assert (result['renewed'], result['expires'], result['holder'], result['stale']) == (
+        True, 1700000960.5, 'run-7', False)
+    assert result['since'] == 1700000000
+
+
+def test_enable_again_after_the_lease_ran_out_enters_again(terminal):
+    # The lease ran out between the status read and the renewal: posd refuses the renewal, the run enters again.
+    platform, server = terminal(status(enabled=True, message='功能维护中', since=1700000000),
+                                {'ok': False, 'error': 'not in maintenance mode (its lease may have run out)'},
+                                dict(ENTERED, expires=1700000900, holder='run-7'))
+    result, dummy = _maintenance.run(platform, 'enabled', holder='run-7')
+    assert [r['cmd'] for r in server.requests] == ['status', 'maintenance_renew', 'maintenance_enter']
+    assert result['changed'] is True
+    assert result['renewed'] is False
+    assert result['expires'] == 1700000900
+
+
+def test_enable_without_holder_is_stale_at_once(terminal):
+    platform, dummy = terminal(status(), dict(ENTERED, expires=1700000900, holder=None))
+    result, dummy = _maintenance.run(platform, 'enabled')
+    assert result['stale'] is True
+
+
+@pytest.mark.parametrize('option, value', [
+    ('drain_timeout', -1), ('drain_timeout', 3601), ('drain_timeout', 10 ** 12),
+    ('lease', 0), ('lease', 9), ('lease', 86401), ('lease', -5),
+])
+def test_out_of_range_numbers_fail_before_anything_is_sent(terminal, option, value):
+    platform, server = terminal(status())
+    with pytest.raises(TerminalError) as info:
+        _maintenance.run(platform, 'enabled', **{option: value})
+    assert server.requests == []
+    assert str(info.value).startswith(f'terminal SH01-T100-01: maintenance_mode: option {option}={value} is out of range')
+    assert 'nothing was changed' in str(info.value) and 'Fix: set ' + option in str(info.value)
+
+
+def test_holder_with_a_control_character_is_refused(terminal):
+    platform, server = terminal(status())
+    with pytest.raises(TerminalError):
+        _maintenance.run(platform, 'enabled', holder='run\n7')
+    assert server.requests == []
 
 
 def test_enable_with_other_message_is_resent(terminal):

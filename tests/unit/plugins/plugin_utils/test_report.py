@@ -90,3 +90,62 @@ def test_html_escapes_and_draws():
     assert "<title>Daily &amp; nightly</title>" in page
     assert page.count("<tr>") == 3  # header, terminal a, unreachable b
     assert 'aria-label="3%"' in page  # the paper gauge
+
+
+HEALTHY = {"checks": [check("printer", "pass")], "healthy": True}
+HELD = {"enabled": True, "since": 1796000000.5, "message": "m", "expires": 1796000900.5, "holder": "run-7",
+        "stale": False, "source": "daemon"}
+STALE = dict(HELD, holder=None, stale=True)
+RELEASED = {"changed": True, "out_of_service_seconds": 4260.2}
+
+
+@pytest.mark.parametrize(
+    "maintenance, release, status, cell",
+    [
+        ({"enabled": False, "stale": False}, None, "healthy", "-"),
+        (HELD, None, "attention", "on"),  # a run holds it: worth a look, not a fault
+        (STALE, None, "unhealthy", "STALE"),  # refusing payments and no run will end it
+        (dict(HELD, stale=True), None, "unhealthy", "STALE"),  # its lease ran out and it is still on
+        (STALE, RELEASED, "unhealthy", "STALE, released"),
+        ({"enabled": False, "stale": True}, None, "healthy", "-"),  # serving: nothing is stale
+    ],
+)
+def test_maintenance_in_the_host_record_and_the_reports(maintenance, release, status, cell):
+    record = host_report("a", "r", dict(FACTS, maintenance=maintenance), HEALTHY, maintenance_release=release)
+    assert record["status"] == status
+    assert record["maintenance"]["stale"] is (status == "unhealthy")
+    fleet = fleet_report([record], "r", ["a"])
+    lines = fleet_summary(fleet).splitlines()
+    header = lines[1].split()
+    assert header[5] == "MAINT"
+    assert lines[2][lines[1].index("MAINT"):].split("  ")[0].strip() == cell
+    page = fleet_html(fleet)
+    assert "<th>maintenance</th>" in page
+    if cell.startswith("STALE"):
+        assert record["problems"][0]["name"] == "maintenance" and record["problems"][0]["status"] == "fail"
+        assert "a: maintenance fail (fail): refusing payments: in maintenance mode since 2026-11-30" in "\n".join(lines)
+        assert cell.lower() + "</span>" in page
+    assert record["changed"] == (["maintenance: returned to service from stale maintenance mode"] if release else [])
+
+
+def test_stale_maintenance_names_the_fix_or_what_the_run_did():
+    record = host_report("a", "r", dict(FACTS, maintenance=STALE), HEALTHY)
+    reason = record["problems"][0]["reason"]
+    assert "no holder, lease ended 2026-11-30T" in reason and "posfleet_daily_release_stale_maintenance" in reason
+    released = host_report("a", "r", dict(FACTS, maintenance=STALE), HEALTHY, maintenance_release=RELEASED)
+    assert released["problems"][0]["reason"].endswith("returned to service by this run after 4260.2 s out of service")
+    assert released["maintenance"]["out_of_service_seconds"] == 4260.2
+
+
+def test_stale_maintenance_with_a_lease_still_running_says_until():
+    facts = dict(FACTS, maintenance=dict(STALE, expires=4102444800.0))  # 2100-01-01: held by nobody all the same
+    reason = host_report("a", "r", facts, HEALTHY)["problems"][0]["reason"]
+    assert "(no holder, lease until 2100-01-01T00:00:00Z)" in reason
+
+
+def test_maintenance_with_times_that_are_not_times_still_reports():
+    facts = dict(FACTS, maintenance=dict(STALE, since=float("nan"), expires=float("-inf")))
+    record = host_report("a", "r", facts, HEALTHY)
+    assert record["status"] == "unhealthy"
+    assert "in maintenance mode since ? with no run holding it" in record["problems"][0]["reason"]
+    assert "STALE" in fleet_summary(fleet_report([record], "r", ["a"]))
