@@ -94,9 +94,18 @@ class ActionModule(ActionBase):
             run["posfleet_results_dir"] = os.path.abspath(run["posfleet_results_dir"])
             result.update(ansible_facts=run, msg=f"run {run['posfleet_run_id']}, results in "
                                                  f"{run['posfleet_results_dir']}")
+            if args["concern"] and not self._task.check_mode:
+                # The concern's fleet files say at once that no terminal has reported to this run yet: a run that
+                # ends early (every terminal unreachable, the controller killed) never leaves the previous run's
+                # files standing as if they were this run's.
+                try:
+                    result["files"] = self._write_fleet(args, task_vars, run["posfleet_run_id"], os.path.join(
+                        run["posfleet_results_dir"], CONCERNS[args["concern"]][0]))[1]
+                except _runrecord.RunRecordError as exc:
+                    result.update(failed=True, msg=f"{host}: run record: {exc}")
             return result
 
-        subdir, build_host, write_fleet = CONCERNS[args["concern"]]
+        subdir, build_host = CONCERNS[args["concern"]][:2]
         if not run_id:
             result.update(failed=True, msg=f"{host}: run record: no run id. Fix: run posfleet.terminals.run_record "
                                            "with scope=run (run_once) first, or set posfleet_run_id")
@@ -114,15 +123,7 @@ class ActionModule(ActionBase):
                 else:
                     result["path"] = _runrecord.write_host_record(dest, record)
                 return result
-            expected = args["expected"]
-            if expected is None:
-                expected = task_vars.get("ansible_play_hosts_all") or []
-            fleet = _runrecord.rollup(_runrecord.read_records(dest), run_id=run_id, expected=expected)
-            fleet, text, files = write_fleet(fleet, args["title"])
-            written = []
-            if fleet["terminals"] and not self._task.check_mode:
-                written = [_runrecord.atomic_write(os.path.join(dest, name), content)
-                           for name, content in files.items()]
+            fleet, written, text = self._write_fleet(args, task_vars, run_id, dest)
             # Printed by the callback as a debug task would print it: one task less per run. Not "unreachable":
             # Ansible reads a true "unreachable" in a result as the host being unreachable.
             result.update(msg=text, files=written, terminals=fleet["terminals"], counts=fleet["counts"],
@@ -130,3 +131,16 @@ class ActionModule(ActionBase):
         except _runrecord.RunRecordError as exc:
             result.update(failed=True, msg=f"{host}: run record: {exc}")
         return result
+
+    def _write_fleet(self, args, task_vars, run_id, dest):
+        """Roll this run's records in ``dest`` up against the expected terminals (the play's, unless given) and
+        write the concern's fleet files: ``(fleet, files written, text)``."""
+        expected = args["expected"]
+        if expected is None:
+            expected = task_vars.get("ansible_play_hosts_all") or []
+        fleet = _runrecord.rollup(_runrecord.read_records(dest), run_id=run_id, expected=expected)
+        fleet, text, files = CONCERNS[args["concern"]][2](fleet, args["title"])
+        written = []
+        if fleet["terminals"] and not self._task.check_mode:
+            written = [_runrecord.atomic_write(os.path.join(dest, name), content) for name, content in files.items()]
+        return fleet, written, text

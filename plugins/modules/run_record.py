@@ -19,7 +19,10 @@ description:
     connection is made, which keeps the controller's cost per terminal low.
   - O(scope=run) names the run once. It sets the facts C(posfleet_results_dir) and C(posfleet_run_id) (UTC start
     time, C(YYYYMMDDTHHMMSSZ)) for every host of the play. Values already given (inventory, C(-e), an AWX job)
-    are kept. Run it with C(run_once) as the first task of a play.
+    are kept. Run it with C(run_once) as the first task of a play. With O(concern), it also writes that
+    concern's fleet files at once, with every terminal of the play (or O(expected)) as having no record of this
+    run yet: a run that ends early (every terminal unreachable, the controller killed) leaves files that say so,
+    never the previous run's standing as if they were this one's. O(scope=fleet) replaces them at the end.
   - O(scope=host) builds this terminal's record from O(data) and O(error) and writes it to
     C(<dest>/hosts/<inventory_hostname>.json). Every record has C(host), C(run_id), C(recorded_at), C(who),
     C(status), C(error), C(changed) (what the run changed) and C(versions) (C(before) and C(after)), then the
@@ -40,7 +43,8 @@ options:
         P(posfleet.terminals.host_report#filter)); V(maintenance) writes C(fleet.json) and C(summary.txt) (see
         P(posfleet.terminals.maintenance_record#filter)); V(audit) writes C(fleet.json), C(summary.txt) and
         C(junit.xml), a testcase per control per terminal (see P(posfleet.terminals.pci_host_report#filter)).
-      - Required with O(scope=host) and O(scope=fleet).
+      - Required with O(scope=host) and O(scope=fleet); with O(scope=run), the concern whose fleet files are
+        written at once (see the description).
     type: str
     choices: [audit, health, maintenance]
   dest:
@@ -91,9 +95,10 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Name this run (posfleet_results_dir, posfleet_run_id)
+- name: Name this run (posfleet_results_dir, posfleet_run_id); until the roll-up, no terminal has reported
   posfleet.terminals.run_record:
     scope: run
+    concern: health
   run_once: true
 
 - name: Write this terminal's health record
@@ -171,7 +176,7 @@ unreachable_hosts:
   sample: [sh01-t100-02]
 files:
   description: The fleet files written (none when the run left no record, or in check mode).
-  returned: O(scope=fleet)
+  returned: O(scope=fleet), and O(scope=run) with O(concern)
   type: list
   elements: str
   sample: [/srv/posfleet/results/daily/fleet.json]

@@ -31,7 +31,7 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 RESULTS_DIR_ENV = "POSFLEET_RESULTS_DIR"
 DEFAULT_RESULTS_DIR = "results"
 UNREACHABLE = "unreachable"
-UNREACHABLE_ERROR = "no record of this run: the terminal was unreachable"
+UNREACHABLE_ERROR = "no record of this run: the terminal was unreachable (or the run ended before it)"
 
 
 class RunRecordError(Exception):

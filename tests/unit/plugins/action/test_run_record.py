@@ -61,6 +61,32 @@ def test_host_record_then_fleet_files(action, tmp_path, concern, subdir, files):
     assert sorted(p.name for p in (tmp_path / subdir).iterdir()) == files
 
 
+@pytest.mark.parametrize("concern, subdir", [("health", "daily"), ("maintenance", "maintain"), ("audit", "audit")])
+def test_a_run_that_ends_early_never_leaves_the_previous_runs_files(action, tmp_path, concern, subdir):
+    """Every terminal of the play unreachable: the play ends before its roll-up. The files must then say that no
+    terminal reported to this run, not show the previous run's outcome as this one's."""
+    play = {"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path), "ansible_play_hosts_all": ["t1", "t2"]}
+    previous = dict(play, posfleet_run_id="R1")
+    for host in ("t1", "t2"):
+        action({"scope": "host", "concern": concern}).run(task_vars=dict(previous, inventory_hostname=host))
+    action({"scope": "fleet", "concern": concern}).run(task_vars=previous)
+    assert "R1" in (tmp_path / subdir / "summary.txt").read_text()
+
+    started = action({"scope": "run", "concern": concern}).run(task_vars=dict(play, posfleet_run_id="R2"))
+    assert not started.get("failed") and started["files"]
+    fleet = json.loads((tmp_path / subdir / "fleet.json").read_text())
+    assert fleet["run_id"] == "R2" and fleet["unreachable"] == ["t1", "t2"] and fleet["terminals"] == 2
+    summary = (tmp_path / subdir / "summary.txt").read_text()
+    assert "R2" in summary and "R1" not in summary
+
+
+def test_naming_a_run_in_check_mode_writes_no_fleet_files(action, tmp_path):
+    task_vars = {"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path), "posfleet_run_id": "R1",
+                 "ansible_play_hosts_all": ["t1"]}
+    result = action({"scope": "run", "concern": "health"}, check_mode=True).run(task_vars=task_vars)
+    assert "files" not in result and not tmp_path.joinpath("daily").exists()
+
+
 def test_check_mode_writes_nothing(action, tmp_path):
     task_vars = {"inventory_hostname": "t1", "posfleet_results_dir": str(tmp_path), "posfleet_run_id": "R1"}
     result = action({"scope": "host", "concern": "health"}, check_mode=True).run(task_vars=task_vars)

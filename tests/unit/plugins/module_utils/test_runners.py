@@ -327,7 +327,8 @@ def test_out_of_range_numbers_fail_before_anything_is_sent(terminal, option, val
     with pytest.raises(TerminalError) as info:
         _maintenance.run(platform, 'enabled', **{option: value})
     assert server.requests == []
-    assert str(info.value).startswith(f'terminal SH01-T100-01: maintenance_mode: option {option}={value} is out of range')
+    expected = f'terminal SH01-T100-01: maintenance_mode: option {option}={value} is out of range'
+    assert str(info.value).startswith(expected)
     assert 'nothing was changed' in str(info.value) and 'Fix: set ' + option in str(info.value)
 
 
