@@ -80,7 +80,7 @@ def test_identity_with_a_hostile_field_is_refused_naming_field_and_fix(terminal_
     assert info.value.step == 'identity' and f'"{field}"' in message and 'Fix: re-provision' in message
     assert not _untrusted.CONTROL_RE.search(message)
     # The terminal is never named by the hostile id: the host name stands in.
-    assert _untrusted.is_identifier(platform.terminal_id) and '\n' not in message.split(':')[0]
+    assert _untrusted.is_identifier(platform.terminal_id) and '\n' not in message.split(':', maxsplit=1)[0]
 
 
 def test_identity_file_with_nan_is_read_as_a_string(terminal_root):
