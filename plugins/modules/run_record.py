@@ -21,8 +21,8 @@ description:
     time, C(YYYYMMDDTHHMMSSZ)) for every host of the play. Values already given (inventory, C(-e), an AWX job)
     are kept. Run it with C(run_once) as the first task of a play. With O(concern), it also writes that
     concern's fleet files at once, with every terminal of the play (or O(expected)) as having no record of this
-    run yet: a run that ends early (every terminal unreachable, the controller killed) leaves files that say so,
-    never the previous run's standing as if they were this one's. O(scope=fleet) replaces them at the end.
+    run yet. So a run that ends early (every terminal unreachable, the controller killed) leaves files that say
+    so, never the previous run's standing as if they were this one's. O(scope=fleet) replaces them at the end.
   - O(scope=host) builds this terminal's record from O(data) and O(error) and writes it to
     C(<dest>/hosts/<inventory_hostname>.json). Every record has C(host), C(run_id), C(recorded_at), C(who),
     C(status), C(error), C(changed) (what the run changed) and C(versions) (C(before) and C(after)), then the
