@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from test_bad_input import tree
 from test_docs_match_specs import MODULES, built_spec
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _maintenance, _pan, _pci, _selftest
@@ -51,16 +51,6 @@ def test_every_numeric_option_of_every_module_has_a_range(name, monkeypatch):
     ranges = MODULE_RANGES.get(name) or {}
     assert sorted(numeric - set(ranges)) == [], f'{name}: numeric options without a declared range'
     assert sorted(set(ranges) - numeric) == [], f'{name}: ranges of options that are not numeric'
-
-
-def tree(root):
-    state = {}
-    for directory, _subdirs, files in os.walk(str(root)):
-        for name in files:
-            path = os.path.join(directory, name)
-            with open(path, 'rb') as handle:
-                state[os.path.relpath(path, str(root))] = handle.read()
-    return state
 
 
 def run_module(module, args, root, monkeypatch, capsys):
