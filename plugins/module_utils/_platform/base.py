@@ -11,7 +11,6 @@ Target-side code: Python >= 3.9 standard library only.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import socket
 import time
@@ -63,9 +62,8 @@ def maintenance_lease(enabled, expires, holder, now=None):
     (the terminal should have left by itself and has not). Out of maintenance nothing is stale. Values that are
     not what a run writes (a holder with control characters, an expiry that is not a finite number) count as
     missing: unverified is never held."""
-    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not math.isfinite(expires):
-        expires = None
-    else:
+    expires = _untrusted.finite(expires)
+    if expires is not None:
         expires = float(expires)
     if not isinstance(holder, str) or not holder or len(holder) > MAX_MAINTENANCE_HOLDER or not holder.isprintable():
         holder = None
