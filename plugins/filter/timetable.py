@@ -33,6 +33,10 @@ def maintenance_ledger(ledger, host, plan, results=None, now=None, notice=None):
     return updated
 
 
+def maintenance_outcomes(plan, failures=None, ran=None):
+    return _timetable.tier_outcomes(plan or {}, failures or None, ran)
+
+
 def maintenance_notice(host, tiers, calendar=None, ledger=None, now=None, notice_lead_hours=24):
     return _timetable.upcoming(host, tiers, calendar=calendar, ledger=ledger, now=now or None,
                                notice_lead_hours=notice_lead_hours)
@@ -78,6 +82,7 @@ class FilterModule:
             "maintenance_window": _wrap(maintenance_window),
             "maintenance_ledger": _wrap(maintenance_ledger),
             "maintenance_notice": _wrap(maintenance_notice),
+            "maintenance_outcomes": _wrap(maintenance_outcomes),
             "maintenance_notice_groups": _wrap(maintenance_notice_groups),
             "maintenance_record": _wrap(maintenance_record),
             "maintenance_summary": _wrap(maintenance_summary),

@@ -46,6 +46,9 @@ DEFAULT_CALENDAR = {
 }
 
 
+OK, PARTIAL, FAILED = "ok", "partial", "failed"  # a tier's outcome in a run
+
+
 class TimetableError(ValueError):
     """A timetable, calendar or ledger that cannot be used as given."""
 
@@ -481,13 +484,18 @@ def plan(host, tiers, calendar=None, ledger=None, now=None, journal=None, notice
                 covered[inc] = name
     run = [n for n in run if n not in covered]
     steps = []
-    seen = set()
+    step_ids = {}  # step key -> id (its place in ``steps``)
     for name in run:
         for step in expand_steps(tiers, name, resolve):
             key = _step_key(step["role"], step["tasks_from"], step["options"])
-            if key not in seen:
-                seen.add(key)
-                steps.append(dict(step, run_tier=name))
+            if key not in step_ids:
+                step_ids[key] = len(steps)
+                steps.append(dict(step, run_tier=name, id=len(steps)))
+    records = sorted(set(run) | {inc for inc, by in covered.items() if by in run}, key=lambda n: list(tiers).index(n))
+    # The steps each recorded tier needs (an included tier's steps run under the tier that covers it): a tier is
+    # a success only when every one of them ran and passed.
+    tier_steps = {name: [step_ids[_step_key(s["role"], s["tasks_from"], s["options"])]
+                         for s in expand_steps(tiers, name)] for name in records}
     if run and deferred:
         status = "partial"
     elif run:
@@ -507,8 +515,8 @@ def plan(host, tiers, calendar=None, ledger=None, now=None, journal=None, notice
         "due": due,
         "covered": covered,
         "run": run,
-        "records": sorted(set(run) | {inc for inc, by in covered.items() if by in run},
-                          key=lambda n: list(tiers).index(n)),
+        "records": records,
+        "tier_steps": tier_steps,
         "interrupts_trading": any(tiers[n]["interrupts_trading"] for n in run),
         "deferred": deferred,
         "status": status,
@@ -518,30 +526,72 @@ def plan(host, tiers, calendar=None, ledger=None, now=None, journal=None, notice
     }
 
 
-def record(ledger, host, plan_result, results=None, now=None):
-    """The ledger after a run: last success only for tiers whose steps all succeeded (and the tiers they
-    cover); last attempt and outcome for every tier that ran or was deferred; overrides kept."""
-    now = parse_time(now, "now") if now is not None else datetime.datetime.now(UTC)
+def _recorded_tiers(plan_result):
+    """(tier, the run tier it ran under) for every tier a run records: the tiers that ran and those they cover."""
+    run = plan_result.get("run") or []
+    covered = plan_result.get("covered") or {}
+    return [(name, name) for name in run] + [(inc, by) for inc, by in covered.items() if by in run]
+
+
+def tier_outcomes(plan_result, failures=None, ran=None):
+    """The outcome of every tier a run records, {tier: {result, error, missing}}: ``failed`` (with the error) when
+    a step of the run tier failed, ``partial`` (with the steps missing) when one of its steps has no role yet or
+    did not run, ``ok`` only when every one of its steps ran and passed. A tier covered by a failed tier is left
+    out (nothing is known of it). ``failures``: {run tier: error}; ``ran``: the ids of the steps that ran to the
+    end (None: every available step)."""
+    failures = {k: v for k, v in (failures or {}).items() if v != OK}
+    steps = {s.get("id", index): s for index, s in enumerate(plan_result.get("steps") or [])}
+    ran_ids = None if ran is None else {int(i) for i in ran}
+    tier_steps = plan_result.get("tier_steps") or {}
+    result = {}
+    for name, by in _recorded_tiers(plan_result):
+        if by in failures:
+            if name == by:
+                result[name] = {"result": FAILED, "error": str(failures[by]), "missing": []}
+            continue
+        ids = tier_steps[name] if name in tier_steps else [i for i, s in steps.items() if s.get("run_tier") == name]
+        missing = []
+        for step_id in ids:
+            step = steps[step_id]
+            if not step.get("available", True):
+                missing.append(step["notice"])
+            elif ran_ids is not None and step_id not in ran_ids:
+                missing.append(f"step {step['name']} of tier {step['tier']} did not run")
+        result[name] = {"result": PARTIAL if missing else OK, "error": None, "missing": missing}
+    return result
+
+
+def _as_outcomes(plan_result, results):
+    """``results`` as ``tier_outcomes`` gives them: already so, or {run tier: "ok" or the error}."""
     results = results or {}
+    if results and all(isinstance(v, dict) for v in results.values()):
+        return results
+    return tier_outcomes(plan_result, results)
+
+
+def record(ledger, host, plan_result, results=None, now=None):
+    """The ledger after a run: last success only for tiers whose every step ran and succeeded (and the tiers
+    they cover); last attempt and outcome (ok, partial with the steps missing, failed with the error) for every
+    tier that ran, last deferral for every tier deferred; overrides kept. ``results``: ``tier_outcomes``, or
+    {run tier: "ok" or the error} (steps without a role still make their tier partial)."""
+    now = parse_time(now, "now") if now is not None else datetime.datetime.now(UTC)
     ledger = dict(ledger or {})
     ledger["host"] = host
     tiers = {k: dict(v) for k, v in (ledger.get("tiers") or {}).items()}
-    failed = set()
-    for name in plan_result.get("run") or []:
-        outcome = results.get(name, "ok")
+    covered = plan_result.get("covered") or {}
+    for name, outcome in _as_outcomes(plan_result, results).items():
         entry = tiers.setdefault(name, {})
         entry["last_attempt"] = iso(now)
-        entry["last_result"] = "ok" if outcome == "ok" else "failed"
-        entry["last_error"] = None if outcome == "ok" else str(outcome)
-        if outcome == "ok":
-            entry["last_success"] = iso(now)
+        entry["last_result"] = outcome["result"]
+        entry["last_error"] = outcome.get("error")
+        if outcome["result"] == PARTIAL:
+            entry["missing_steps"] = list(outcome.get("missing") or [])
         else:
-            failed.add(name)
-    for inc, by in (plan_result.get("covered") or {}).items():
-        if by in (plan_result.get("run") or []) and by not in failed:
-            entry = tiers.setdefault(inc, {})
-            entry.update({"last_attempt": iso(now), "last_result": "ok", "last_error": None,
-                          "last_success": iso(now), "covered_by": by})
+            entry.pop("missing_steps", None)
+        if name in covered:
+            entry["covered_by"] = covered[name]
+        if outcome["result"] == OK:
+            entry["last_success"] = iso(now)
     for item in plan_result.get("deferred") or []:
         entry = tiers.setdefault(item["tier"], {})
         entry["last_deferred"] = iso(now)
@@ -620,14 +670,18 @@ def roles_dir_resolver(roles_dir):
 
 def host_record(host, run_id, plan_result=None, outcomes=None, error=None, store=None, user=None):
     """One terminal's record of a maintenance run (for results/maintain/hosts/<host>.json): the tiers that ran
-    are what the run changed."""
+    are what the run changed; a tier with steps missing is ``partial`` (and so is the terminal, unless a tier
+    failed)."""
     plan_result = plan_result or {}
-    outcomes = outcomes or {}
-    failed = {t: o for t, o in outcomes.items() if o != "ok"}
+    outcomes = _as_outcomes(plan_result, outcomes)
+    failed = {t: o["error"] for t, o in outcomes.items() if o["result"] == FAILED}
+    partial = {t: o["missing"] for t, o in outcomes.items() if o["result"] == PARTIAL}
     if error and not plan_result:
         status = "error"
     elif failed or error:
         status = "failed"
+    elif partial:
+        status = "partial"
     else:
         status = plan_result.get("status") or "unknown"
     ran = [t for t in plan_result.get("run") or [] if t not in failed]
@@ -639,6 +693,7 @@ def host_record(host, run_id, plan_result=None, outcomes=None, error=None, store
         ran=ran,
         covered=plan_result.get("covered") or {},
         failed=failed,
+        partial=partial,
         deferred=[{k: d.get(k) for k in ("tier", "codes", "reason", "next_window_start",
                                          "next_window_start_local")} for d in plan_result.get("deferred") or []],
         skipped_steps=plan_result.get("skipped_steps") or [],
@@ -651,7 +706,8 @@ def fleet_summary(records, run_id="", expected=None):
     record for every unreachable terminal, and ``text``, the summary for people."""
     fleet = _runrecord.as_fleet(records, run_id=run_id, expected=expected)
     current = sorted(list(fleet["hosts"]) + [
-        _runrecord.unreachable_record(host, fleet["run_id"], ran=[], deferred=[], failed={}, skipped_steps=[])
+        _runrecord.unreachable_record(host, fleet["run_id"], ran=[], deferred=[], failed={}, partial={},
+                                      skipped_steps=[])
         for host in fleet["unreachable"]], key=lambda r: r["host"])
     rows, details = [], []
     for rec in current:
@@ -666,6 +722,9 @@ def fleet_summary(records, run_id="", expected=None):
                            f"next window {nxt or 'none within a year'}")
         for tier, why in (rec.get("failed") or {}).items():
             details.append(f"{rec['host']}: {tier} FAILED: {why} (retried in the next window)")
+        for tier, missing in (rec.get("partial") or {}).items():
+            details.append(f"{rec['host']}: {tier} PARTIAL: {'; '.join(missing)} (not a success: the tier stays "
+                           "due and runs again in the next window)")
         if rec.get("override"):
             details.append(f"{rec['host']}: emergency override: {rec['override']['reason']}")
         if rec["status"] == _runrecord.UNREACHABLE:

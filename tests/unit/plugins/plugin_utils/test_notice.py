@@ -119,3 +119,24 @@ def test_records_and_summary():
     assert ("sh01-m200-01: no record of this run: the terminal was unreachable (or the run ended before it); "
             "due tiers stay due") in text
     assert "Steps skipped (role not installed yet):" in text
+
+
+def test_a_tier_with_steps_missing_is_reported_partial():
+    plan = {"now": "2026-10-05T01:10:00Z", "status": "run", "run": ["daily", "weekly"], "covered": {},
+            "due": [{"tier": "daily"}, {"tier": "weekly"}], "deferred": [],
+            "steps": [{"id": 0, "tier": "daily", "run_tier": "daily", "name": "facts", "available": True},
+                      {"id": 1, "tier": "weekly", "run_tier": "weekly", "name": "connections", "available": True},
+                      {"id": 2, "tier": "weekly", "run_tier": "weekly", "name": "application updates",
+                       "available": False, "notice": "step application updates of tier weekly skipped: role "
+                                                     "posfleet.terminals.software is not installed yet"}],
+            "tier_steps": {"daily": [0], "weekly": [1, 2]}}
+    outcomes = tt.tier_outcomes(plan, {}, [0, 1])
+    rec = tt.host_record("ber01-m200-01", "R1", plan, outcomes, store="ber01")
+    assert rec["status"] == "partial" and rec["ran"] == ["daily", "weekly"] and rec["failed"] == {}
+    assert rec["partial"] == {"weekly": [plan["steps"][2]["notice"]]}
+    text = tt.fleet_summary([rec], run_id="R1")["text"]
+    assert ("ber01-m200-01: weekly PARTIAL: step application updates of tier weekly skipped: role "
+            "posfleet.terminals.software is not installed yet (not a success: the tier stays due") in text
+    assert tt.host_record("ber01-m200-01", "R1", plan, tt.tier_outcomes(plan, {}, [0, 1, 2]))["status"] == "partial"
+    done = dict(plan, steps=[dict(s, available=True) for s in plan["steps"]])
+    assert tt.host_record("ber01-m200-01", "R1", done, tt.tier_outcomes(done, {}, [0, 1, 2]))["status"] == "run"

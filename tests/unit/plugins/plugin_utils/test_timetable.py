@@ -272,9 +272,51 @@ def test_new_terminal_everything_due_annual_covers_the_rest():
     assert all("is not installed yet" in n for n in result["skipped_steps"])
     # A role that exists without the tasks file the step names is skipped too, with the file in the notice.
     assert any("tasks file keys of role posfleet.terminals." in n for n in result["skipped_steps"])
+    # Only the daily tier has every step's role: the others are partial, not a success, and stay due.
     new = tt.record({}, "t1", result, results={"annual": "ok"}, now="2026-11-23T19:15:00Z")
-    expected = dict.fromkeys(DEFAULT_TIERS, "2026-11-23T19:15:00Z")
-    assert {t: e["last_success"] for t, e in new["tiers"].items()} == expected
+    assert {t: e["last_result"] for t, e in new["tiers"].items()} == {
+        "daily": "ok", "weekly": "partial", "monthly": "partial", "quarterly": "partial", "annual": "partial"}
+    assert {t for t, e in new["tiers"].items() if "last_success" in e} == {"daily"}
+    assert any("software is not installed yet" in n for n in new["tiers"]["weekly"]["missing_steps"])
+    assert new["tiers"]["weekly"]["covered_by"] == "annual"
+    again = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0})
+    assert [d["tier"] for d in again["due"]] == ["weekly", "monthly", "quarterly", "annual"]
+
+
+def test_every_step_ran_and_passed_is_a_success():
+    led = with_notice({}, "2026-11-20T00:00:00Z")
+    result = run(NOW_TUE, led=led, journal={"unsettled_count": 0}, resolve=lambda role, tasks_from: True)
+    everything = [s["id"] for s in result["steps"]]
+    outcomes = tt.tier_outcomes(result, {}, everything)
+    assert {t: o["result"] for t, o in outcomes.items()} == dict.fromkeys(DEFAULT_TIERS, "ok")
+    new = tt.record({}, "t1", result, results=outcomes, now="2026-11-23T19:15:00Z")
+    assert {t: e["last_success"] for t, e in new["tiers"].items()} \
+        == dict.fromkeys(DEFAULT_TIERS, "2026-11-23T19:15:00Z")
+    assert run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0})["due"] == []
+
+
+def test_a_step_that_did_not_run_makes_its_tier_partial():
+    led = with_notice(done_except("daily", "weekly"), "2026-11-22T00:00:00Z")
+    result = run(NOW_TUE, led=led, journal={"unsettled_count": 0}, resolve=lambda role, tasks_from: True)
+    skipped = [s for s in result["steps"] if s["tier"] == "weekly" and s["name"] == "data backup"][0]
+    ran = [s["id"] for s in result["steps"] if s is not skipped]
+    outcomes = tt.tier_outcomes(result, {}, ran)
+    assert outcomes["daily"] == {"result": "ok", "error": None, "missing": []}
+    assert outcomes["weekly"] == {"result": "partial", "error": None,
+                                  "missing": ["step data backup of tier weekly did not run"]}
+    new = tt.record(led, "t1", result, results=outcomes, now="2026-11-23T19:15:00Z")
+    assert new["tiers"]["weekly"]["last_result"] == "partial"
+    assert "last_success" not in new["tiers"]["weekly"]
+    again = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0},
+                resolve=lambda role, tasks_from: True)
+    assert [d["tier"] for d in again["due"]] == ["weekly"]
+    # A failure outranks missing steps; the tier the failed one covers is not recorded at all.
+    failed = tt.tier_outcomes(result, {"weekly": "software: apt held"}, ran)
+    assert failed["weekly"] == {"result": "failed", "error": "software: apt held", "missing": []}
+    # Once every step ran, the partial tier is a success.
+    done = tt.record(new, "t1", again, results=tt.tier_outcomes(again, {}, [s["id"] for s in again["steps"]]),
+                     now="2026-11-23T19:40:00Z")
+    assert done["tiers"]["weekly"]["last_result"] == "ok" and "missing_steps" not in done["tiers"]["weekly"]
 
 
 def test_catch_up_after_offline_nights():
@@ -307,9 +349,10 @@ def test_failed_tier_stays_due_and_is_retried():
 
 def test_same_window_second_run_is_idle():
     led = with_notice(done_except("daily", "weekly"), "2026-11-22T00:00:00Z")
-    first = run(NOW_TUE, led=led, journal={"unsettled_count": 0})
+    every_role = {"resolve": lambda role, tasks_from: True}
+    first = run(NOW_TUE, led=led, journal={"unsettled_count": 0}, **every_role)
     new = tt.record(led, "t1", first, now="2026-11-23T19:15:00Z")
-    second = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0})
+    second = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0}, **every_role)
     assert second["status"] == "idle" and second["run"] == [] and second["due"] == []
 
 
