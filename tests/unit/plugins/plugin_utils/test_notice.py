@@ -10,8 +10,12 @@ import threading
 
 import pytest
 
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _notice
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _timetable as tt
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import (
+    _maintenance_report,
+    _notice,
+    _notice_due,
+    _tier_ledger,
+)
 
 NOTICE = {"window_start": "2026-10-07T18:00:00Z", "window_end": "2026-10-07T21:00:00Z", "timezone": "Asia/Shanghai",
           "window_start_local": "2026-10-08T02:00:00+08:00", "window_end_local": "2026-10-08T05:00:00+08:00",
@@ -85,7 +89,7 @@ def test_apprise_failure_is_reported():
 def test_notice_groups_one_per_store_and_window():
     other = dict(NOTICE, tiers=[{"tier": "monthly", "description": "Full", "duration_minutes": 40}],
                  duration_minutes=40)
-    groups = tt.notice_groups([
+    groups = _notice_due.notice_groups([
         {"host": "b", "store": "sh01", "merchant": "M", "notice": NOTICE},
         {"host": "a", "store": "sh01", "merchant": "M", "notice": other},
         {"host": "c", "store": "sh01", "merchant": "M", "notice": None},
@@ -106,11 +110,12 @@ def test_records_and_summary():
                           "next_window_start": "2026-10-08T18:00:00Z",
                           "next_window_start_local": "2026-10-09T02:00:00+08:00"}],
             "skipped_steps": ["step settlement check of tier daily skipped: role x is not installed yet"]}
-    ok = tt.host_record("sh01-t100-01", "R1", plan, {"daily": "ok"}, store="sh01")
+    ok = _maintenance_report.host_record("sh01-t100-01", "R1", plan, {"daily": "ok"}, store="sh01")
     assert ok["status"] == "partial" and ok["ran"] == ["daily"]
-    bad = tt.host_record("sh01-t100-02", "R1", dict(plan, deferred=[]), {"daily": "selftest: printer"})
+    bad = _maintenance_report.host_record("sh01-t100-02", "R1", dict(plan, deferred=[]), {"daily": "selftest: printer"})
     assert bad["status"] == "failed" and bad["failed"] == {"daily": "selftest: printer"} and bad["ran"] == []
-    summary = tt.fleet_summary([ok, bad], run_id="R1", expected=["sh01-t100-01", "sh01-t100-02", "sh01-m200-01"])
+    summary = _maintenance_report.fleet_summary([ok, bad], run_id="R1",
+                                                expected=["sh01-t100-01", "sh01-t100-02", "sh01-m200-01"])
     assert summary["counts"] == {"partial": 1, "failed": 1, "unreachable": 1}
     text = summary["text"]
     assert "sh01-t100-01: weekly, monthly deferred (unsettled): 3 approved transaction(s) unsettled; next window " \
@@ -130,13 +135,15 @@ def test_a_tier_with_steps_missing_is_reported_partial():
                        "available": False, "notice": "step application updates of tier weekly skipped: role "
                                                      "posfleet.terminals.software is not installed yet"}],
             "tier_steps": {"daily": [0], "weekly": [1, 2]}}
-    outcomes = tt.tier_outcomes(plan, {}, [0, 1])
-    rec = tt.host_record("ber01-m200-01", "R1", plan, outcomes, store="ber01")
+    outcomes = _tier_ledger.tier_outcomes(plan, {}, [0, 1])
+    rec = _maintenance_report.host_record("ber01-m200-01", "R1", plan, outcomes, store="ber01")
     assert rec["status"] == "partial" and rec["ran"] == ["daily", "weekly"] and rec["failed"] == {}
     assert rec["partial"] == {"weekly": [plan["steps"][2]["notice"]]}
-    text = tt.fleet_summary([rec], run_id="R1")["text"]
+    text = _maintenance_report.fleet_summary([rec], run_id="R1")["text"]
     assert ("ber01-m200-01: weekly PARTIAL: step application updates of tier weekly skipped: role "
             "posfleet.terminals.software is not installed yet (not a success: the tier stays due") in text
-    assert tt.host_record("ber01-m200-01", "R1", plan, tt.tier_outcomes(plan, {}, [0, 1, 2]))["status"] == "partial"
+    every_step = _tier_ledger.tier_outcomes(plan, {}, [0, 1, 2])
+    assert _maintenance_report.host_record("ber01-m200-01", "R1", plan, every_step)["status"] == "partial"
     done = dict(plan, steps=[dict(s, available=True) for s in plan["steps"]])
-    assert tt.host_record("ber01-m200-01", "R1", done, tt.tier_outcomes(done, {}, [0, 1, 2]))["status"] == "run"
+    every_step = _tier_ledger.tier_outcomes(done, {}, [0, 1, 2])
+    assert _maintenance_report.host_record("ber01-m200-01", "R1", done, every_step)["status"] == "run"
