@@ -40,7 +40,7 @@ def done_except(*due, when="2026-12-31T00:00:00Z"):
 
 def run(now, calendar=None, led=None, **kw):
     calendar = calendar or SHANGHAI
-    kw.setdefault("resolve", _step_roles.roles_dir_resolver(os.path.join(REPO, "roles")))
+    kw.setdefault("resolve", _step_roles.resolve_role)
     return _plan.plan("t1", DEFAULT_TIERS, calendar=calendar, ledger=led, now=now, **kw)
 
 
@@ -466,3 +466,25 @@ def test_bad_timetable():
         _tiers.normalise_tiers({"x": {"includes": ["y"]}})
     with pytest.raises(_times.TimetableError, match="needs a role"):
         _tiers.normalise_tiers({"x": {"steps": [{"name": "no role"}]}})
+
+
+# ---------------------------------------------------------------- step roles
+
+
+def test_resolve_role_finds_this_collections_roles_and_tasks_files():
+    assert _step_roles.resolve_role("posfleet.terminals.selftest")
+    assert _step_roles.resolve_role("posfleet.terminals.pci_baseline", "audit")
+    assert not _step_roles.resolve_role("posfleet.terminals.credentials", "keys")     # no such role yet
+    assert not _step_roles.resolve_role("posfleet.terminals.selftest", "no_such_tasks_file")
+    assert not _step_roles.resolve_role("selftest")                                # not a FQCN
+
+
+def test_resolve_role_finds_another_installed_collection(tmp_path, monkeypatch):
+    tasks = tmp_path / "ansible_collections" / "acme" / "tools" / "roles" / "probe" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "main.yml").write_text("---\n[]\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _step_roles.resolve_role("acme.tools.probe")
+    assert not _step_roles.resolve_role("acme.tools.other")
+    assert not _step_roles.resolve_role("acme.missing.probe")
+    assert not _step_roles.resolve_role("nobody.nothing.probe")
