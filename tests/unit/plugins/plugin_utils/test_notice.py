@@ -39,6 +39,37 @@ def test_english_text():
     assert "Under maintenance" in body and "about 20 minutes" in body and "settle the day's batch" in body
 
 
+def test_german_text():
+    berlin = dict(NOTICE, timezone="Europe/Berlin", window_start_local="2026-10-05T02:00:00+02:00",
+                  window_end_local="2026-10-05T05:00:00+02:00")
+    title, body = _notice.render("de", "ber01", berlin, ["ber01-t100-01", "ber01-m200-01"])
+    assert title == "Wartung Ihrer Kartenterminals: ber01, 05.10.2026 02:00–05:00 Uhr (Europe/Berlin)"
+    assert "am Montag, 5. Oktober 2026 zwischen 02:00 und 05:00 Uhr Ortszeit (Europe/Berlin)" in body
+    assert "Ihre 2 Kartenterminal(s)" in body and "etwa 20 Minuten" in body and "Wöchentliche Wartung" in body
+    assert "„In Wartung“" in body and "Tagesabschluss" in body
+    assert "Betroffene Terminals: ber01-m200-01, ber01-t100-01" in body
+
+
+def test_an_admins_template_replaces_the_collections(tmp_path):
+    (tmp_path / "notice.en.j2").write_text(
+        "Maintenance {{ merchant }} {{ start.strftime('%H:%M') }}\n\n{{ terminals | join(' ') }}: "
+        "{{ tiers | map(attribute='tier') | join(',') }} ({{ duration_minutes }} min)\n", encoding="utf-8")
+    title, body = _notice.render("en", "sh01", NOTICE, ["b", "a"], str(tmp_path))
+    assert (title, body) == ("Maintenance sh01 02:00", "a b: weekly (20 min)\n")
+    # A language the admin's directory has no template for comes from the collection.
+    assert _notice.render("de", "sh01", NOTICE, ["a"], str(tmp_path))[0].startswith("Wartung Ihrer Kartenterminals")
+
+
+def test_a_missing_or_broken_template_is_an_error(tmp_path):
+    with pytest.raises(_notice.NoticeTemplateError, match=r"no notice template notice\.fr\.j2 in .*Fix: add it"):
+        _notice.render("fr", "sh01", NOTICE, ["a"])
+    (tmp_path / "notice.en.j2").write_text("{{ no_such_variable }}\n", encoding="utf-8")
+    with pytest.raises(_notice.NoticeTemplateError, match=r"notice\.en\.j2: 'no_such_variable' is undefined"):
+        _notice.render("en", "sh01", NOTICE, ["a"], str(tmp_path))
+    with pytest.raises(_notice.NoticeTemplateError, match="not a language tag"):
+        _notice.render("../en", "sh01", NOTICE, ["a"])
+
+
 def test_outbox(tmp_path):
     name = _notice.outbox_name("sh 01", NOTICE["window_start"], "zh-CN")
     assert name == "sh_01-20261007T180000Z.zh-CN.txt"
