@@ -14,7 +14,8 @@ ARGUMENT_SPEC = {
     "merchant": {"type": "str"},
     "notice": {"type": "dict", "required": True},
     "terminals": {"type": "list", "elements": "str", "required": True},
-    "languages": {"type": "list", "elements": "str", "default": ["zh-CN", "en"], "choices": list(_notice.LANGUAGES)},
+    "languages": {"type": "list", "elements": "str", "default": ["zh-CN", "en"]},
+    "template_dir": {"type": "path"},
     "outbox": {"type": "path", "required": True},
     "urls": {"type": "list", "elements": "str", "default": [], "no_log": True},
     "now": {"type": "str"},
@@ -40,7 +41,11 @@ class ActionModule(ActionBase):
         sent_at = args["now"] or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         messages = []
         for language in args["languages"]:
-            title, body = _notice.render(language, merchant, notice, args["terminals"])
+            try:
+                title, body = _notice.render(language, merchant, notice, args["terminals"], args["template_dir"])
+            except _notice.NoticeTemplateError as exc:
+                result.update(failed=True, msg=f"store {args['store']}: merchant notice: {exc}")
+                return result
             name = _notice.outbox_name(args["store"], notice["window_start"], language)
             messages.append({"language": language, "title": title, "body": body, "file": None, "name": name})
         result.update(changed=True, sent=False, sent_at=sent_at, window_start=notice["window_start"],

@@ -13,7 +13,12 @@ import os
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _pci_report, _report, _runrecord, _timetable
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import (
+    _maintenance_report,
+    _pci_report,
+    _report,
+    _runrecord,
+)
 
 
 def _health_host(host, run_id, data, error, user):
@@ -22,8 +27,8 @@ def _health_host(host, run_id, data, error, user):
 
 
 def _maintenance_host(host, run_id, data, error, user):
-    return _timetable.host_record(host, run_id, data.get("plan") or None, data.get("outcomes") or None, error,
-                                  data.get("store"), user=user)
+    return _maintenance_report.host_record(host, run_id, data.get("plan") or None, data.get("outcomes") or None,
+                                           error, data.get("store"), user=user)
 
 
 def _audit_host(host, run_id, data, error, user):
@@ -38,7 +43,7 @@ def _health_fleet(fleet, title):
 
 
 def _maintenance_fleet(fleet, title):
-    fleet = _timetable.fleet_summary(fleet)
+    fleet = _maintenance_report.fleet_summary(fleet)
     return fleet, fleet["text"], {"fleet.json": _runrecord.to_json(fleet), "summary.txt": fleet["text"]}
 
 

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _schedule, _timetable
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import (
+    _maintenance_report,
+    _notice_due,
+    _plan,
+    _schedule,
+    _step_roles,
+    _tier_ledger,
+    _times,
+)
 
 
 def _wrap(func):
     def run(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except _timetable.TimetableError as exc:
+        except _times.TimetableError as exc:
             raise AnsibleFilterError(str(exc)) from None
     run.__name__ = func.__name__
     run.__doc__ = func.__doc__
@@ -21,33 +29,38 @@ def _wrap(func):
 
 def maintenance_window(host, tiers, calendar=None, ledger=None, now=None, journal=None, notice_lead_hours=24,
                        override_reason=None, only=None):
-    return _timetable.plan(host, tiers, calendar=calendar, ledger=ledger, now=now or None, journal=journal,
-                           notice_lead_hours=notice_lead_hours, override_reason=override_reason or None,
-                           only=_only(only) or None, resolve=_timetable.resolve_role)
+    return _plan.plan(host, tiers, calendar=calendar, ledger=ledger, now=now or None, journal=journal,
+                      notice_lead_hours=notice_lead_hours, override_reason=override_reason or None,
+                      only=_only(only) or None, resolve=_step_roles.resolve_role)
 
 
 def maintenance_ledger(ledger, host, plan, results=None, now=None, notice=None):
-    updated = _timetable.record(ledger, host, plan, results=results, now=now or None) if plan else dict(ledger or {})
+    updated = _tier_ledger.record(ledger, host, plan, results=results, now=now or None) if plan else dict(ledger or {})
     if notice:
-        updated = _timetable.record_notice(updated, host, notice)
+        updated = _tier_ledger.record_notice(updated, host, notice)
     return updated
 
 
+def maintenance_outcomes(plan, failures=None, ran=None):
+    return _tier_ledger.tier_outcomes(plan or {}, failures or None, ran)
+
+
 def maintenance_notice(host, tiers, calendar=None, ledger=None, now=None, notice_lead_hours=24):
-    return _timetable.upcoming(host, tiers, calendar=calendar, ledger=ledger, now=now or None,
-                               notice_lead_hours=notice_lead_hours)
+    return _notice_due.upcoming(host, tiers, calendar=calendar, ledger=ledger, now=now or None,
+                                notice_lead_hours=notice_lead_hours)
 
 
 def maintenance_notice_groups(entries):
-    return _timetable.notice_groups(entries)
+    return _notice_due.notice_groups(entries)
 
 
 def maintenance_record(host, run_id, plan=None, outcomes=None, error=None, store=None, user=None):
-    return _timetable.host_record(host, run_id, plan or None, outcomes or None, error or None, store, user=user)
+    return _maintenance_report.host_record(host, run_id, plan or None, outcomes or None, error or None, store,
+                                           user=user)
 
 
 def maintenance_summary(records, run_id="", expected=None):
-    return _timetable.fleet_summary(records, run_id=run_id, expected=expected)
+    return _maintenance_report.fleet_summary(records, run_id=run_id, expected=expected)
 
 
 def _only(value):
@@ -78,6 +91,7 @@ class FilterModule:
             "maintenance_window": _wrap(maintenance_window),
             "maintenance_ledger": _wrap(maintenance_ledger),
             "maintenance_notice": _wrap(maintenance_notice),
+            "maintenance_outcomes": _wrap(maintenance_outcomes),
             "maintenance_notice_groups": _wrap(maintenance_notice_groups),
             "maintenance_record": _wrap(maintenance_record),
             "maintenance_summary": _wrap(maintenance_summary),

@@ -23,6 +23,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._time import se
 DEFAULT_MESSAGES = {
     'zh-CN': '功能维护中',
     'en': 'Under maintenance',
+    'de': 'In Wartung',
 }
 
 

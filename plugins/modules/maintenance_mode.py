@@ -51,7 +51,8 @@ options:
   screen_message:
     description:
       - What the terminal's screen shows while in maintenance mode.
-      - Defaults to C(功能维护中) when O(language=zh-CN) and C(Under maintenance) when O(language=en).
+      - Defaults to C(功能维护中) when O(language=zh-CN), C(Under maintenance) when O(language=en) and
+        C(In Wartung) when O(language=de).
       - Ignored when O(state=disabled).
       - Named C(screen_message) because Ansible reserves the option name C(message).
     type: str
@@ -59,7 +60,7 @@ options:
     description:
       - Language of the default O(screen_message).
     type: str
-    choices: [zh-CN, en]
+    choices: [zh-CN, en, de]
     default: zh-CN
   drain_timeout:
     description:

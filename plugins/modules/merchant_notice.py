@@ -38,11 +38,22 @@ options:
     elements: str
     required: true
   languages:
-    description: Languages of the notice, each a message and an outbox file.
+    description:
+      - Languages of the notice, each a message and an outbox file, rendered from the template
+        C(notice.<language>.j2).
+      - The collection ships C(zh-CN), C(en) and C(de) (in the C(posfleet.terminals.timetable) role's
+        C(templates/)); O(template_dir) may add others.
     type: list
     elements: str
-    choices: [zh-CN, en]
     default: [zh-CN, en]
+  template_dir:
+    description:
+      - Directory on the controller with notice templates C(notice.<language>.j2) (Jinja2) that replace the
+        collection's; a language without one there uses the collection's.
+      - A template's first line is the title, the rest the body. It gets C(merchant), C(terminals) (sorted),
+        C(start) and C(end) (local datetimes of the window), C(timezone), C(duration_minutes) (per terminal) and
+        C(tiers) (each C(tier), C(description), C(duration_minutes)).
+    type: path
   outbox:
     description: Directory on the controller where each notice is written as C(<store>-<window>.<language>.txt).
     type: path

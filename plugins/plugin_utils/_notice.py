@@ -1,6 +1,7 @@
 # Copyright (c) posfleet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Merchant notices of a maintenance window: zh-CN and English texts, the file outbox, apprise delivery."""
+"""Merchant notices of a maintenance window: their texts from Jinja2 templates (zh-CN, English and German ship
+with the collection, an admin may override them), the file outbox, apprise delivery."""
 
 from __future__ import annotations
 
@@ -8,53 +9,48 @@ import datetime
 import os
 import re
 
+import jinja2
+
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord
 
-TIER_NAMES_ZH = {
-    "daily": "日常维护", "weekly": "每周维护（连接检查、应用更新、数据备份）",
-    "monthly": "每月全面维护（硬件诊断、安全检查、恢复演练）",
-    "quarterly": "季度预防性维护（易损件、电池、凭据更换）", "annual": "年度全面检修与校准",
-}
-LANGUAGES = ("zh-CN", "en")
+# The languages the collection ships a notice template for (roles/timetable/templates/notice.<language>.j2); an
+# admin's template directory may add others.
+LANGUAGES = ("zh-CN", "en", "de")
+TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             "roles", "timetable", "templates")
+LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+
+
+class NoticeTemplateError(ValueError):
+    """A notice template that is missing or does not render."""
 
 
 def _local(value):
     return datetime.datetime.fromisoformat(value)
 
 
-def render(language, merchant, notice, terminals):
-    """(title, body) of the notice for a window, in ``language``."""
-    start, end = _local(notice["window_start_local"]), _local(notice["window_end_local"])
-    tz = notice["timezone"]
-    minutes = notice["duration_minutes"]
-    hosts = ", ".join(sorted(terminals))
-    if language == "zh-CN":
-        items = "\n".join(f"  - {t.get('description_zh') or TIER_NAMES_ZH.get(t['tier']) or t['description']}"
-                          f"（约 {t['duration_minutes']} 分钟）" for t in notice["tiers"])
-        title = f"【收款终端维护通知】{merchant} {start:%Y-%m-%d} {start:%H:%M}–{end:%H:%M}"
-        body = (
-            f"尊敬的商户（{merchant}）：\n\n"
-            f"我们将于 {start:%Y年%m月%d日 %H:%M} 至 {end:%H:%M}（{tz} 当地时间）在营业低峰时段对贵店的 "
-            f"{len(terminals)} 台收款终端进行维护，每台终端预计用时约 {minutes} 分钟。\n\n"
-            f"维护内容：\n{items}\n\n"
-            "维护期间终端屏幕显示\u201c功能维护中\u201d，暂停刷卡收款；维护完成后终端自动恢复营业，无需操作。\n"
-            "请在维护开始前完成当日结算。如需改期，请在维护开始前联系 IT 运维。\n\n"
-            f"涉及终端：{hosts}\n")
-    else:
-        items = "\n".join(f"  - {t['description']} (about {t['duration_minutes']} min)" for t in notice["tiers"])
-        title = f"POS terminal maintenance: {merchant}, {start:%Y-%m-%d} {start:%H:%M}-{end:%H:%M} {tz}"
-        body = (
-            f"Dear merchant ({merchant}),\n\n"
-            f"Your {len(terminals)} payment terminal(s) will be maintained on {start:%A %d %B %Y} between "
-            f"{start:%H:%M} and {end:%H:%M} local time ({tz}), outside trading hours; each terminal is out of "
-            f"service for about {minutes} minutes.\n\n"
-            f"What will be done:\n{items}\n\n"
-            "Meanwhile the terminal's screen shows \"Under maintenance\" and takes no card payments; it returns to "
-            "service by itself when the work is done, nothing to do on your side.\n"
-            "Please settle the day's batch before the window starts. To move the date, contact IT before the "
-            "window starts.\n\n"
-            f"Terminals: {hosts}\n")
-    return title, body
+def render(language, merchant, notice, terminals, template_dir=None):
+    """(title, body) of the notice for a window, in ``language``, from the template ``notice.<language>.j2`` of
+    ``template_dir`` when it has one, else the collection's: its first line is the title, the rest the body."""
+    if not LANGUAGE_RE.fullmatch(str(language)):
+        raise NoticeTemplateError(f"language {language!r} is not a language tag such as zh-CN, en or de")
+    dirs = [d for d in (template_dir, TEMPLATES_DIR) if d]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, keep_trailing_newline=True, autoescape=False)
+    name = f"notice.{language}.j2"
+    try:
+        template = env.get_template(name)
+    except jinja2.TemplateNotFound:
+        raise NoticeTemplateError(f"no notice template {name} in {' or '.join(dirs)}. Fix: add it there, or leave "
+                                  f"{language} out of posfleet_timetable_notice_languages") from None
+    try:
+        text = template.render(merchant=merchant, terminals=sorted(terminals), timezone=notice["timezone"],
+                               start=_local(notice["window_start_local"]), end=_local(notice["window_end_local"]),
+                               duration_minutes=notice["duration_minutes"], tiers=notice["tiers"])
+    except jinja2.TemplateError as exc:
+        raise NoticeTemplateError(f"notice template {template.filename}: {exc}. Fix: correct the template") from None
+    title, _newline, body = text.partition("\n")
+    return title.strip(), body.lstrip("\n")
 
 
 def outbox_name(store, window_start, language):

@@ -19,13 +19,8 @@ import re
 import shlex
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._untrusted import CONTROL_RE, shown
-from ansible_collections.posfleet.terminals.plugins.plugin_utils._timetable import (
-    TimetableError,
-    at_local,
-    clock,
-    normalise_tiers,
-    zone,
-)
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._tiers import normalise_tiers
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._times import TimetableError, at_local, clock, zone
 
 DTSTART_DAY = datetime.date(2026, 1, 1)
 # An inventory limit of store groups (store_sh01,store_sh02): names, separators and Ansible's pattern operators.

@@ -269,11 +269,12 @@ def test_enable(terminal):
     assert warnings == []
 
 
-def test_enable_english_default(terminal):
-    platform, server = terminal(status(), dict(ENTERED, message='Under maintenance'))
-    result, dummy = _maintenance.run(platform, 'enabled', language='en')
-    assert server.requests[1]['message'] == 'Under maintenance'
-    assert result['message'] == 'Under maintenance'
+@pytest.mark.parametrize('language, message', [('en', 'Under maintenance'), ('de', 'In Wartung')])
+def test_enable_default_message_of_the_language(terminal, language, message):
+    platform, server = terminal(status(), dict(ENTERED, message=message))
+    result, dummy = _maintenance.run(platform, 'enabled', language=language)
+    assert server.requests[1]['message'] == message
+    assert result['message'] == message
 
 
 def test_enable_again_same_message_is_unchanged_in_check_mode(terminal):

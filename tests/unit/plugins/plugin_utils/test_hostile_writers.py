@@ -10,8 +10,14 @@ import xml.etree.ElementTree as ET
 import pytest
 from ansible.module_utils import _internal
 
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _pci_report, _report, _runrecord, _schedule
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _timetable as tt
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import (
+    _maintenance_report,
+    _pci_report,
+    _report,
+    _runrecord,
+    _schedule,
+    _times,
+)
 
 HOSTILE = 'RS01\nFORGED  ROW  healthy\r\x1b[2J\x00<script>alert(1)</script>{{ 7*7 }}'
 BENIGN = 'RS01-T100-01'
@@ -120,10 +126,10 @@ def test_pci_summary_of_a_record_with_a_score_that_is_no_number(score):
 
 
 def test_maintenance_summary_rows_cannot_be_forged():
-    records = [tt.host_record('h0', 'R1', None, None, HOSTILE, HOSTILE)]
-    text = tt.fleet_summary(records, run_id='R1')['text']
-    assert len(text.splitlines()) == len(tt.fleet_summary([tt.host_record('h0', 'R1', None, None, 'e', 's')],
-                                                          run_id='R1')['text'].splitlines())
+    records = [_maintenance_report.host_record('h0', 'R1', None, None, HOSTILE, HOSTILE)]
+    text = _maintenance_report.fleet_summary(records, run_id='R1')['text']
+    plain = [_maintenance_report.host_record('h0', 'R1', None, None, 'e', 's')]
+    assert len(text.splitlines()) == len(_maintenance_report.fleet_summary(plain, run_id='R1')['text'].splitlines())
 
 
 # --------------------------------------------------------------------------------------------- schedule export
@@ -158,7 +164,7 @@ def test_export_of_good_stores_has_the_expected_lines(export):
 @pytest.mark.parametrize('store', ['rs01\n0 * * * * root rm -rf /', 'rs01\r', 'rs01\x1b', 'rs01\x00', 'rs 01',
                                    'rs01%', "rs01'; reboot #", '{{ 7*7 }}', '$(reboot)'])
 def test_a_store_name_that_would_inject_lines_is_refused_naming_host_and_variable(export, store):
-    with pytest.raises(tt.TimetableError) as info:
+    with pytest.raises(_times.TimetableError) as info:
         export([{'host': 'rs01-t100-01', 'timezone': 'Europe/Berlin', 'limit': 'store_' + store}])
     message = str(info.value)
     assert message.startswith('host rs01-t100-01: schedule export: posfleet_store') and 'Fix:' in message
@@ -167,11 +173,11 @@ def test_a_store_name_that_would_inject_lines_is_refused_naming_host_and_variabl
 
 @pytest.mark.parametrize('option', ['workdir', 'inventory', 'ansible_playbook', 'log_dir', 'user'])
 def test_an_option_with_a_newline_is_refused(export, option):
-    with pytest.raises(tt.TimetableError, match=f'schedule export: {option} '):
+    with pytest.raises(_times.TimetableError, match=f'schedule export: {option} '):
         export({'Europe/Berlin': 'store_rs01'}, **{option: '/opt/x\nExecStartPre=/bin/evil'})
 
 
 def test_a_tier_description_with_a_newline_is_refused():
     tiers = {'daily': {'start': '02:00', 'description': 'a\n* * * * * evil'}}
-    with pytest.raises(tt.TimetableError, match="tier daily's description"):
+    with pytest.raises(_times.TimetableError, match="tier daily's description"):
         _schedule.entries(tiers, {'Europe/Berlin': 'store_rs01'})

@@ -10,8 +10,12 @@ import threading
 
 import pytest
 
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _notice
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _timetable as tt
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import (
+    _maintenance_report,
+    _notice,
+    _notice_due,
+    _tier_ledger,
+)
 
 NOTICE = {"window_start": "2026-10-07T18:00:00Z", "window_end": "2026-10-07T21:00:00Z", "timezone": "Asia/Shanghai",
           "window_start_local": "2026-10-08T02:00:00+08:00", "window_end_local": "2026-10-08T05:00:00+08:00",
@@ -33,6 +37,37 @@ def test_english_text():
     assert title == "POS terminal maintenance: sh01, 2026-10-08 02:00-05:00 Asia/Shanghai"
     assert "Thursday 08 October 2026 between 02:00 and 05:00 local time" in body
     assert "Under maintenance" in body and "about 20 minutes" in body and "settle the day's batch" in body
+
+
+def test_german_text():
+    berlin = dict(NOTICE, timezone="Europe/Berlin", window_start_local="2026-10-05T02:00:00+02:00",
+                  window_end_local="2026-10-05T05:00:00+02:00")
+    title, body = _notice.render("de", "ber01", berlin, ["ber01-t100-01", "ber01-m200-01"])
+    assert title == "Wartung Ihrer Kartenterminals: ber01, 05.10.2026 02:00–05:00 Uhr (Europe/Berlin)"
+    assert "am Montag, 5. Oktober 2026 zwischen 02:00 und 05:00 Uhr Ortszeit (Europe/Berlin)" in body
+    assert "Ihre 2 Kartenterminal(s)" in body and "etwa 20 Minuten" in body and "Wöchentliche Wartung" in body
+    assert "„In Wartung“" in body and "Tagesabschluss" in body
+    assert "Betroffene Terminals: ber01-m200-01, ber01-t100-01" in body
+
+
+def test_an_admins_template_replaces_the_collections(tmp_path):
+    (tmp_path / "notice.en.j2").write_text(
+        "Maintenance {{ merchant }} {{ start.strftime('%H:%M') }}\n\n{{ terminals | join(' ') }}: "
+        "{{ tiers | map(attribute='tier') | join(',') }} ({{ duration_minutes }} min)\n", encoding="utf-8")
+    title, body = _notice.render("en", "sh01", NOTICE, ["b", "a"], str(tmp_path))
+    assert (title, body) == ("Maintenance sh01 02:00", "a b: weekly (20 min)\n")
+    # A language the admin's directory has no template for comes from the collection.
+    assert _notice.render("de", "sh01", NOTICE, ["a"], str(tmp_path))[0].startswith("Wartung Ihrer Kartenterminals")
+
+
+def test_a_missing_or_broken_template_is_an_error(tmp_path):
+    with pytest.raises(_notice.NoticeTemplateError, match=r"no notice template notice\.fr\.j2 in .*Fix: add it"):
+        _notice.render("fr", "sh01", NOTICE, ["a"])
+    (tmp_path / "notice.en.j2").write_text("{{ no_such_variable }}\n", encoding="utf-8")
+    with pytest.raises(_notice.NoticeTemplateError, match=r"notice\.en\.j2: 'no_such_variable' is undefined"):
+        _notice.render("en", "sh01", NOTICE, ["a"], str(tmp_path))
+    with pytest.raises(_notice.NoticeTemplateError, match="not a language tag"):
+        _notice.render("../en", "sh01", NOTICE, ["a"])
 
 
 def test_outbox(tmp_path):
@@ -85,7 +120,7 @@ def test_apprise_failure_is_reported():
 def test_notice_groups_one_per_store_and_window():
     other = dict(NOTICE, tiers=[{"tier": "monthly", "description": "Full", "duration_minutes": 40}],
                  duration_minutes=40)
-    groups = tt.notice_groups([
+    groups = _notice_due.notice_groups([
         {"host": "b", "store": "sh01", "merchant": "M", "notice": NOTICE},
         {"host": "a", "store": "sh01", "merchant": "M", "notice": other},
         {"host": "c", "store": "sh01", "merchant": "M", "notice": None},
@@ -106,11 +141,12 @@ def test_records_and_summary():
                           "next_window_start": "2026-10-08T18:00:00Z",
                           "next_window_start_local": "2026-10-09T02:00:00+08:00"}],
             "skipped_steps": ["step settlement check of tier daily skipped: role x is not installed yet"]}
-    ok = tt.host_record("sh01-t100-01", "R1", plan, {"daily": "ok"}, store="sh01")
+    ok = _maintenance_report.host_record("sh01-t100-01", "R1", plan, {"daily": "ok"}, store="sh01")
     assert ok["status"] == "partial" and ok["ran"] == ["daily"]
-    bad = tt.host_record("sh01-t100-02", "R1", dict(plan, deferred=[]), {"daily": "selftest: printer"})
+    bad = _maintenance_report.host_record("sh01-t100-02", "R1", dict(plan, deferred=[]), {"daily": "selftest: printer"})
     assert bad["status"] == "failed" and bad["failed"] == {"daily": "selftest: printer"} and bad["ran"] == []
-    summary = tt.fleet_summary([ok, bad], run_id="R1", expected=["sh01-t100-01", "sh01-t100-02", "sh01-m200-01"])
+    summary = _maintenance_report.fleet_summary([ok, bad], run_id="R1",
+                                                expected=["sh01-t100-01", "sh01-t100-02", "sh01-m200-01"])
     assert summary["counts"] == {"partial": 1, "failed": 1, "unreachable": 1}
     text = summary["text"]
     assert "sh01-t100-01: weekly, monthly deferred (unsettled): 3 approved transaction(s) unsettled; next window " \
@@ -119,3 +155,26 @@ def test_records_and_summary():
     assert ("sh01-m200-01: no record of this run: the terminal was unreachable (or the run ended before it); "
             "due tiers stay due") in text
     assert "Steps skipped (role not installed yet):" in text
+
+
+def test_a_tier_with_steps_missing_is_reported_partial():
+    plan = {"now": "2026-10-05T01:10:00Z", "status": "run", "run": ["daily", "weekly"], "covered": {},
+            "due": [{"tier": "daily"}, {"tier": "weekly"}], "deferred": [],
+            "steps": [{"id": 0, "tier": "daily", "run_tier": "daily", "name": "facts", "available": True},
+                      {"id": 1, "tier": "weekly", "run_tier": "weekly", "name": "connections", "available": True},
+                      {"id": 2, "tier": "weekly", "run_tier": "weekly", "name": "application updates",
+                       "available": False, "notice": "step application updates of tier weekly skipped: role "
+                                                     "posfleet.terminals.software is not installed yet"}],
+            "tier_steps": {"daily": [0], "weekly": [1, 2]}}
+    outcomes = _tier_ledger.tier_outcomes(plan, {}, [0, 1])
+    rec = _maintenance_report.host_record("ber01-m200-01", "R1", plan, outcomes, store="ber01")
+    assert rec["status"] == "partial" and rec["ran"] == ["daily", "weekly"] and rec["failed"] == {}
+    assert rec["partial"] == {"weekly": [plan["steps"][2]["notice"]]}
+    text = _maintenance_report.fleet_summary([rec], run_id="R1")["text"]
+    assert ("ber01-m200-01: weekly PARTIAL: step application updates of tier weekly skipped: role "
+            "posfleet.terminals.software is not installed yet (not a success: the tier stays due") in text
+    every_step = _tier_ledger.tier_outcomes(plan, {}, [0, 1, 2])
+    assert _maintenance_report.host_record("ber01-m200-01", "R1", plan, every_step)["status"] == "partial"
+    done = dict(plan, steps=[dict(s, available=True) for s in plan["steps"]])
+    every_step = _tier_ledger.tier_outcomes(done, {}, [0, 1, 2])
+    assert _maintenance_report.host_record("ber01-m200-01", "R1", done, every_step)["status"] == "run"

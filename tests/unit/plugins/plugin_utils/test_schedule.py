@@ -15,7 +15,7 @@ import yaml
 from dateutil import rrule as dateutil_rrule
 
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _schedule as sc
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _timetable as tt
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _times
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 with open(os.path.join(REPO, "roles", "timetable", "defaults", "main.yml"), encoding="utf-8") as _handle:
@@ -38,10 +38,10 @@ def cron_runs(text, name, after, count):
         elif line and not line.startswith("#") and name + ".log" in line:
             minute, hour, dom, month, dow = line.split()[:5]
             assert (dom, month, dow) == ("*", "*", "*")
-            tz = tt.zone(current_tz)
+            tz = _times.zone(current_tz)
             runs, day = [], after.astimezone(tz).date() - datetime.timedelta(days=1)
             while len(runs) < count:
-                when = tt.at_local(day, datetime.time(int(hour), int(minute)), tz)
+                when = _times.at_local(day, datetime.time(int(hour), int(minute)), tz)
                 if when > after:
                     runs.append(when)
                 day += datetime.timedelta(days=1)
@@ -56,10 +56,10 @@ def timer_calendar(files, name):
 
 def systemd_runs_parsed(expr, after, count):
     match = re.fullmatch(r"\*-\*-\* (\d\d):(\d\d):00 (\S+)", expr)
-    tz = tt.zone(match.group(3))
+    tz = _times.zone(match.group(3))
     runs, day = [], after.astimezone(tz).date() - datetime.timedelta(days=1)
     while len(runs) < count:
-        when = tt.at_local(day, datetime.time(int(match.group(1)), int(match.group(2))), tz)
+        when = _times.at_local(day, datetime.time(int(match.group(1)), int(match.group(2))), tz)
         if when > after:
             runs.append(when)
         day += datetime.timedelta(days=1)
@@ -136,7 +136,7 @@ def test_systemd_units_pair_up():
 
 
 def test_bad_zones():
-    with pytest.raises(tt.TimetableError, match="no store time zones"):
+    with pytest.raises(_times.TimetableError, match="no store time zones"):
         sc.entries(TIERS, {})
-    with pytest.raises(tt.TimetableError, match="unknown time zone"):
+    with pytest.raises(_times.TimetableError, match="unknown time zone"):
         sc.entries(TIERS, {"Nowhere/City": "x"})

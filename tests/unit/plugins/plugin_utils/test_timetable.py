@@ -10,7 +10,15 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _timetable as tt
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import (
+    _calendar,
+    _notice_due,
+    _plan,
+    _step_roles,
+    _tier_ledger,
+    _tiers,
+    _times,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 with open(os.path.join(REPO, "roles", "timetable", "defaults", "main.yml"), encoding="utf-8") as _handle:
@@ -32,8 +40,8 @@ def done_except(*due, when="2026-12-31T00:00:00Z"):
 
 def run(now, calendar=None, led=None, **kw):
     calendar = calendar or SHANGHAI
-    kw.setdefault("resolve", tt.roles_dir_resolver(os.path.join(REPO, "roles")))
-    return tt.plan("t1", DEFAULT_TIERS, calendar=calendar, ledger=led, now=now, **kw)
+    kw.setdefault("resolve", _step_roles.resolve_role)
+    return _plan.plan("t1", DEFAULT_TIERS, calendar=calendar, ledger=led, now=now, **kw)
 
 
 # ---------------------------------------------------------------- calendar
@@ -47,19 +55,19 @@ def run(now, calendar=None, led=None, **kw):
     ("2026-10-07", "Day off (substituted from 10/10/2026)"),
 ])
 def test_cn_holidays(day, holiday):
-    info = tt.day_info(datetime.date.fromisoformat(day), tt.store_calendar(SHANGHAI))
+    info = _calendar.day_info(datetime.date.fromisoformat(day), _calendar.store_calendar(SHANGHAI))
     assert holiday in info["holiday"]
 
 
 @pytest.mark.parametrize("day", ["2026-09-20", "2026-02-14", "2026-10-10"])
 def test_cn_adjusted_working_weekend_day_is_not_a_holiday(day):
-    info = tt.day_info(datetime.date.fromisoformat(day), tt.store_calendar(SHANGHAI))
+    info = _calendar.day_info(datetime.date.fromisoformat(day), _calendar.store_calendar(SHANGHAI))
     assert info["holiday"] is None
     assert info["working_day"] and info["adjusted_working_day"]
 
 
 def test_plain_weekend_is_not_a_holiday():
-    info = tt.day_info(datetime.date(2026, 11, 22), tt.store_calendar(SHANGHAI))
+    info = _calendar.day_info(datetime.date(2026, 11, 22), _calendar.store_calendar(SHANGHAI))
     assert info["holiday"] is None and not info["working_day"] and not info["adjusted_working_day"]
 
 
@@ -105,18 +113,18 @@ def test_store_blackout():
 
 
 def test_berlin_window_on_spring_forward_day():
-    cal = tt.store_calendar(BERLIN)
-    start, end = tt.window_of(datetime.date(2026, 3, 29), cal)
+    cal = _calendar.store_calendar(BERLIN)
+    start, end = _calendar.window_of(datetime.date(2026, 3, 29), cal)
     # 02:00 does not exist that night: the window opens at 03:00 CEST and is two hours long.
-    assert tt.iso(start) == "2026-03-29T01:00:00Z" and start.isoformat() == "2026-03-29T03:00:00+02:00"
-    assert tt.iso(end) == "2026-03-29T03:00:00Z"
+    assert _times.iso(start) == "2026-03-29T01:00:00Z" and start.isoformat() == "2026-03-29T03:00:00+02:00"
+    assert _times.iso(end) == "2026-03-29T03:00:00Z"
 
 
 def test_berlin_window_on_fall_back_day():
-    cal = tt.store_calendar(BERLIN)
-    start, end = tt.window_of(datetime.date(2026, 10, 25), cal)
-    assert tt.iso(start) == "2026-10-25T00:00:00Z"   # 02:00 CEST, the first 02:00
-    assert tt.iso(end) == "2026-10-25T04:00:00Z"     # 05:00 CET: four hours that night
+    cal = _calendar.store_calendar(BERLIN)
+    start, end = _calendar.window_of(datetime.date(2026, 10, 25), cal)
+    assert _times.iso(start) == "2026-10-25T00:00:00Z"   # 02:00 CEST, the first 02:00
+    assert _times.iso(end) == "2026-10-25T04:00:00Z"     # 05:00 CET: four hours that night
 
 
 @pytest.mark.parametrize("now, open_", [
@@ -224,7 +232,7 @@ def test_first_decision_before_the_terminal_is_read_leaves_the_gate_to_the_secon
     (None, "nothing is known"),
 ])
 def test_settlement_reason(journal, reason):
-    why = tt.settlement_reason(journal)
+    why = _plan.settlement_reason(journal)
     assert (why is None) if reason is None else (reason in why)
 
 
@@ -242,7 +250,7 @@ def test_emergency_override_runs_and_records():
     assert result["override"]["reason"].startswith("acquirer key compromise")
     assert any("National Day" in b for b in result["override"]["bypassed"])
     assert any("unsettled" in b for b in result["override"]["bypassed"])
-    new = tt.record({}, "t1", result, now="2026-10-02T03:05:00Z")
+    new = _tier_ledger.record({}, "t1", result, now="2026-10-02T03:05:00Z")
     assert new["overrides"][0]["tiers"] == ["weekly"]
     assert new["overrides"][0]["reason"].startswith("acquirer key compromise")
 
@@ -272,9 +280,51 @@ def test_new_terminal_everything_due_annual_covers_the_rest():
     assert all("is not installed yet" in n for n in result["skipped_steps"])
     # A role that exists without the tasks file the step names is skipped too, with the file in the notice.
     assert any("tasks file keys of role posfleet.terminals." in n for n in result["skipped_steps"])
-    new = tt.record({}, "t1", result, results={"annual": "ok"}, now="2026-11-23T19:15:00Z")
-    expected = dict.fromkeys(DEFAULT_TIERS, "2026-11-23T19:15:00Z")
-    assert {t: e["last_success"] for t, e in new["tiers"].items()} == expected
+    # Only the daily tier has every step's role: the others are partial, not a success, and stay due.
+    new = _tier_ledger.record({}, "t1", result, results={"annual": "ok"}, now="2026-11-23T19:15:00Z")
+    assert {t: e["last_result"] for t, e in new["tiers"].items()} == {
+        "daily": "ok", "weekly": "partial", "monthly": "partial", "quarterly": "partial", "annual": "partial"}
+    assert {t for t, e in new["tiers"].items() if "last_success" in e} == {"daily"}
+    assert any("software is not installed yet" in n for n in new["tiers"]["weekly"]["missing_steps"])
+    assert new["tiers"]["weekly"]["covered_by"] == "annual"
+    again = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0})
+    assert [d["tier"] for d in again["due"]] == ["weekly", "monthly", "quarterly", "annual"]
+
+
+def test_every_step_ran_and_passed_is_a_success():
+    led = with_notice({}, "2026-11-20T00:00:00Z")
+    result = run(NOW_TUE, led=led, journal={"unsettled_count": 0}, resolve=lambda role, tasks_from: True)
+    everything = [s["id"] for s in result["steps"]]
+    outcomes = _tier_ledger.tier_outcomes(result, {}, everything)
+    assert {t: o["result"] for t, o in outcomes.items()} == dict.fromkeys(DEFAULT_TIERS, "ok")
+    new = _tier_ledger.record({}, "t1", result, results=outcomes, now="2026-11-23T19:15:00Z")
+    assert {t: e["last_success"] for t, e in new["tiers"].items()} \
+        == dict.fromkeys(DEFAULT_TIERS, "2026-11-23T19:15:00Z")
+    assert run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0})["due"] == []
+
+
+def test_a_step_that_did_not_run_makes_its_tier_partial():
+    led = with_notice(done_except("daily", "weekly"), "2026-11-22T00:00:00Z")
+    result = run(NOW_TUE, led=led, journal={"unsettled_count": 0}, resolve=lambda role, tasks_from: True)
+    skipped = [s for s in result["steps"] if s["tier"] == "weekly" and s["name"] == "data backup"][0]
+    ran = [s["id"] for s in result["steps"] if s is not skipped]
+    outcomes = _tier_ledger.tier_outcomes(result, {}, ran)
+    assert outcomes["daily"] == {"result": "ok", "error": None, "missing": []}
+    assert outcomes["weekly"] == {"result": "partial", "error": None,
+                                  "missing": ["step data backup of tier weekly did not run"]}
+    new = _tier_ledger.record(led, "t1", result, results=outcomes, now="2026-11-23T19:15:00Z")
+    assert new["tiers"]["weekly"]["last_result"] == "partial"
+    assert "last_success" not in new["tiers"]["weekly"]
+    again = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0},
+                resolve=lambda role, tasks_from: True)
+    assert [d["tier"] for d in again["due"]] == ["weekly"]
+    # A failure outranks missing steps; the tier the failed one covers is not recorded at all.
+    failed = _tier_ledger.tier_outcomes(result, {"weekly": "software: apt held"}, ran)
+    assert failed["weekly"] == {"result": "failed", "error": "software: apt held", "missing": []}
+    # Once every step ran, the partial tier is a success.
+    every_step = _tier_ledger.tier_outcomes(again, {}, [s["id"] for s in again["steps"]])
+    done = _tier_ledger.record(new, "t1", again, results=every_step, now="2026-11-23T19:40:00Z")
+    assert done["tiers"]["weekly"]["last_result"] == "ok" and "missing_steps" not in done["tiers"]["weekly"]
 
 
 def test_catch_up_after_offline_nights():
@@ -294,8 +344,8 @@ def test_failed_tier_stays_due_and_is_retried():
     led["tiers"]["weekly"] = {"last_success": "2026-11-17T19:20:00Z"}
     led = with_notice(led, "2026-11-22T00:00:00Z")
     result = run(NOW_TUE, led=led, journal={"unsettled_count": 0})
-    new = tt.record(led, "t1", result, results={"daily": "ok", "weekly": "backup: restic failed"},
-                    now="2026-11-23T19:15:00Z")
+    new = _tier_ledger.record(led, "t1", result, results={"daily": "ok", "weekly": "backup: restic failed"},
+                              now="2026-11-23T19:15:00Z")
     assert new["tiers"]["weekly"]["last_result"] == "failed"
     assert new["tiers"]["weekly"]["last_success"] == "2026-11-17T19:20:00Z"
     assert new["tiers"]["daily"]["last_success"] == "2026-11-23T19:15:00Z"
@@ -307,15 +357,16 @@ def test_failed_tier_stays_due_and_is_retried():
 
 def test_same_window_second_run_is_idle():
     led = with_notice(done_except("daily", "weekly"), "2026-11-22T00:00:00Z")
-    first = run(NOW_TUE, led=led, journal={"unsettled_count": 0})
-    new = tt.record(led, "t1", first, now="2026-11-23T19:15:00Z")
-    second = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0})
+    every_role = {"resolve": lambda role, tasks_from: True}
+    first = run(NOW_TUE, led=led, journal={"unsettled_count": 0}, **every_role)
+    new = _tier_ledger.record(led, "t1", first, now="2026-11-23T19:15:00Z")
+    second = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0}, **every_role)
     assert second["status"] == "idle" and second["run"] == [] and second["due"] == []
 
 
 def test_deferred_is_recorded_without_success():
     result = run("2026-10-01T03:10:00+08:00", led=done_except("daily"))
-    new = tt.record(done_except("daily"), "t1", result, now="2026-09-30T19:10:00Z")
+    new = _tier_ledger.record(done_except("daily"), "t1", result, now="2026-09-30T19:10:00Z")
     assert "last_success" not in new["tiers"]["daily"]
     assert "National Day" in new["tiers"]["daily"]["last_deferred_reason"]
 
@@ -330,14 +381,14 @@ def test_deferred_is_recorded_without_success():
     ({"every": "year", "month": 3, "day": 10}, "2026-03-09", "2025-03-10"),
 ])
 def test_cycle_start(tier, day, start):
-    norm = tt.normalise_tiers({"x": tier})["x"]
-    assert tt.cycle_start(norm, datetime.date.fromisoformat(day)).isoformat() == start
+    norm = _tiers.normalise_tiers({"x": tier})["x"]
+    assert _tiers.cycle_start(norm, datetime.date.fromisoformat(day)).isoformat() == start
 
 
 def test_window_across_midnight_belongs_to_its_start_day():
     cal = dict(SHANGHAI, window_start="23:00", window_end="02:00")
     led = ledger(**dict.fromkeys(DEFAULT_TIERS, "2026-11-22T15:30:00Z"))   # 23:30 on the 22nd
-    result = tt.plan("t1", DEFAULT_TIERS, calendar=cal, ledger=led, now="2026-11-23T01:30:00+08:00")
+    result = _plan.plan("t1", DEFAULT_TIERS, calendar=cal, ledger=led, now="2026-11-23T01:30:00+08:00")
     assert result["window"]["open"] and result["status"] == "idle"   # still the window of the 22nd
 
 
@@ -346,7 +397,7 @@ def test_window_across_midnight_belongs_to_its_start_day():
 
 def test_upcoming_notice_skips_holidays_and_lists_interrupting_tiers():
     led = done_except("daily", "weekly")
-    notice = tt.upcoming("t1", DEFAULT_TIERS, calendar=SHANGHAI, ledger=led, now="2026-09-29T20:00:00+08:00")
+    notice = _notice_due.upcoming("t1", DEFAULT_TIERS, calendar=SHANGHAI, ledger=led, now="2026-09-29T20:00:00+08:00")
     # Next window at least 24 h away avoiding the National Day week: 8 October; weekly is due then.
     assert notice["window_start_local"] == "2026-10-08T02:00:00+08:00"
     assert [t["tier"] for t in notice["tiers"]] == ["weekly", "monthly"] or \
@@ -356,16 +407,18 @@ def test_upcoming_notice_skips_holidays_and_lists_interrupting_tiers():
 
 def test_no_notice_when_nothing_interrupting_is_due():
     led = done_except("daily")
-    assert tt.upcoming("t1", DEFAULT_TIERS, calendar=SHANGHAI, ledger=led, now="2026-11-10T12:00:00+08:00") is None
+    assert _notice_due.upcoming("t1", DEFAULT_TIERS, calendar=SHANGHAI, ledger=led,
+                                now="2026-11-10T12:00:00+08:00") is None
 
 
 def test_no_second_notice_while_one_is_pending():
     led = done_except("daily", "weekly")
     led["notices"] = [{"window_start": "2026-10-07T18:00:00Z", "sent_at": "2026-10-03T02:00:00Z",
                        "tiers": ["weekly"]}]
-    assert tt.upcoming("t1", DEFAULT_TIERS, calendar=SHANGHAI, ledger=led, now="2026-10-07T10:00:00+08:00") is None
+    assert _notice_due.upcoming("t1", DEFAULT_TIERS, calendar=SHANGHAI, ledger=led,
+                                now="2026-10-07T10:00:00+08:00") is None
     # Once that window has passed without the tier succeeding, a new notice is due.
-    again = tt.upcoming("t1", DEFAULT_TIERS, calendar=SHANGHAI, ledger=led, now="2026-10-08T10:00:00+08:00")
+    again = _notice_due.upcoming("t1", DEFAULT_TIERS, calendar=SHANGHAI, ledger=led, now="2026-10-08T10:00:00+08:00")
     assert again["window_start_local"] == "2026-10-10T02:00:00+08:00"   # 24 h from now: Saturday's window
 
 
@@ -384,8 +437,8 @@ def test_holiday_deferral_points_to_the_announced_window():
 
 
 def test_record_notice_replaces_same_window():
-    led = tt.record_notice({}, "t1", {"window_start": "a", "sent_at": "1"})
-    led = tt.record_notice(led, "t1", {"window_start": "a", "sent_at": "2"})
+    led = _tier_ledger.record_notice({}, "t1", {"window_start": "a", "sent_at": "1"})
+    led = _tier_ledger.record_notice(led, "t1", {"window_start": "a", "sent_at": "2"})
     assert led["notices"] == [{"window_start": "a", "sent_at": "2"}]
 
 
@@ -402,14 +455,36 @@ def test_record_notice_replaces_same_window():
 ])
 def test_bad_input(kwargs, message):
     kwargs.setdefault("now", "2026-11-24T03:00:00+08:00")
-    with pytest.raises(tt.TimetableError, match=message):
-        tt.plan("t1", DEFAULT_TIERS, **kwargs)
+    with pytest.raises(_times.TimetableError, match=message):
+        _plan.plan("t1", DEFAULT_TIERS, **kwargs)
 
 
 def test_bad_timetable():
-    with pytest.raises(tt.TimetableError, match="every must be"):
-        tt.normalise_tiers({"x": {"every": "fortnight"}})
-    with pytest.raises(tt.TimetableError, match="includes unknown tier"):
-        tt.normalise_tiers({"x": {"includes": ["y"]}})
-    with pytest.raises(tt.TimetableError, match="needs a role"):
-        tt.normalise_tiers({"x": {"steps": [{"name": "no role"}]}})
+    with pytest.raises(_times.TimetableError, match="every must be"):
+        _tiers.normalise_tiers({"x": {"every": "fortnight"}})
+    with pytest.raises(_times.TimetableError, match="includes unknown tier"):
+        _tiers.normalise_tiers({"x": {"includes": ["y"]}})
+    with pytest.raises(_times.TimetableError, match="needs a role"):
+        _tiers.normalise_tiers({"x": {"steps": [{"name": "no role"}]}})
+
+
+# ---------------------------------------------------------------- step roles
+
+
+def test_resolve_role_finds_this_collections_roles_and_tasks_files():
+    assert _step_roles.resolve_role("posfleet.terminals.selftest")
+    assert _step_roles.resolve_role("posfleet.terminals.pci_baseline", "audit")
+    assert not _step_roles.resolve_role("posfleet.terminals.credentials", "keys")     # no such role yet
+    assert not _step_roles.resolve_role("posfleet.terminals.selftest", "no_such_tasks_file")
+    assert not _step_roles.resolve_role("selftest")                                # not a FQCN
+
+
+def test_resolve_role_finds_another_installed_collection(tmp_path, monkeypatch):
+    tasks = tmp_path / "ansible_collections" / "acme" / "tools" / "roles" / "probe" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "main.yml").write_text("---\n[]\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _step_roles.resolve_role("acme.tools.probe")
+    assert not _step_roles.resolve_role("acme.tools.other")
+    assert not _step_roles.resolve_role("acme.missing.probe")
+    assert not _step_roles.resolve_role("nobody.nothing.probe")
