@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _ledger
@@ -57,7 +58,10 @@ class ActionModule(ActionBase):
                 return {"changed": False, "ledger": cached, "source": "cache", "path": args["path"]}
             self._display.warning(f"terminal {self._host}: ledger: the cache {cache} is not a JSON document; "
                                   "it is rebuilt from the terminal's copy")
-        found = self._terminal(task_vars, path=args["path"])
+        try:
+            found = self._terminal(task_vars, path=args["path"])
+        except AnsibleConnectionFailure:
+            found = {"unreachable": True}
         if found.get("unreachable"):
             # As before there was a terminal copy to read: the plan starts from nothing and the run reports the
             # terminal as unreachable when it needs it (a deferred terminal is not contacted).
