@@ -40,7 +40,10 @@ class ActionModule(ActionBase):
         return result
 
     def _terminal(self, task_vars, **module_args):
-        return self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+        try:
+            return self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)  # left on the terminal without pipelining
 
     def _cache_merge(self, cache, ledger):
         """Merge ``ledger`` into the cache under its lock; the cache as it is now (nothing written in check mode)."""

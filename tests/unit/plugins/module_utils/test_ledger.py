@@ -2,10 +2,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The ledger's files: check mode, write, check again, write again (community.crypto's sequence); the merge by
-entry time; two processes writing at once lose nothing; a crash before the rename leaves the old file."""
+entry time; two processes writing one copy at once (the terminal's, the controller's cache) lose nothing; a crash
+before the rename leaves the old file."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -15,6 +17,7 @@ import sys
 import pytest
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io, _ledger
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord
 
 DOC = {"host": "t1", "tiers": {"daily": {"last_success": "2026-10-07T19:10:00Z"}}}
 
@@ -94,46 +97,47 @@ def test_merge_trims_notices_and_overrides():
     assert len(_ledger.merge(many, {})["notices"]) == _ledger.NOTICES_KEPT
 
 
-def _record_tiers(path, writer, count, start):
+def _terminal_write(path, entry):
+    _ledger.write(path, entry, merge_with_current=True)
+
+
+def _cache_write(path, entry):
+    _runrecord.update_json(path, lambda current: _ledger.merge(current, entry))
+
+
+def _record_tiers(write, path, writer, count, start):
     """One run: ``count`` tiers of its own, each recorded from a copy read before the other run wrote (as a run
     plans from the ledger it read at its start, then records)."""
     start.wait()
     for i in range(count):
-        stale = {"host": "t1", "tiers": {}}
-        stale["tiers"][f"{writer}-{i}"] = attempt(f"2026-10-07T19:{i % 60:02}:00Z")
-        _ledger.write(path, stale, merge_with_current=True)
+        write(path, {"host": "t1", "tiers": {f"{writer}-{i}": attempt(f"2026-10-07T19:{i % 60:02}:00Z")}})
 
 
-def test_two_processes_writing_at_once_lose_no_entry(tmp_path):
-    path = str(tmp_path / "ledger.json")
+def two_runs_at_once(write, path, count=80):
+    """Two processes recording ``count`` tiers each into ``path`` at the same time; the tiers found after."""
     context = multiprocessing.get_context("fork")
     start = context.Event()
-    writers = [context.Process(target=_record_tiers, args=(path, name, 80, start)) for name in ("a", "b")]
+    writers = [context.Process(target=_record_tiers, args=(write, path, name, count, start)) for name in ("a", "b")]
     for writer in writers:
         writer.start()
     start.set()
     for writer in writers:
         writer.join(60)
         assert writer.exitcode == 0
-    tiers = _ledger.read(path)["tiers"]
-    assert sorted(tiers) == sorted(f"{name}-{i}" for name in ("a", "b") for i in range(80))
+    return sorted((_ledger.read(path) or {}).get("tiers") or {})
+
+
+@pytest.mark.parametrize("write", [_terminal_write, _cache_write], ids=["terminal", "controller-cache"])
+def test_two_processes_writing_at_once_lose_no_entry(tmp_path, write):
+    path = str(tmp_path / "ledger" / "t1.json")
+    assert two_runs_at_once(write, path) == sorted(f"{name}-{i}" for name in ("a", "b") for i in range(80))
+    assert sorted(os.listdir(tmp_path / "ledger")) == [".posfleet.lock", "t1.json"]
 
 
 def test_the_lock_is_what_keeps_them(tmp_path, monkeypatch):
     """The same two writers without the lock lose entries (so the test above can fail)."""
-    import contextlib
-
     monkeypatch.setattr(_io, "locked", lambda path, **kwargs: contextlib.nullcontext())
-    path = str(tmp_path / "ledger.json")
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
-    writers = [context.Process(target=_record_tiers, args=(path, name, 80, start)) for name in ("a", "b")]
-    for writer in writers:
-        writer.start()
-    start.set()
-    for writer in writers:
-        writer.join(60)
-    assert len(_ledger.read(path)["tiers"]) < 160
+    assert len(two_runs_at_once(_terminal_write, str(tmp_path / "ledger.json"))) < 160
 
 
 CRASH = """
