@@ -8,6 +8,10 @@ A terminal loses power mid-write; a reader must then see the old file or the new
 a temporary file in the same directory (same file system, so the rename is atomic), fsync it, give it its
 mode, rename it over the target, then fsync the directory so the rename itself survives the power cut.
 
+Two writers of one file (two overlapping runs) take ``locked``: an exclusive flock on a lock file next to the
+data (one per directory), held for the whole read-merge-write, so that neither writes a copy that misses what
+the other wrote.
+
 Private to the collection (leading underscore): it may change without notice.
 Target-side code: Python >= 3.9 standard library only.
 """
@@ -15,9 +19,15 @@ Target-side code: Python >= 3.9 standard library only.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import tempfile
+import time
+
+# How long a writer waits for another to release a lock before it gives up with an error naming the lock file.
+LOCK_TIMEOUT = 300
 
 
 def atomic_write(path, data, mode=0o644, dir_mode=0o755):
@@ -55,3 +65,37 @@ def fsync_path(path):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def lock_path(path):
+    """The lock file of ``path``: ``.posfleet.lock`` in the same directory, one for the directory's files (hidden,
+    never taken for data; writers hold it for milliseconds, never across a connection)."""
+    return os.path.join(os.path.dirname(os.path.abspath(path)), '.posfleet.lock')
+
+
+@contextlib.contextmanager
+def locked(path, timeout=None, dir_mode=0o755):
+    """Hold an exclusive ``flock`` on ``lock_path(path)`` (created, with its directory) for the ``with`` body.
+
+    The kernel releases it when the holder dies, so a killed run never leaves it taken. Waits at most
+    ``timeout`` seconds (``LOCK_TIMEOUT``), then raises ``TimeoutError`` naming the lock file."""
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
+    lock = lock_path(path)
+    os.makedirs(os.path.dirname(lock), mode=dir_mode, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(errno.ETIMEDOUT,
+                                       f'{lock} held by another run for more than {timeout} s') from None
+                time.sleep(0.05)
+        yield lock
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -134,17 +134,47 @@ def counts_line(counts):
 
 # --- files ------------------------------------------------------------------------------------------------
 
-def atomic_write(path, text, mode=0o640):
-    """Write ``text`` to ``path`` with the collection's one atomic writer (``module_utils/_io.py``: temp file in
-    the same directory, fsync, rename, fsync of the directory), the directory created 0750; a failure names the
-    directory to fix."""
+def _failure(path, exc):
     directory = os.path.dirname(os.path.abspath(path))
+    if isinstance(exc, TimeoutError):
+        return RunRecordError(f"controller: write {path}: {exc.strerror or exc}. Fix: wait for the other run to end, "
+                              "or end it (a killed run releases the lock)")
+    return RunRecordError(f"controller: write {path}: {exc.strerror or exc}. Fix: make {directory} writable "
+                          "by the controller account (posfleet_results_dir)")
+
+
+def atomic_write(path, text, mode=0o640):
+    """Write ``text`` to ``path`` under its directory's lock (``_io.locked``: flock on ``.posfleet.lock`` next to
+    it) with the collection's one atomic writer (``module_utils/_io.py``: temp file in the same directory, fsync,
+    rename, fsync of the directory), the directory created 0750. The controller's one writer of state and results (run
+    records, fleet files, the notice outbox, the ledger cache through ``update_json``); a failure names what to
+    fix."""
     try:
-        _io.atomic_write(path, text, mode=mode, dir_mode=0o750)
+        with _io.locked(path, dir_mode=0o750):
+            _io.atomic_write(path, text, mode=mode, dir_mode=0o750)
     except OSError as exc:
-        raise RunRecordError(f"controller: write {path}: {exc.strerror or exc}. Fix: make {directory} writable "
-                             "by the controller account (posfleet_results_dir)") from None
+        raise _failure(path, exc) from None
     return path
+
+
+def update_json(path, update, mode=0o640):
+    """Read-merge-write of the JSON document at ``path`` under its lock: ``update(current)`` (None when the file is
+    missing or not a JSON object) returns the new document, written atomically when it differs. So a run that
+    read an old copy cannot overwrite what another run wrote meanwhile. Returns ``(before, after)``."""
+    try:
+        with _io.locked(path, dir_mode=0o750):
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    before = json.load(handle)
+            except (FileNotFoundError, ValueError):
+                before = None
+            before = before if isinstance(before, dict) else None
+            after = update(before)
+            if after != before:
+                _io.atomic_write(path, to_json(after), mode=mode, dir_mode=0o750)
+    except OSError as exc:
+        raise _failure(path, exc) from None
+    return before, after
 
 
 def records_dir(concern_dir):

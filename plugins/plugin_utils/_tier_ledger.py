@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 
+from ansible_collections.posfleet.terminals.plugins.module_utils._ledger import NOTICES_KEPT, OVERRIDES_KEPT
 from ansible_collections.posfleet.terminals.plugins.plugin_utils._times import (
     UTC,
     TimetableError,
@@ -108,12 +109,12 @@ def record(ledger, host, plan_result, results=None, now=None):
     if plan_result.get("override") and plan_result.get("run"):
         overrides = list(ledger.get("overrides") or [])
         overrides.append(dict(plan_result["override"], tiers=plan_result["run"]))
-        ledger["overrides"] = overrides[-50:]
+        ledger["overrides"] = overrides[-OVERRIDES_KEPT:]
     ledger["updated"] = iso(now)
     return ledger
 
 
-def record_notice(ledger, host, notice, keep=20):
+def record_notice(ledger, host, notice, keep=NOTICES_KEPT):
     ledger = dict(ledger or {})
     ledger["host"] = host
     notices = [n for n in (ledger.get("notices") or []) if n.get("window_start") != notice.get("window_start")]

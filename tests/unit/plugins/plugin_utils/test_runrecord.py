@@ -57,7 +57,7 @@ def test_records_are_written_atomically_and_read_back(tmp_path):
     assert json.loads((tmp_path / "hosts" / "t1.json").read_text()) == record
     rr.write_host_record(str(tmp_path), dict(record, status="error"))
     assert [r["status"] for r in rr.read_records(str(tmp_path))] == ["error"]
-    assert sorted(os.listdir(tmp_path / "hosts")) == ["t1.json"]  # no temp file left
+    assert sorted(os.listdir(tmp_path / "hosts")) == [".posfleet.lock", "t1.json"]  # no temp file left
 
 
 def test_unreadable_record_names_the_file(tmp_path):
@@ -99,3 +99,34 @@ def test_junit_counts_each_outcome():
     ])]))
     assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("4", "1", "1", "1")
     assert root.find("testsuite/testcase/failure").text == "fix"
+
+
+def test_update_json_unchanged_is_not_written_and_reports_before_and_after(tmp_path):
+    path = str(tmp_path / "doc.json")
+    assert rr.update_json(path, lambda current: {"a": 1}) == (None, {"a": 1})
+    assert oct(os.stat(path).st_mode & 0o777) == "0o640"
+    mtime = os.stat(path).st_mtime_ns
+    assert rr.update_json(path, lambda current: dict(current)) == ({"a": 1}, {"a": 1})
+    assert os.stat(path).st_mtime_ns == mtime
+
+
+def test_atomic_write_takes_the_files_lock(tmp_path):
+    """Another run's writer waits for the lock; one held past the timeout is an error that says what to do, and
+    the file keeps its content."""
+    from ansible_collections.posfleet.terminals.plugins.module_utils import _io
+
+    path = str(tmp_path / "outbox" / "n.txt")
+    rr.atomic_write(path, "old")
+    with _io.locked(path):
+        pid = os.fork()
+        if pid == 0:  # another run, while this one holds the lock
+            _io.LOCK_TIMEOUT = 0.2
+            try:
+                rr.atomic_write(path, "new")
+            except rr.RunRecordError as exc:
+                os._exit(0 if "Fix: wait for the other run to end" in str(exc) else 2)
+            os._exit(1)
+        dummy, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with open(path, encoding="utf-8") as handle:
+        assert handle.read() == "old"
