@@ -459,7 +459,8 @@ def _plain(data):
 
 
 def _dump(data):
-    return yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100, allow_unicode=True)
+    return yaml.dump(_plain(data), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100,
+                     allow_unicode=True)
 
 
 def slice_count(fleet_size, hosts_per_slice=200, fixed=0):
