@@ -298,12 +298,12 @@ def crontab(items, workdir, inventory, ansible_playbook="ansible-playbook", log_
     tiers not in their order, and an hourly notify job would send each notice at the last possible hour, with no
     slack for a slow run."""
     controller_timezone = controller_timezone or controller_zone_name()
+    check_values(workdir=workdir, inventory=inventory, ansible_playbook=ansible_playbook, log_dir=log_dir,
+                 vault_password_file=vault_password_file, controller_timezone=controller_timezone)
     controller_tz = zone(controller_timezone)
     if years is None:
         this_year = datetime.datetime.now(UTC).year
         years = (this_year, this_year + 1)
-    check_values(workdir=workdir, inventory=inventory, ansible_playbook=ansible_playbook, log_dir=log_dir,
-                 vault_password_file=vault_password_file, controller_timezone=controller_timezone)
     env = check_environment(environment)
     path_dirs = [os.path.dirname(ansible_playbook)] if os.path.dirname(ansible_playbook) else []
     lines = [
