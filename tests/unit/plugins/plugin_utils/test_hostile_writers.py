@@ -168,8 +168,8 @@ def test_a_store_name_that_would_inject_lines_is_refused_naming_host_and_variabl
     assert '\n' not in message and '\x1b' not in message
 
 
-@pytest.mark.parametrize('option', ['workdir', 'inventory', 'ansible_playbook', 'log_dir', 'user', 'vault_password_file',
-                                    'home', 'controller_timezone'])
+@pytest.mark.parametrize('option', ['workdir', 'inventory', 'ansible_playbook', 'log_dir', 'user',
+                                    'vault_password_file', 'home', 'controller_timezone'])
 def test_an_option_with_a_newline_is_refused(export, option):
     with pytest.raises(tt.TimetableError, match=f'schedule export: {option} '):
         export({'Europe/Berlin': 'store_rs01'}, **{option: '/opt/x\nExecStartPre=/bin/evil'})
