@@ -19,7 +19,8 @@ apt_install() {
 }
 
 ensure_system_packages() {
-  apt_install python3-venv openssh-client debootstrap docker.io ca-certificates
+  # systemd: systemd-analyze, systemctl --root and systemd-sysusers for the schedule export tests.
+  apt_install python3-venv openssh-client debootstrap docker.io ca-certificates systemd
 }
 
 ensure_docker() {

@@ -70,16 +70,29 @@ def _only(value):
 
 
 def schedule_export(zones, tiers, workdir, inventory, ansible_playbook="ansible-playbook", log_dir="/var/log/posfleet",
-                    user="posfleet", scm_url="", scm_branch="main", organization="Default"):
+                    user="posfleet", scm_url="", scm_branch="main", organization="Default", controller_timezone="",
+                    environment=None, vault_password_file="", home="/var/lib/posfleet",
+                    notice_margin_hours=_schedule.NOTICE_MARGIN_HOURS, ee_image="", job_slice_count=0,
+                    hosts_per_slice=200, collection_source="", machine_username="posadmin"):
+    notices = None
+    fleet_size = 0
     if isinstance(zones, list):
+        fleet_size = len(zones)
+        notices = _schedule.notices_from_hosts(zones, notice_margin_hours)
         zones = _schedule.zones_from_hosts(zones)
-    items = _schedule.entries(tiers, zones)
+    items = _schedule.entries(tiers, zones, notices=notices)
     return {
         "entries": items,
-        "crontab": _schedule.crontab(items, workdir, inventory, ansible_playbook, log_dir),
-        "systemd": _schedule.systemd(items, workdir, inventory, ansible_playbook, user),
+        "crontab": _schedule.crontab(items, workdir, inventory, ansible_playbook, log_dir,
+                                     controller_timezone=controller_timezone or None, environment=environment,
+                                     vault_password_file=vault_password_file),
+        "systemd": _schedule.systemd(items, workdir, inventory, ansible_playbook, user, environment=environment,
+                                     vault_password_file=vault_password_file, home=home),
+        "sysusers": _schedule.sysusers(user, home),
         "awx": _schedule.awx(items, scm_url=scm_url, scm_branch=scm_branch, organization=organization,
-                             inventory_source_path=inventory),
+                             inventory_source_path=inventory, ee_image=ee_image, machine_username=machine_username,
+                             job_slice_count=_schedule.slice_count(fleet_size, hosts_per_slice, job_slice_count)),
+        "awx_requirements": _schedule.requirements(collection_source),
     }
 
 

@@ -101,8 +101,8 @@ def test_merge_takes_a_partial_attempt_whole():
     for merged in (_ledger.merge(partial, whole), _ledger.merge(whole, partial)):
         assert merged["tiers"]["weekly"]["last_result"] == "ok"
         assert "missing_steps" not in merged["tiers"]["weekly"]
-    assert _ledger.merge(whole, {"tiers": {"weekly": dict(partial["tiers"]["weekly"], last_attempt="2026-10-19T01:10:00Z")}})[
-        "tiers"]["weekly"]["missing_steps"] == ["application updates"]
+    later_partial = {"tiers": {"weekly": dict(partial["tiers"]["weekly"], last_attempt="2026-10-19T01:10:00Z")}}
+    assert _ledger.merge(whole, later_partial)["tiers"]["weekly"]["missing_steps"] == ["application updates"]
 
 
 def test_merge_trims_notices_and_overrides():

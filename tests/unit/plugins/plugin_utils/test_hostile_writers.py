@@ -154,11 +154,14 @@ def export():
 
 def test_export_of_good_stores_has_the_expected_lines(export):
     result = export([{'host': 't1', 'timezone': 'Europe/Berlin', 'limit': 'store_rs01'},
-                     {'host': 't2', 'timezone': 'Europe/Berlin', 'limit': 'store_rs02'}])
+                     {'host': 't2', 'timezone': 'Europe/Berlin', 'limit': 'store_rs02'}],
+                    controller_timezone='Europe/Berlin')
     cron_jobs = [line for line in result['crontab'].splitlines() if line[:1].isdigit()]
-    assert len(cron_jobs) == 1 and 'store_rs01,store_rs02' in cron_jobs[0]
+    # The notify job at one controller-local time, the daily tier (02:00, inside the March DST gap) at two:
+    # 02:00, and 03:00 for the night the gap moves it to.
+    assert len(cron_jobs) == 3 and all('--limit store_rs01,store_rs02 ' in line for line in cron_jobs)
     service = result['systemd']['posfleet-daily-europe-berlin.service']
-    assert len(service.splitlines()) == 10 and service.count('ExecStart=') == 1
+    assert len(service.splitlines()) == 15 and service.count('ExecStart=') == 1
 
 
 @pytest.mark.parametrize('store', ['rs01\n0 * * * * root rm -rf /', 'rs01\r', 'rs01\x1b', 'rs01\x00', 'rs 01',
@@ -171,7 +174,8 @@ def test_a_store_name_that_would_inject_lines_is_refused_naming_host_and_variabl
     assert '\n' not in message and '\x1b' not in message
 
 
-@pytest.mark.parametrize('option', ['workdir', 'inventory', 'ansible_playbook', 'log_dir', 'user'])
+@pytest.mark.parametrize('option', ['workdir', 'inventory', 'ansible_playbook', 'log_dir', 'user',
+                                    'vault_password_file', 'home', 'controller_timezone'])
 def test_an_option_with_a_newline_is_refused(export, option):
     with pytest.raises(_times.TimetableError, match=f'schedule export: {option} '):
         export({'Europe/Berlin': 'store_rs01'}, **{option: '/opt/x\nExecStartPre=/bin/evil'})
