@@ -20,16 +20,20 @@ def _wrap(func):
 
 
 def store_batches(hosts, rows, reachable=None, stores=None):
-    """The layout of ``_store_limit.layout`` for the play's terminals: ``rows`` are the terminals' own rows
-    (None for a terminal that never wrote one); a terminal not in ``reachable`` counts as out of service,
-    with its store from ``stores``."""
+    """The layout of ``_store_limit.layout`` for the play's terminals ``hosts``: ``rows`` are the rows the
+    terminals wrote (each with its ``host``); a terminal without a row or not in ``reachable`` counts as out
+    of service, its store from ``stores`` (host: store)."""
     reachable = set(hosts if reachable is None else reachable)
+    own = {row.get("host"): row for row in rows or [] if isinstance(row, dict)}
+    stores = stores or {}
     table = []
-    for index, host in enumerate(hosts or []):
-        own = rows[index] if rows and index < len(rows) and isinstance(rows[index], dict) else {}
-        store = own.get("store", stores[index] if stores and index < len(stores) else None)
-        table.append(dict(own, host=host, store=store, out=bool(own.get("out")) or host not in reachable,
-                          takes_out=bool(own.get("takes_out")) and host in reachable))
+    for host in hosts or []:
+        row = own.get(host)
+        if row is None:
+            table.append({"host": host, "store": stores.get(host), "out": True})
+        else:
+            table.append(dict(row, host=host, out=bool(row.get("out")) or host not in reachable,
+                              takes_out=bool(row.get("takes_out")) and host in reachable))
     return _store_limit.layout(table)
 
 

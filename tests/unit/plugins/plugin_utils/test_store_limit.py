@@ -167,3 +167,13 @@ def test_defer_plan_everything_and_covered_tiers():
 def test_defer_plan_without_interrupting_tiers_is_unchanged():
     plan = dict(weekly_plan(), run=["daily"], interrupts_trading=False)
     assert sl.defer_plan(plan, TIERS, "x", calendar=BERLIN) == plan
+
+
+def test_filter_counts_terminals_without_row_or_unreachable_as_out():
+    from ansible_collections.posfleet.terminals.plugins.filter import store_limit as flt
+    rows = [dict(row("a"), host="a"), dict(row("b"), host="b"), dict(row("c"), host="c")]
+    # d never wrote a row (it failed earlier), c became unreachable after writing one.
+    result = flt.store_batches(["a", "b", "c", "d"], rows, reachable=["a", "b"], stores={"d": "s1"})
+    assert result["stores"]["s1"] == {"terminals": 4, "serving": 2, "limit": 3, "per_batch": 1}
+    assert result["batches"] == [["a"], ["b"]]
+    assert result["hosts"]["c"]["batch"] is None
