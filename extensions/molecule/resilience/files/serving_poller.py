@@ -27,9 +27,13 @@ def root_of(container):
 
 
 def state(root):
+    if not os.path.isdir(os.path.join(root, os.path.dirname(STATE))):
+        return "?"  # the container is gone or restarted (another PID)
     try:
         with open(os.path.join(root, STATE), encoding="utf-8") as handle:
             return "1" if json.load(handle)["enabled"] else "0"
+    except FileNotFoundError:
+        return "0"  # posd's rule: no record yet is a terminal that was never put under maintenance
     except (OSError, ValueError, KeyError, TypeError):
         return "?"
 
