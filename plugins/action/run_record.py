@@ -32,7 +32,8 @@ def _maintenance_host(host, run_id, data, error, user):
 
 
 def _audit_host(host, run_id, data, error, user):
-    return _pci_report.pci_host_report(host, audit=data.get("audit"), run_id=run_id, error=error, user=user)
+    return _pci_report.pci_host_report(host, audit=data.get("audit"), run_id=run_id, error=error, user=user,
+                                       remediation=data.get("remediation"))
 
 
 def _health_fleet(fleet, title):

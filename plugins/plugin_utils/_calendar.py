@@ -36,6 +36,20 @@ DEFAULT_CALENDAR = {
 }
 
 
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def switch(value, name):
+    """A yes/no setting as a bool; ``-e name=false`` arrives as the string "false", which is not true."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise TimetableError(f"{name} must be true or false, not {value!r}. Fix: set it to true or false")
+
+
 def store_calendar(calendar):
     """Fill in the defaults of a store's calendar and check it."""
     cal = dict(DEFAULT_CALENDAR)
@@ -43,6 +57,8 @@ def store_calendar(calendar):
     cal["tz"] = zone(cal["timezone"])
     cal["start"] = clock(cal["window_start"], "window_start")
     cal["end"] = clock(cal["window_end"], "window_end")
+    for name in ("holiday_breaks", "settlement_gate"):
+        cal[name] = switch(cal[name], name)
     if cal["start"] == cal["end"]:
         raise TimetableError("window_start and window_end are the same time: the window would be empty")
     blackouts = []

@@ -16,8 +16,9 @@ STATUSES = ('pass', 'fail', 'waived', 'not_applicable', 'error')
 DEFAULT_NAME = 'PCI DSS v4.0.1 audit'
 
 
-def pci_host_report(host, audit=None, run_id='', error=None, user=None):
-    """The per-host evidence record written to ``<results>/audit/hosts/<host>.json``."""
+def pci_host_report(host, audit=None, run_id='', error=None, user=None, remediation=None):
+    """The per-host evidence record written to ``<results>/audit/hosts/<host>.json``; ``remediation``, when
+    the run asked for it, says whether it ran or was deferred (why, and the next window)."""
     audit = audit or {}
     summary = audit.get('summary') or {}
     if error:
@@ -35,6 +36,7 @@ def pci_host_report(host, audit=None, run_id='', error=None, user=None):
         fim=audit.get('fim'),
         sshd=audit.get('sshd'),  # which configuration the running sshd read: the SSH controls' evidence
         duration_ms=audit.get('duration_ms'),
+        **({'remediation': remediation} if remediation else {}),
     )
 
 

@@ -120,7 +120,7 @@ def notify_time(window_start=DEFAULT_WINDOW_START, lead_hours=DEFAULT_LEAD_HOURS
     lead time (02:00 window, 24 h lead, 6 h margin: 20:00).
 
     Why that guarantees the notice: notify.yml run at ``t`` announces the first usable window starting at or
-    after ``t + lead`` (``_timetable.upcoming``), and maintain.yml accepts a notice sent at least ``lead``
+    after ``t + lead`` (``_notice_due.upcoming``), and maintain.yml accepts a notice sent at least ``lead``
     before the window's start. The run at this time on day D-2 (for lead 24) has ``t + lead`` ``margin`` hours
     before the window of day D and after the window of day D-1, so it announces day D's window
     ``lead + margin`` hours ahead; the next day's run announces day D+1's. Each window is announced by exactly

@@ -468,6 +468,19 @@ def test_bad_timetable():
         _tiers.normalise_tiers({"x": {"steps": [{"name": "no role"}]}})
 
 
+@pytest.mark.parametrize("word, expected", [(False, False), ("false", False), ("False", False), ("no", False),
+                                             ("0", False), (True, True), ("true", True), ("yes", True)])
+def test_calendar_switches_read_words_from_the_command_line(word, expected):
+    # -e posfleet_timetable_settlement_gate=false arrives as the string "false": it must not read as true.
+    assert _calendar.store_calendar({"settlement_gate": word})["settlement_gate"] is expected
+    assert _calendar.store_calendar({"holiday_breaks": word})["holiday_breaks"] is expected
+
+
+def test_calendar_switch_refuses_other_words():
+    with pytest.raises(_times.TimetableError, match="settlement_gate must be true or false, not 'sometimes'"):
+        _calendar.store_calendar({"settlement_gate": "sometimes"})
+
+
 # ---------------------------------------------------------------- step roles
 
 
