@@ -46,7 +46,7 @@ def test_german_text():
     assert title == "Wartung Ihrer Kartenterminals: ber01, 05.10.2026 02:00–05:00 Uhr (Europe/Berlin)"
     assert "am Montag, 5. Oktober 2026 zwischen 02:00 und 05:00 Uhr Ortszeit (Europe/Berlin)" in body
     assert "Ihre 2 Kartenterminal(s)" in body and "etwa 20 Minuten" in body and "Wöchentliche Wartung" in body
-    assert "„In Wartung“" in body and "Tagesabschluss" in body
+    assert "\u201eIn Wartung\u201c" in body and "Tagesabschluss" in body
     assert "Betroffene Terminals: ber01-m200-01, ber01-t100-01" in body
 
 

@@ -106,7 +106,7 @@ def test_update_json_unchanged_is_not_written_and_reports_before_and_after(tmp_p
     assert rr.update_json(path, lambda current: {"a": 1}) == (None, {"a": 1})
     assert oct(os.stat(path).st_mode & 0o777) == "0o640"
     mtime = os.stat(path).st_mtime_ns
-    assert rr.update_json(path, lambda current: dict(current)) == ({"a": 1}, {"a": 1})
+    assert rr.update_json(path, dict) == ({"a": 1}, {"a": 1})
     assert os.stat(path).st_mtime_ns == mtime
 
 

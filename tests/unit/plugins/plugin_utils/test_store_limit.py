@@ -130,7 +130,7 @@ def weekly_plan():
     ledger = {"notices": [{"window_start": "2026-11-24T01:00:00Z", "sent_at": "2026-11-22T10:00:00Z"}]}
     # Tuesday 24 November 2026, 03:20 in Berlin: daily and weekly due and allowed.
     plan = _plan.plan("rs01-t100-01", TIERS, calendar=BERLIN, ledger=ledger, now="2026-11-24T03:20:00+01:00",
-                   journal={"unsettled_count": 0}, only=["daily", "weekly"])
+                      journal={"unsettled_count": 0}, only=["daily", "weekly"])
     assert plan["run"] == ["daily", "weekly"] and plan["interrupts_trading"], plan
     return plan
 

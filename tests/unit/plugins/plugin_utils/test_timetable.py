@@ -468,8 +468,11 @@ def test_bad_timetable():
         _tiers.normalise_tiers({"x": {"steps": [{"name": "no role"}]}})
 
 
-@pytest.mark.parametrize("word, expected", [(False, False), ("false", False), ("False", False), ("no", False),
-                                             ("0", False), (True, True), ("true", True), ("yes", True)])
+SWITCH_WORDS = [(False, False), ("false", False), ("False", False), ("no", False), ("0", False), (True, True),
+                ("true", True), ("yes", True)]
+
+
+@pytest.mark.parametrize("word, expected", SWITCH_WORDS)
 def test_calendar_switches_read_words_from_the_command_line(word, expected):
     # -e posfleet_timetable_settlement_gate=false arrives as the string "false": it must not read as true.
     assert _calendar.store_calendar({"settlement_gate": word})["settlement_gate"] is expected
