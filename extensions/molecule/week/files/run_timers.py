@@ -2,8 +2,10 @@
 
 Reads every *.timer of a directory (OnCalendar=, Unit=), asks systemd-analyze when each would elapse between
 --start and --end (so the calendar logic under test is systemd's own, not ours), and runs the ExecStart= of each
-elapsed service in time order, with ``-e posfleet_now=<elapse time>`` appended, in --workdir. One JSON line per run
-goes to --log: the time, the unit, the exit status and the file holding its output.
+elapsed service in time order, with ``-e posfleet_now=<elapse time>`` appended, in its WorkingDirectory= with its
+Environment= (as systemd would), except that each run gets its own POSFLEET_RESULTS_DIR under --outputs so the
+verifier can read every run. One JSON line per run goes to --log: the time, the unit, the exit status and the file
+holding its output.
 """
 
 from __future__ import annotations
@@ -68,10 +70,14 @@ def events(units_dir, start, end):
     for name in timers:
         timer = unit_file(os.path.join(units_dir, name)).get("Timer", {})
         service = (timer.get("Unit") or [name[:-len(".timer")] + ".service"])[-1]
-        exec_start = unit_file(os.path.join(units_dir, service))["Service"]["ExecStart"][-1]
+        unit = unit_file(os.path.join(units_dir, service))["Service"]
+        environment = dict(assignment.split("=", 1) for line in unit.get("Environment", [])
+                           for assignment in shlex.split(line))
         for expression in timer.get("OnCalendar", []):
             for when in elapses(expression, start, end):
-                result.append({"time": when, "timer": name, "service": service, "argv": shlex.split(exec_start)})
+                result.append({"time": when, "timer": name, "service": service, "environment": environment,
+                               "workdir": unit.get("WorkingDirectory", ["/"])[-1],
+                               "argv": shlex.split(unit["ExecStart"][-1])})
     return sorted(result, key=lambda event: (event["time"], event["service"]))
 
 
@@ -80,7 +86,6 @@ def main(argv=None):
     parser.add_argument("units_dir")
     parser.add_argument("--start", required=True, help="ISO 8601 time with offset")
     parser.add_argument("--end", required=True, help="ISO 8601 time with offset")
-    parser.add_argument("--workdir", required=True)
     parser.add_argument("--log", required=True, help="JSON lines, one per run")
     parser.add_argument("--outputs", required=True, help="directory for each run's output")
     parser.add_argument("--list", action="store_true", help="print the elapses, run nothing")
@@ -97,9 +102,10 @@ def main(argv=None):
         for number, event in enumerate(planned):
             now = event["time"].isoformat().replace("+00:00", "Z")
             output = os.path.join(args.outputs, f"{number:03d}-{event['service']}.log")
-            env = {**os.environ, "POSFLEET_RESULTS_DIR": os.path.join(args.outputs, f"{number:03d}-results")}
+            env = {**os.environ, **event["environment"],
+                   "POSFLEET_RESULTS_DIR": os.path.join(args.outputs, f"{number:03d}-results")}
             with open(output, "w", encoding="utf-8") as handle:
-                run = subprocess.run(event["argv"] + ["-e", f"posfleet_now={now}"], cwd=args.workdir, env=env,
+                run = subprocess.run(event["argv"] + ["-e", f"posfleet_now={now}"], cwd=event["workdir"], env=env,
                                      stdout=handle, stderr=subprocess.STDOUT, check=False)
             log.write(json.dumps({"time": now, "service": event["service"], "rc": run.returncode,
                                   "output": output}) + "\n")
