@@ -25,7 +25,7 @@ def tier_runs(runs_log, zones):
                                  "maintain", "hosts")
         if not os.path.isdir(hosts_dir):
             continue
-        for name in sorted(os.listdir(hosts_dir)):
+        for name in sorted(n for n in os.listdir(hosts_dir) if n.endswith(".json")):
             with open(os.path.join(hosts_dir, name), encoding="utf-8") as handle:
                 record = json.load(handle)
             store = record.get("store")
