@@ -1,8 +1,9 @@
 """What the simulated week did, from its own evidence, as one JSON document for the verifier.
 
 Reads the runner's log (one line per scheduled run), the host records each maintain.yml run wrote, and the
-serving poller's log, and prints: every tier that ran on a terminal (store, local time, result), and per store
-how many poller samples had no terminal of the store trading and how many had one in maintenance mode.
+serving poller's log, and prints: every tier that ran on a terminal (store, local time, result), every deferral
+(with its codes), the longest gap between two poller samples, and per store how many samples had no terminal of
+the store trading and how many had one in maintenance mode.
 
     python3 week_report.py --runs FILE --serving FILE --store CONTAINER=STORE:ZONE ...
 """
@@ -17,7 +18,7 @@ import zoneinfo
 
 
 def tier_runs(runs_log, zones):
-    result = []
+    result, deferred = [], []
     with open(runs_log, encoding="utf-8") as handle:
         runs = [json.loads(line) for line in handle if line.strip()]
     for run in runs:
@@ -31,12 +32,15 @@ def tier_runs(runs_log, zones):
             store = record.get("store")
             local = datetime.datetime.fromisoformat(run["time"].replace("Z", "+00:00")).astimezone(
                 zoneinfo.ZoneInfo(zones[store]))
+            for item in record.get("deferred") or []:
+                deferred.append({"host": name[:-len(".json")], "tier": item.get("tier"), "local": local.isoformat(),
+                                 "codes": item.get("codes")})
             for tier in record.get("ran") or []:
                 result.append({"host": name[:-len(".json")], "store": store, "tier": tier, "service": run["service"],
                                "local": local.isoformat(), "local_date": local.date().isoformat(),
                                "local_time": local.strftime("%H:%M"), "weekday": local.strftime("%a").lower(),
                                "status": record.get("status")})
-    return runs, result
+    return runs, result, deferred
 
 
 def serving(log, stores):
@@ -44,6 +48,7 @@ def serving(log, stores):
         header, *lines = handle.read().splitlines()
     containers = header.split()[2:]
     counts = {store: {"no_terminal_trading": 0, "in_maintenance": 0} for store in set(stores.values())}
+    times = [float(line.split()[0]) for line in lines]
     for line in lines:
         states = dict(zip(containers, line.split()[1:]))
         for store in counts:
@@ -52,7 +57,9 @@ def serving(log, stores):
                 counts[store]["no_terminal_trading"] += 1
             if "1" in mine:
                 counts[store]["in_maintenance"] += 1
-    return {"samples": len(lines), "stores": counts}
+    # The longest time between two samples: an outage shorter than that could have gone unseen.
+    gap = max((later - earlier for earlier, later in zip(times, times[1:])), default=None)
+    return {"samples": len(lines), "max_gap_seconds": gap, "stores": counts}
 
 
 def main():
@@ -67,8 +74,8 @@ def main():
         store, _sep, tz_name = rest.partition(":")
         stores[container] = store
         zones[store] = tz_name
-    runs, ran = tier_runs(opts.runs, zones)
-    print(json.dumps({"runs": runs, "tier_runs": ran, "serving": serving(opts.serving, stores)}))
+    runs, ran, deferred = tier_runs(opts.runs, zones)
+    print(json.dumps({"runs": runs, "tier_runs": ran, "deferred": deferred, "serving": serving(opts.serving, stores)}))
 
 
 if __name__ == "__main__":
