@@ -28,7 +28,7 @@ def test_zh_cn_text():
     assert title == "【收款终端维护通知】南京路店 2026-10-08 02:00–05:00"
     assert "2026年10月08日 02:00 至 05:00（Asia/Shanghai 当地时间）" in body
     assert "2 台收款终端" in body and "约 20 分钟" in body
-    assert "功能维护中" in body and "每周维护" in body and "结算" in body
+    assert "\u201c功能维护中\u201d" in body and "每周维护" in body and "结算" in body
     assert "sh01-m200-01, sh01-t100-01" in body
 
 
