@@ -12,6 +12,7 @@ not matter and writing the same document twice changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io
@@ -116,14 +117,10 @@ def merge(old, new):
 def write(path, data, mode=0o644, check_mode=False, merge_with_current=False):
     """Write ``data`` as JSON to ``path`` when it differs, merged with the current file first when asked (under
     the file's lock: no run's entry is lost to another's write). Returns (changed, before, after)."""
-    if check_mode:
+    with contextlib.nullcontext() if check_mode else _io.locked(path):
         before = read(path)
         after = merge(before, data) if merge_with_current and before is not None else data
-        return before != after, before, after
-    with _io.locked(path):
-        before = read(path)
-        after = merge(before, data) if merge_with_current and before is not None else data
-        if before == after:
-            return False, before, after
+        if check_mode or before == after:
+            return before != after, before, after
         _io.atomic_write_json(path, after, mode=mode)
     return True, before, after
