@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io, _version
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import VERSION_RE
+from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, range_problem
 
 FORMAT = 'posfleet-bundle/1'
 KINDS = ('firmware',)
@@ -63,6 +64,12 @@ MANIFEST_KEYS = frozenset(('format', 'kind', 'version', 'models', 'hardware_revi
 OPTIONAL_KEYS = frozenset(('description',))
 FILE_KEYS = frozenset(('sha256', 'size', 'mode'))
 CHUNK = 1024 * 1024
+# The allowed range of each numeric option of firmware_bundle (``_ranges``): a bundle valid for more than ten
+# years is one nobody will rebuild, which defeats the expiry.
+OPTION_RANGES = {
+    'security_version': Range(0, 2 ** 31 - 1),
+    'valid_days': Range(1, 3660, 'days'),
+}
 
 
 class BundleError(Exception):
@@ -438,10 +445,12 @@ def plan_build(source_dir, private_key_path, passphrase=None, version=None, mode
         problem = _version_problem(min_source_version, 'min_source_version')
         if problem:
             raise BundleError(problem, 'give a version such as 2.2.0, or none')
-    if isinstance(security_version, bool) or not isinstance(security_version, int) or security_version < 0:
-        raise BundleError(f'security_version {security_version!r} is not an integer >= 0', 'give e.g. 0, 1, 2')
-    if isinstance(valid_days, bool) or not isinstance(valid_days, int) or valid_days < 1:
-        raise BundleError(f'valid_days {valid_days!r} is not an integer >= 1', 'give e.g. 365')
+    for name, value in (('security_version', security_version), ('valid_days', valid_days)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BundleError(f'{name} {value!r} is not an integer', f'give {name} as a whole number')
+    problem = range_problem({'security_version': security_version, 'valid_days': valid_days}, OPTION_RANGES)
+    if problem:
+        raise BundleError(*problem)
     if description is not None and not isinstance(description, str):
         raise BundleError('description is not a string', 'give free text, or none')
 
