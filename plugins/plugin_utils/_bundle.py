@@ -339,10 +339,18 @@ def _no_duplicate_keys(pairs):
     return document
 
 
+def _chunks(handle):
+    while True:
+        chunk = handle.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
 def _file_sha256(path):
     digest = hashlib.sha256()
     with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b''):
+        for chunk in _chunks(handle):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -637,7 +645,7 @@ class Bundle:
                 os.fchmod(fd, int(entry['mode'], 8))
                 digest = hashlib.sha256()
                 with os.fdopen(fd, 'wb') as out, self.open_payload(rel) as src:
-                    for chunk in iter(lambda: src.read(CHUNK), b''):  # pylint: disable=cell-var-from-loop
+                    for chunk in _chunks(src):
                         digest.update(chunk)
                         out.write(chunk)
                 if digest.hexdigest() != entry['sha256']:
@@ -769,7 +777,7 @@ def verify(bundle, trust, now=None):
         digest = hashlib.sha256()
         count = 0
         with bundle.open_payload(rel) as handle:
-            for chunk in iter(lambda: handle.read(CHUNK), b''):  # pylint: disable=cell-var-from-loop
+            for chunk in _chunks(handle):
                 digest.update(chunk)
                 count += len(chunk)
         if count != entry['size'] or digest.hexdigest() != entry['sha256']:
