@@ -269,12 +269,12 @@ manifest:
     files: {bin/posd: {sha256: 9d1c0e..., size: 39243, mode: "0755"}}
 sha256:
   description: The sha256 of the whole bundle file.
-  returned: O(state=inspect), and O(state=bundle) when not in check mode
+  returned: O(state=inspect), and O(state=bundle) unless check mode would build
   type: str
   sample: 5b0e2f8b1c1a4b5f0f4d1e0f7b2c3a4d5e6f708192a3b4c5d6e7f8091a2b3c4d
 size:
   description: The size of the bundle file in bytes.
-  returned: O(state=inspect), and O(state=bundle) when not in check mode
+  returned: O(state=inspect), and O(state=bundle) unless check mode would build
   type: int
   sample: 20981760
 verified:
