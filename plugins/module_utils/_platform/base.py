@@ -218,8 +218,9 @@ class Platform:
         """``{active_slot: str, inactive_slot: str|None, active_version: str|None,
         slots: {name: {version: str|None, present: bool, models: [str]|None}},
         bootenv: {upgrade_available: int, bootcount: int, bootlimit: int}, state: 'committed'|'pending_trial',
-        last_fallback, security_version: int}``. ``security_version`` is the anti-rollback floor: the highest
-        security version ever committed (0 before the first); firmware below it is never staged."""
+        last_fallback, last_fallback_reason: str|None, security_version: int}``. ``security_version`` is the
+        anti-rollback floor: the highest security version ever committed (0 before the first); firmware below it
+        is never staged."""
 
     @abstract
     def boot_state(self):

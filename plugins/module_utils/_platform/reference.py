@@ -282,8 +282,15 @@ class ReferencePlatform(Platform):
             'bootenv': {key: boot[key] for key in ('upgrade_available', 'bootcount', 'bootlimit')},
             'state': boot['state'],
             'last_fallback': boot['last_fallback'],
+            'last_fallback_reason': self._fallback_reason(),
             'security_version': self._security_floor(),
         }
+
+    def _fallback_reason(self):
+        reason = self._raw_env().get('last_fallback_reason')
+        if not isinstance(reason, str) or not reason:
+            return None
+        return reason[:300] if reason.isprintable() else ascii(reason)[:300]  # untrusted text: no control bytes
 
     def installed_software(self):
         try:

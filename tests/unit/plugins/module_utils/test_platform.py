@@ -156,6 +156,7 @@ def test_firmware_committed(terminal_root):
         'bootenv': {'upgrade_available': 0, 'bootcount': 0, 'bootlimit': 3},
         'state': 'committed',
         'last_fallback': None,
+        'last_fallback_reason': None,
         'security_version': 0,
     }
 

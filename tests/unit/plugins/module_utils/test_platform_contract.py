@@ -195,7 +195,7 @@ CASES = [
                            'slots': DictOf(Dict({'version': STR, 'present': bool, 'models': (list, NONE)})),
                            'bootenv': Dict({'upgrade_available': int, 'bootcount': int, 'bootlimit': int}),
                            'state': OneOf('committed', 'pending_trial'), 'last_fallback': ANY,
-                           'security_version': int})),
+                           'last_fallback_reason': STR, 'security_version': int})),
     Case('boot_state', Dict(dict(BOOT, last_boot=(float, NONE), boots=INT, last_fallback=ANY))),
     Case('applications', ListOf(Dict({'name': str, 'version': STR, 'error': str}, optional=('error',)))),
     Case('installed_software', Dict({'firmware': STR, 'applications': DictOf(str)})),
