@@ -82,7 +82,7 @@ class ActionModule(ActionBase):
 
     def _refuse(self, step, problems, **values):
         problems = [problems] if isinstance(problems, str) else list(problems)
-        msg = f'terminal {self._host}: {step}: ' + ' '.join(problems)
+        msg = f'terminal {self._host}: {step}: ' + ' '.join(p[:1].upper() + p[1:] for p in problems)
         if 'Fix:' not in msg:
             msg += ' Fix: correct the bundle or the terminal as said, then run again (nothing was changed).'
         raise _UpdateStop(self._base(failed=True, msg=msg, refused=problems, reason=' '.join(problems), **values))
@@ -252,6 +252,8 @@ class ActionModule(ActionBase):
             result['gate'] = gate.get('gate')
             result['fell_back'] = bool(gate.get('fell_back'))
             reason = gate.get('reason') or reason or 'the health gate failed'
+            if result['fell_back']:
+                reason = f'the trial of {manifest["version"]} did not hold, the terminal fell back by itself ({reason})'
         return self._roll_back(result, reason, previous, old_slot, trial_slot, down)
 
     def _roll_back(self, result, reason, previous, old_slot, trial_slot, down):
@@ -262,8 +264,9 @@ class ActionModule(ActionBase):
             firmware = recover['firmware']
             if not recover['rolled_back_now'] and firmware['active_slot'] != trial_slot:
                 result['fell_back'] = True  # PID 1 fell back (the trial daemon crashed, or the deadline passed)
-                if firmware.get('last_fallback_reason'):
-                    reason = f'{reason}; the terminal fell back by itself: {firmware["last_fallback_reason"]}'
+                fallback = firmware.get('last_fallback_reason')
+                if fallback and fallback not in reason:
+                    reason = f'{reason}; the terminal fell back by itself ({fallback})'
             if recover['reboot_required']:
                 self._reboot(recover['boot_id'])
             served = self._retry('verify', self._args['reboot_timeout'], expect_version=previous,
