@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io, _version
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import VERSION_RE
+from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, range_problem
 
 FORMAT = 'posfleet-bundle/1'
 KINDS = ('firmware',)
@@ -63,6 +64,12 @@ MANIFEST_KEYS = frozenset(('format', 'kind', 'version', 'models', 'hardware_revi
 OPTIONAL_KEYS = frozenset(('description',))
 FILE_KEYS = frozenset(('sha256', 'size', 'mode'))
 CHUNK = 1024 * 1024
+# The allowed range of each numeric option of firmware_bundle (``_ranges``): a bundle valid for more than ten
+# years is one nobody will rebuild, which defeats the expiry.
+OPTION_RANGES = {
+    'security_version': Range(0, 2 ** 31 - 1),
+    'valid_days': Range(1, 3660, 'days'),
+}
 
 
 class BundleError(Exception):
@@ -148,6 +155,22 @@ def generate_keypair(private_path, public_path, passphrase=None):
     return {'key_id': _key_id_of(private_key.public_key()), 'private_key': private_path, 'public_key': public_path}
 
 
+def public_key_of(private_key_path, passphrase=None):
+    """``(public key PEM text, key id)`` of a private key file."""
+    public_key = _load_private(private_key_path, passphrase).public_key()
+    pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode('ascii'), _key_id_of(public_key)
+
+
+def write_public_key(public_path, pem):
+    """Write a public key PEM (0644, atomically)."""
+    try:
+        _io.atomic_write(public_path, pem, mode=0o644)
+    except OSError as exc:
+        raise BundleError(f'cannot write the public key {public_path}: {exc.strerror}',
+                          'give a path in a directory the controller user may write') from None
+
+
 class Trust:
     """Public keys by key id, and the revoked key ids."""
 
@@ -201,7 +224,7 @@ def _utc(now):
     elif isinstance(now, (int, float)):
         now = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
     elif isinstance(now, str):
-        now = _parse_time(now, 'now')
+        now = _parse_time(now, 'the time', 'give a UTC time like 2026-12-02T00:00:00Z')
     elif now.tzinfo is None:
         now = now.replace(tzinfo=datetime.timezone.utc)
     return now.astimezone(datetime.timezone.utc).replace(microsecond=0)
@@ -211,12 +234,11 @@ def _format_time(moment):
     return moment.astimezone(datetime.timezone.utc).strftime(TIME_FORMAT)
 
 
-def _parse_time(value, what):
+def _parse_time(value, what, fix='rebuild the bundle with firmware_bundle'):
     try:
         return datetime.datetime.strptime(value, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
     except (TypeError, ValueError):
-        raise BundleError(f'{what} {value!r} is not a UTC time like 2026-12-02T00:00:00Z',
-                          'rebuild the bundle with firmware_bundle') from None
+        raise BundleError(f'{what} {value!r} is not a UTC time like 2026-12-02T00:00:00Z', fix) from None
 
 
 # --- manifest ---------------------------------------------------------------------------------------------------
@@ -317,10 +339,18 @@ def _no_duplicate_keys(pairs):
     return document
 
 
+def _chunks(handle):
+    while True:
+        chunk = handle.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
 def _file_sha256(path):
     digest = hashlib.sha256()
     with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b''):
+        for chunk in _chunks(handle):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -378,15 +408,35 @@ def _tarinfo(name, size, mode, mtime):
     return info
 
 
-def build(source_dir, dest, private_key_path, passphrase=None, version=None, models=None, hardware_revisions=(),
-          min_source_version=None, security_version=0, valid_days=365, description=None, now=None):
-    """Build and sign the bundle ``dest`` from the payload directory ``source_dir``; returns the manifest.
+class BuildPlan:
+    """What ``build`` will write: the signed manifest and the payload files, before anything is written."""
 
-    ``now`` (a datetime, epoch or ``...Z`` string; default: the current time) is the bundle's ``created`` time;
-    it expires ``valid_days`` days later. The tar is written to a temporary file next to ``dest`` and renamed
-    over it, so a reader sees the old bundle or the new one. The output depends only on the inputs and ``now``
-    (members in sorted order, their mtime = created, owner 0), apart from the signature of an encrypted key.
-    """
+    def __init__(self, source_dir, manifest, payload, private_key):
+        self.source_dir = source_dir
+        self.manifest = manifest
+        self.payload = payload  # rel -> (path, size, mode)
+        self._private_key = private_key
+
+    def __repr__(self):
+        return f'BuildPlan({self.source_dir!r}, version={self.manifest["version"]!r})'
+
+    @property
+    def public_key_pem(self):
+        return self._private_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def sign(self):
+        """``(manifest bytes, signature bytes)`` as the bundle holds them."""
+        manifest_bytes = _manifest_bytes(self.manifest)
+        signature = {'algorithm': ALGORITHM, 'key_id': self.manifest['key_id'],
+                     'signature': base64.b64encode(self._private_key.sign(manifest_bytes)).decode('ascii')}
+        return manifest_bytes, (json.dumps(signature, sort_keys=True) + '\n').encode('utf-8')
+
+
+def plan_build(source_dir, private_key_path, passphrase=None, version=None, models=None, hardware_revisions=(),
+               min_source_version=None, security_version=0, valid_days=365, description=None, now=None):
+    """The ``BuildPlan`` of ``build`` (same arguments but ``dest``): options checked, key loaded, payload hashed,
+    nothing written. Check mode and the up-to-date test use it."""
     problem = _version_problem(version, 'version')
     if problem:
         raise BundleError(problem, 'give a version such as 2.4.0 (digits, letters, ". + ~ -")')
@@ -403,15 +453,16 @@ def build(source_dir, dest, private_key_path, passphrase=None, version=None, mod
         problem = _version_problem(min_source_version, 'min_source_version')
         if problem:
             raise BundleError(problem, 'give a version such as 2.2.0, or none')
-    if isinstance(security_version, bool) or not isinstance(security_version, int) or security_version < 0:
-        raise BundleError(f'security_version {security_version!r} is not an integer >= 0', 'give e.g. 0, 1, 2')
-    if isinstance(valid_days, bool) or not isinstance(valid_days, int) or valid_days < 1:
-        raise BundleError(f'valid_days {valid_days!r} is not an integer >= 1', 'give e.g. 365')
+    for name, value in (('security_version', security_version), ('valid_days', valid_days)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BundleError(f'{name} {value!r} is not an integer', f'give {name} as a whole number')
+    problem = range_problem({'security_version': security_version, 'valid_days': valid_days}, OPTION_RANGES)
+    if problem:
+        raise BundleError(*problem)
     if description is not None and not isinstance(description, str):
         raise BundleError('description is not a string', 'give free text, or none')
 
     private_key = _load_private(private_key_path, passphrase)
-    signer_id = _key_id_of(private_key.public_key())
     created = _utc(now)
     payload = _payload_files(source_dir)
     files = {}
@@ -421,16 +472,22 @@ def build(source_dir, dest, private_key_path, passphrase=None, version=None, mod
         'format': FORMAT, 'kind': 'firmware', 'version': version, 'models': list(models),
         'hardware_revisions': revisions, 'min_source_version': min_source_version,
         'security_version': security_version, 'created': _format_time(created),
-        'expires': _format_time(created + datetime.timedelta(days=valid_days)), 'key_id': signer_id,
-        'files': files,
+        'expires': _format_time(created + datetime.timedelta(days=valid_days)),
+        'key_id': _key_id_of(private_key.public_key()), 'files': files,
     }
     if description is not None:
         manifest['description'] = description
-    manifest_bytes = _manifest_bytes(manifest)
-    signature = {'algorithm': ALGORITHM, 'key_id': signer_id,
-                 'signature': base64.b64encode(private_key.sign(manifest_bytes)).decode('ascii')}
-    signature_bytes = (json.dumps(signature, sort_keys=True) + '\n').encode('utf-8')
+    return BuildPlan(source_dir, manifest, payload, private_key)
 
+
+def write_plan(plan, dest):
+    """Write the bundle of ``plan`` to ``dest`` (a temporary file next to it, renamed over it: a reader sees the
+    old bundle or the new one); returns the manifest."""
+    source = os.path.realpath(plan.source_dir)
+    if os.path.realpath(dest).startswith(source + os.sep):
+        raise BundleError(f'the bundle {dest} would be written inside its payload directory {plan.source_dir}',
+                          'write the bundle outside the payload directory (the next build would carry it)')
+    manifest_bytes, signature_bytes = plan.sign()
     directory = os.path.dirname(os.path.abspath(dest))
     try:
         os.makedirs(directory, exist_ok=True)
@@ -438,13 +495,14 @@ def build(source_dir, dest, private_key_path, passphrase=None, version=None, mod
     except OSError as exc:
         raise BundleError(f'cannot write the bundle {dest}: {exc.strerror}',
                           'give a destination in a directory the controller user may write') from None
-    mtime = int(created.timestamp())
+    mtime = int(_parse_time(plan.manifest['created'], 'created').timestamp())
+    files = plan.manifest['files']
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, 'wb') as raw, tarfile.open(fileobj=raw, mode='w:', format=tarfile.PAX_FORMAT) as tar:
             tar.addfile(_tarinfo(MANIFEST_NAME, len(manifest_bytes), 0o644, mtime), io.BytesIO(manifest_bytes))
             tar.addfile(_tarinfo(SIGNATURE_NAME, len(signature_bytes), 0o644, mtime), io.BytesIO(signature_bytes))
-            for rel, (path, size, mode) in sorted(payload.items()):
+            for rel, (path, size, mode) in sorted(plan.payload.items()):
                 with open(path, 'rb') as handle:
                     reader = _HashingReader(handle)
                     tar.addfile(_tarinfo(PAYLOAD_PREFIX + rel, size, mode, mtime), reader)
@@ -460,7 +518,57 @@ def build(source_dir, dest, private_key_path, passphrase=None, version=None, mod
             os.unlink(tmp)
         raise
     _io.fsync_path(directory)
-    return manifest
+    return plan.manifest
+
+
+def build(source_dir, dest, private_key_path, passphrase=None, version=None, models=None, hardware_revisions=(),
+          min_source_version=None, security_version=0, valid_days=365, description=None, now=None):
+    """Build and sign the bundle ``dest`` from the payload directory ``source_dir``; returns the manifest.
+
+    ``now`` (a datetime, epoch or ``...Z`` string; default: the current time) is the bundle's ``created`` time;
+    it expires ``valid_days`` days later. The tar depends only on the inputs and ``now`` (members in sorted
+    order, their mtime = created, owner 0): Ed25519 signatures are deterministic.
+    """
+    plan = plan_build(source_dir, private_key_path, passphrase=passphrase, version=version, models=models,
+                      hardware_revisions=hardware_revisions, min_source_version=min_source_version,
+                      security_version=security_version, valid_days=valid_days, description=description, now=now)
+    return write_plan(plan, dest)
+
+
+def _validity(manifest):
+    return _parse_time(manifest['expires'], 'expires') - _parse_time(manifest['created'], 'created')
+
+
+def stale_reasons(dest, plan, pinned_created=False, now=None):
+    """Why the bundle at ``dest`` is not what ``plan`` would write (``[]``: it is, leave it alone).
+
+    The same build means: a well-formed bundle, signed by the plan's key with an intact signature and payload,
+    whose manifest equals the plan's in everything but ``created`` and ``expires``, valid for as long, and not
+    expired at ``now``. With ``pinned_created`` (the caller fixed ``created``), ``created`` must match too and an
+    expired bundle is what was asked for."""
+    if not os.path.exists(dest):
+        return [f'{dest} does not exist']
+    try:
+        bundle = read_bundle(dest)
+    except BundleError as exc:
+        return [f'the file at {dest} is not a readable bundle ({exc.message})']
+    old, new = bundle.manifest, plan.manifest
+    reasons = [f'{name} differs' for name in sorted((set(old) | set(new)) - {'created', 'expires'})
+               if old.get(name) != new.get(name)]
+    if _validity(old) != _validity(new):
+        reasons.append('the validity period differs')
+    if pinned_created and old['created'] != new['created']:
+        reasons.append('created differs')
+    if reasons:
+        return reasons
+    try:
+        # at its own creation time: this checks the signature and payload, not the clock
+        verify(bundle, load_trust([plan.public_key_pem]), now=old['created'])
+    except BundleError as exc:
+        return [exc.message]
+    if not pinned_created and _utc(now) >= _parse_time(old['expires'], 'expires'):
+        return [f'it expired at {old["expires"]}']
+    return []
 
 
 # --- read -------------------------------------------------------------------------------------------------------
@@ -537,7 +645,7 @@ class Bundle:
                 os.fchmod(fd, int(entry['mode'], 8))
                 digest = hashlib.sha256()
                 with os.fdopen(fd, 'wb') as out, self.open_payload(rel) as src:
-                    for chunk in iter(lambda: src.read(CHUNK), b''):  # pylint: disable=cell-var-from-loop
+                    for chunk in _chunks(src):
                         digest.update(chunk)
                         out.write(chunk)
                 if digest.hexdigest() != entry['sha256']:
@@ -669,7 +777,7 @@ def verify(bundle, trust, now=None):
         digest = hashlib.sha256()
         count = 0
         with bundle.open_payload(rel) as handle:
-            for chunk in iter(lambda: handle.read(CHUNK), b''):  # pylint: disable=cell-var-from-loop
+            for chunk in _chunks(handle):
                 digest.update(chunk)
                 count += len(chunk)
         if count != entry['size'] or digest.hexdigest() != entry['sha256']:

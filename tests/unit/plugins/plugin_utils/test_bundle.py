@@ -129,9 +129,10 @@ def test_wrong_passphrase(keys, payload, tmp_path):
     ({'version': 'not a version'}, 'not a version string'),
     ({'version': 'v2'}, 'does not start with a digit'),
     ({'models': []}, 'non-empty list'),
-    ({'security_version': -1}, 'integer >= 0'),
-    ({'security_version': True}, 'integer >= 0'),
-    ({'valid_days': 0}, 'integer >= 1'),
+    ({'security_version': -1}, r'security_version=-1 is out of range \(allowed 0 to 2147483647\)'),
+    ({'security_version': True}, 'not an integer'),
+    ({'valid_days': 0}, r'valid_days=0 is out of range \(allowed 1 to 3660 days\)'),
+    ({'valid_days': 100000}, 'valid_days=100000 is out of range'),
     ({'min_source_version': '../x'}, 'not a version string'),
 ])
 def test_build_refuses_bad_options(keys, payload, tmp_path, options, message):
