@@ -197,11 +197,7 @@ class ActionModule(ActionBase):
             problems.append(f'the battery is at {battery["charge_pct"]}%, below min_battery_pct '
                             f'{args["min_battery_pct"]}%. Fix: charge the terminal, then run again.')
         held, partial = facts['held'], facts['partial']
-        todo = [(rel, entry) for rel, entry in sorted(files.items()) if entry['sha256'] not in held]
-        unique = {}
-        for rel, entry in todo:
-            unique.setdefault(entry['sha256'], (rel, entry))
-        wire = sum(entry['size'] - min(partial.get(sha, 0), entry['size']) for sha, (rel, entry) in unique.items())
+        unique, wire = _firmware.plan_delta(files, held, partial)
         need = wire + 2 * total + HEADROOM
         if not pending_same and facts['free_bytes'] < need:
             problems.append(f'{facts["free_bytes"]} bytes are free, the update needs {need}. Fix: free space on the '

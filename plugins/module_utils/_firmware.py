@@ -64,6 +64,18 @@ def check_option_ranges(options, terminal_id=None):
     check_ranges({name: options[name] for name in FIRMWARE_RANGES}, FIRMWARE_RANGES, terminal_id, step='firmware')
 
 
+def plan_delta(files, held, partial):
+    """What a transfer must send: ``files`` (the bundle manifest's ``{rel: {sha256, size, mode}}``) minus what the
+    terminal ``held`` (``{sha256: size}``); a file listed twice travels once, and an interrupted one (``partial``:
+    ``{sha256: bytes received}``) from where it ended. Returns ``({sha256: (rel, entry)}, bytes to send)``."""
+    missing = {}
+    for rel, entry in sorted(files.items()):
+        if entry['sha256'] not in held:
+            missing.setdefault(entry['sha256'], (rel, entry))
+    wire = sum(entry['size'] - min(partial.get(sha, 0), entry['size']) for sha, (dummy, entry) in missing.items())
+    return missing, wire
+
+
 def _battery(platform):
     """``{present, charge_pct, charging}`` of the battery, or ``None`` when the model has none."""
     try:

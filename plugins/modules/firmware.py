@@ -25,14 +25,14 @@ description:
   - A terminal that already runs O(version), committed, is left alone (nothing transferred, no reboot,
     RV(changed=false)).
   - B(Delta transfer.) Only the files whose sha256 the terminal holds in neither slot nor in its content cache are
-    sent, in chunks; the terminal checks the sha256 of every file it receives. An interrupted transfer resumes:
+    sent, in chunks; the terminal checks the sha256 of every file it receives. An interrupted transfer resumes;
     the chunks already received are not sent again. O(bandwidth_limit_kbps) paces the transfer for stores on slow
     links.
   - B(Trial and gate.) The inactive slot is staged (atomically; the active slot keeps the terminal bootable), a
-    trial boot is started with a deadline (O(trial_deadline): an uncommitted trial falls back by itself), and the
+    trial boot is started with a deadline (O(trial_deadline); an uncommitted trial falls back by itself), and the
     terminal is rebooted for real. Once it answers again with a new boot id, the daemon must run for
     O(settle_seconds) without a restart, then the health gate runs (the self-test's critical checks, a training
-    transaction to the acquirer, the version and slot the daemon reports). Pass: the slot is committed and the
+    transaction to the acquirer, the version and slot the daemon reports). When it passes, the slot is committed and the
     terminal's security version floor is raised to the bundle's.
   - B(Rollback.) Any failure after the trial started ends the trial, reboots into the old slot, checks that the old
     version serves (the same gate) and fails the task with RV(rolled_back=true) and the RV(reason). A terminal that
@@ -78,7 +78,7 @@ options:
     required: true
   revoked_keys:
     description:
-      - Key ids (16 hex digits) that are revoked: a bundle signed by one is refused even if its key is trusted.
+      - Key ids (16 hex digits) that are revoked; a bundle signed by one is refused even if its key is trusted.
     type: list
     elements: str
     default: []
