@@ -274,10 +274,12 @@ class ActionModule(ActionBase):
         result.update(rolled_back=True, reason=reason, version=firmware.get('active_version', previous),
                       slot=firmware.get('active_slot', old_slot), out_of_service_s=round(time.monotonic() - down, 1),
                       old_version_serves=verified, failed=True)
-        how = 'fell back by itself' if result['fell_back'] else 'was rolled back'
+        how = 'fell back' if result['fell_back'] else 'was rolled back'
         if verified:
-            result['msg'] = (f'terminal {self._host}: firmware: {reason}; the terminal {how} to {previous}, which '
-                             'serves. Fix: do not roll this firmware out; check the bundle with the vendor')
+            back = (f'{previous} serves again' if result['fell_back']
+                    else f'the terminal was rolled back to {previous}, which serves')
+            result['msg'] = (f'terminal {self._host}: firmware: {reason}; {back}. Fix: do not roll this firmware '
+                             'out; check the bundle with the vendor')
         else:
             result['msg'] = (f'terminal {self._host}: firmware: {reason}; the terminal {how}, but {previous} does '
                              f'not serve yet ({(served.get("gate") or {}).get("reason")}). Fix: check the terminal '

@@ -873,8 +873,9 @@ class ReferencePlatform(Platform):
         final = os.path.join(objects, sha256)
         if os.path.exists(final):
             return {'sha256': sha256, 'received': size, 'complete': True}
-        os.makedirs(objects, 0o700, exist_ok=True)
-        os.makedirs(partial_dir, 0o700, exist_ok=True)
+        # Each 0700 (makedirs gives the mode to the leaf only).
+        for directory in (self.path(self.CONTENT_CACHE_DIR), objects, partial_dir):
+            os.makedirs(directory, 0o700, exist_ok=True)
         part = os.path.join(partial_dir, sha256)
         have = os.path.getsize(part) if os.path.exists(part) else 0
         if offset > have:
