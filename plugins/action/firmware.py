@@ -270,6 +270,9 @@ class ActionModule(ActionBase):
         except (UpdateFailed, AnsibleConnectionFailure, AnsibleError, _StageFailed) as exc:
             served = {'gate': {'ok': False, 'reason': str(exc)}}
         verified = bool((served.get('gate') or {}).get('ok'))
+        if verified:  # the failed version's files stay in the inactive slot; the cache copy is not needed
+            with contextlib.suppress(AnsibleConnectionFailure, AnsibleError, _StageFailed):
+                self._stage('finish', keep=[])
         firmware = served.get('firmware') or {}
         result.update(rolled_back=True, reason=reason, version=firmware.get('active_version', previous),
                       slot=firmware.get('active_slot', old_slot), out_of_service_s=round(time.monotonic() - down, 1),
