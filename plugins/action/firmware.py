@@ -66,7 +66,7 @@ class ActionModule(ActionBase):
         base = {'changed': False, 'terminal_id': self._host, 'previous_version': None, 'version': None,
                 'bytes_transferred': 0, 'files_transferred': 0, 'bytes_total': 0, 'rolled_back': False,
                 'fell_back': False, 'reason': None, 'refused': [], 'settlement_override_reason': None,
-                'slot': None, 'out_of_service_s': 0.0}
+                'slot': None, 'out_of_service_s': 0.0, 'transfer_s': 0.0}
         base.update(values)
         return base
 
@@ -215,10 +215,13 @@ class ActionModule(ActionBase):
             return out
 
         # 4. the delta, chunked and resumable
+        began = time.monotonic()
         sent_bytes = self._transfer(bundle, unique, partial, args['bandwidth_limit_kbps'])
+        transfer_s = round(time.monotonic() - began, 2)
 
         # 5. stage + trial, a real reboot, the gate, the commit
-        result = self._base(changed=True, bytes_transferred=sent_bytes, files_transferred=len(unique), **base)
+        result = self._base(changed=True, bytes_transferred=sent_bytes, files_transferred=len(unique),
+                            transfer_s=transfer_s, **base)
         if self._task.diff:
             result['diff'] = diff
         old_slot = fw['active_slot']

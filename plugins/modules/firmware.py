@@ -248,6 +248,11 @@ duration_s:
   returned: always
   type: float
   sample: 41.3
+transfer_s:
+  description: Seconds the transfer of the payload took (with O(bandwidth_limit_kbps), paced to the limit).
+  returned: always
+  type: float
+  sample: 2.4
 out_of_service_s:
   description: Seconds from the reboot into the trial until the terminal served again; V(0) without a reboot.
   returned: always
