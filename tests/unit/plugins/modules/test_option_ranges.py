@@ -16,7 +16,7 @@ from ansible.module_utils.testing import patch_module_args
 from test_bad_input import tree
 from test_docs_match_specs import MODULES, built_spec
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _maintenance, _pan, _pci, _selftest
+from ansible_collections.posfleet.terminals.plugins.module_utils import _firmware, _maintenance, _pan, _pci, _selftest
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _bundle
 
@@ -25,6 +25,7 @@ PACKAGE = 'ansible_collections.posfleet.terminals.plugins'
 # Module -> the ranges declared beside its argument spec. None: its spec has no numeric option.
 MODULE_RANGES = {
     'facts': None,
+    'firmware': _firmware.FIRMWARE_RANGES,
     'firmware_bundle': _bundle.OPTION_RANGES,
     'ledger': None,
     'merchant_notice': None,

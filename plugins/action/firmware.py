@@ -1,0 +1,355 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of ``posfleet.terminals.firmware`` (documentation: plugins/modules/firmware.py).
+
+The bundle never leaves the controller: it is verified here before anything moves, the delta is planned against
+what the terminal holds, and only the missing payload bytes travel, as chunk files put over the connection and
+taken in by the module's ``receive`` stage. Every other step on the terminal is one stage of the module
+(``module_utils/_firmware.py``); the reboots are real ones, waited for by the boot id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.posfleet.terminals.plugins.module_utils import _firmware
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _bundle
+
+MODULE = 'posfleet.terminals.firmware'
+CHUNK = 4 << 20  # bytes per chunk file: what a resumed transfer may have to send again at most
+BATCH = 2 * CHUNK  # bytes put before the terminal takes them in (one module call)
+HEADROOM = 16 << 20  # free space kept beyond what staging needs
+
+
+class UpdateFailed(Exception):
+    """A step after the trial started failed: roll back."""
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        self._task_vars = task_vars or {}
+        self._start = time.monotonic()
+        dummy, args = self.validate_argument_spec(argument_spec=_firmware.get_firmware_argument_spec())
+        self._args = args
+        self._host = self._task_vars.get('inventory_hostname')
+        self._remote_tmp = None
+        try:
+            result.update(self._update(args))
+        except _UpdateStop as stop:
+            result.update(stop.result)
+        except _StageFailed as exc:  # before the trial started: the slots are as they were
+            result.update(self._base(failed=True, msg=str(exc), reason=str(exc)))
+        except AnsibleConnectionFailure as exc:
+            result.update(self._base(unreachable=True, msg=f'terminal {self._host}: firmware: {exc}'))
+        finally:
+            if self._remote_tmp:
+                with contextlib.suppress(Exception):  # the terminal may be rebooting: a leftover chunk dir is harmless
+                    self._remove_tmp_path(self._remote_tmp)
+        result['duration_s'] = round(time.monotonic() - self._start, 1)
+        return result
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+
+    def _base(self, **values):
+        base = {'changed': False, 'terminal_id': self._host, 'previous_version': None, 'version': None,
+                'bytes_transferred': 0, 'files_transferred': 0, 'bytes_total': 0, 'rolled_back': False,
+                'fell_back': False, 'reason': None, 'refused': [], 'settlement_override_reason': None,
+                'slot': None, 'out_of_service_s': 0.0, 'transfer_s': 0.0}
+        base.update(values)
+        return base
+
+    def _stage(self, stage, **stage_args):
+        module_args = {k: v for k, v in self._args.items() if not k.startswith('_')}
+        module_args.update(_stage=stage, _stage_args=stage_args)
+        answer = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=self._task_vars)
+        if answer.get('unreachable'):
+            raise AnsibleConnectionFailure(answer.get('msg') or 'unreachable')
+        if answer.get('failed'):
+            raise _StageFailed(stage, answer.get('msg') or f'stage {stage} failed')
+        return answer
+
+    def _refuse(self, step, problems, **values):
+        problems = [problems] if isinstance(problems, str) else list(problems)
+        msg = f'terminal {self._host}: {step}: ' + ' '.join(p[:1].upper() + p[1:] for p in problems)
+        if 'Fix:' not in msg:
+            msg += ' Fix: correct the bundle or the terminal as said, then run again (nothing was changed).'
+        raise _UpdateStop(self._base(failed=True, msg=msg, refused=problems, reason=' '.join(problems), **values))
+
+    def _wait_for_boot(self, old_boot_id, timeout):
+        """Wait for a new boot id and an answer over the connection; the ``boot_id`` stage's answer."""
+        deadline = time.monotonic() + timeout
+        last_error = None
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            try:
+                self._connection.reset()
+            except Exception as exc:  # a connection that cannot reset now reconnects on the next call
+                last_error = exc
+            try:
+                answer = self._stage('boot_id')
+            except (AnsibleConnectionFailure, AnsibleError, _StageFailed) as exc:
+                last_error = exc
+                continue
+            if answer['boot_id'] != old_boot_id:
+                return answer
+        raise UpdateFailed(f'the terminal did not come back within {timeout} s of its reboot ({last_error})')
+
+    def _reboot(self, boot_id):
+        """A real reboot (the terminal's own ``reboot``); the answer of the first call after it."""
+        # The connection drops as the terminal goes down: that error is the reboot working.
+        with contextlib.suppress(AnsibleConnectionFailure, AnsibleError):
+            self._low_level_execute_command('reboot', sudoable=True)
+        return self._wait_for_boot(boot_id, self._args['reboot_timeout'])
+
+    def _retry(self, stage, timeout, **stage_args):
+        """Call a stage until the terminal answers (it may be rebooting by itself)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._stage(stage, **stage_args)
+            except (AnsibleConnectionFailure, AnsibleError):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(2)
+                with contextlib.suppress(Exception):
+                    self._connection.reset()
+
+    # -- the update ----------------------------------------------------------------------------------------------
+
+    def _update(self, args):
+        check = self._task.check_mode
+        try:
+            _firmware.check_option_ranges(args, self._host)
+        except Exception as exc:  # TerminalError: the option, its range and the fix
+            raise _UpdateStop(self._base(failed=True, msg=str(exc))) from None
+        # 1. the bundle, on the controller, before anything moves
+        try:
+            bundle = _bundle.read_bundle(args['bundle'])
+            trust = _bundle.load_trust(args['trusted_keys'], args['revoked_keys'])
+            manifest = _bundle.verify(bundle, trust)
+        except _bundle.BundleError as exc:
+            self._refuse('verify', str(exc))
+        files = bundle.files()
+        total = sum(entry['size'] for entry in files.values())
+        if manifest['version'] != args['version']:
+            self._refuse('verify', f'the bundle {args["bundle"]} holds firmware {manifest["version"]}, not '
+                         f'{args["version"]}. Fix: pass the bundle of version {args["version"]}, or set version to '
+                         f'{manifest["version"]}.', bytes_total=total)
+
+        # 2. the terminal, in one round trip
+        facts = self._stage('inspect')
+        fw = facts['firmware']
+        previous = fw['active_version']
+        base = {'previous_version': previous, 'version': previous, 'slot': fw['active_slot'], 'bytes_total': total,
+                'terminal_id': facts.get('terminal_id') or self._host}
+        self._host = base['terminal_id']
+        diff = {'before': {'version': previous}, 'after': {'version': manifest['version']}}
+        if previous == manifest['version'] and fw['state'] == 'committed':
+            return self._base(**base)
+        pending_same = previous == manifest['version'] and fw['state'] == 'pending_trial'
+
+        # 3. refusals, each with its fix; nothing has changed on the terminal
+        problems = []
+        if not pending_same:
+            problems += _bundle.target_problems(manifest, {
+                'model': facts['model'], 'hardware_revision': facts['hardware_revision'], 'active_version': previous,
+                'security_version': fw.get('security_version', 0)}, allow_downgrade=args['allow_downgrade'])
+            if fw['state'] == 'pending_trial':
+                problems.append(f'a trial of firmware {previous} is pending. Fix: let it be committed or fall back, '
+                                'then run again.')
+        maintenance = facts.get('maintenance') or {}
+        if not maintenance.get('enabled'):
+            why = maintenance.get('error') or (facts['daemon'].get('error') if not facts['daemon']['running'] else None)
+            problems.append('the terminal is not in maintenance mode' + (f' ({why})' if why else '') + '. Fix: enter '
+                            'it first with posfleet.terminals.maintenance_mode (state: enabled).')
+        journal = facts.get('journal') or {}
+        override = args['settlement_override_reason']
+        unsettled = journal.get('unsettled_count')
+        settlement_override = None
+        if journal.get('error') or unsettled is None:
+            if not override:
+                problems.append(f'the open batch cannot be read ({journal.get("error") or "no journal answer"}). '
+                                'Fix: check the terminal daemon, or give settlement_override_reason.')
+            else:
+                settlement_override = override
+        elif unsettled:
+            if not override:
+                amount = f'{journal.get("unsettled_amount_minor")} {journal.get("currency") or ""}'.strip()
+                problems.append(f'the terminal has {unsettled} unsettled transaction(s) ({amount} minor units). '
+                                'Fix: settle the batch first, or give settlement_override_reason (it is recorded).')
+            else:
+                settlement_override = override
+        battery = facts.get('battery')
+        if battery and isinstance(battery.get('charge_pct'), (int, float)) \
+                and battery['charge_pct'] < args['min_battery_pct']:
+            problems.append(f'the battery is at {battery["charge_pct"]}%, below min_battery_pct '
+                            f'{args["min_battery_pct"]}%. Fix: charge the terminal, then run again.')
+        held, partial = facts['held'], facts['partial']
+        unique, wire = _firmware.plan_delta(files, held, partial)
+        need = wire + 2 * total + HEADROOM
+        if not pending_same and facts['free_bytes'] < need:
+            problems.append(f'{facts["free_bytes"]} bytes are free, the update needs {need}. Fix: free space on the '
+                            'terminal (old logs, receipts), then run again.')
+        if problems:
+            self._refuse('refused', problems, **base)
+        base['settlement_override_reason'] = settlement_override
+        if check:
+            out = self._base(changed=True, bytes_transferred=wire, files_transferred=len(unique),
+                             **dict(base, version=manifest['version']))
+            out['msg'] = (f'would send {wire} bytes in {len(unique)} files, stage slot {fw["inactive_slot"]}, reboot '
+                          f'into a trial of {manifest["version"]}, run the health gate and commit')
+            if self._task.diff:
+                out['diff'] = diff
+            return out
+
+        # 4. the delta, chunked and resumable
+        began = time.monotonic()
+        sent_bytes = self._transfer(bundle, unique, partial, args['bandwidth_limit_kbps'])
+        transfer_s = round(time.monotonic() - began, 2)
+
+        # 5. stage + trial, a real reboot, the gate, the commit
+        result = self._base(changed=True, bytes_transferred=sent_bytes, files_transferred=len(unique),
+                            transfer_s=transfer_s, **base)
+        if self._task.diff:
+            result['diff'] = diff
+        old_slot = fw['active_slot']
+        install = self._stage('install', files={rel: {'sha256': e['sha256'], 'mode': e['mode']}
+                                                for rel, e in files.items()},
+                              manifest=_bundle.slot_manifest(manifest))
+        trial_slot = install['slot']
+        if pending_same:  # a run that died after the trial started: its fallback is the other slot
+            old_slot = install['trial'].get('fallback_slot') or old_slot
+        down = time.monotonic()
+        reason = None
+        gate = None
+        try:
+            if install['trial'].get('reboot_required', True):
+                self._reboot(install['boot_id'])
+            gate = self._retry('gate', self._args['reboot_timeout'], expect_version=manifest['version'],
+                               expect_slot=trial_slot)
+        except (UpdateFailed, AnsibleConnectionFailure, AnsibleError, _StageFailed) as exc:
+            reason = f'the trial boot did not complete: {exc}'
+        if gate is not None and gate.get('committed') and (gate.get('gate') or {}).get('ok'):
+            result.update(version=manifest['version'], slot=trial_slot, gate=gate.get('gate'),
+                          out_of_service_s=round(time.monotonic() - down, 1))
+            with contextlib.suppress(AnsibleConnectionFailure, AnsibleError, _StageFailed):
+                self._stage('finish', keep=[])  # a cache left behind is pruned by the next update
+            return result
+        if gate is not None:
+            result['gate'] = gate.get('gate')
+            result['fell_back'] = bool(gate.get('fell_back'))
+            reason = gate.get('reason') or reason or 'the health gate failed'
+            if result['fell_back']:
+                reason = f'the trial of {manifest["version"]} did not hold, the terminal fell back by itself ({reason})'
+        return self._roll_back(result, reason, previous, old_slot, trial_slot, down)
+
+    def _roll_back(self, result, reason, previous, old_slot, trial_slot, down):
+        """End the trial, boot the old slot, verify the old version serves; the failed result."""
+        served = None
+        try:
+            recover = self._retry('recover', self._args['reboot_timeout'], reason=reason)
+            firmware = recover['firmware']
+            if not recover['rolled_back_now'] and firmware['active_slot'] != trial_slot:
+                result['fell_back'] = True  # PID 1 fell back (the trial daemon crashed, or the deadline passed)
+                fallback = firmware.get('last_fallback_reason')
+                if fallback and fallback not in reason:
+                    reason = f'{reason}; the terminal fell back by itself ({fallback})'
+            if recover['reboot_required']:
+                self._reboot(recover['boot_id'])
+            served = self._retry('verify', self._args['reboot_timeout'], expect_version=previous,
+                                 expect_slot=old_slot)
+        except (UpdateFailed, AnsibleConnectionFailure, AnsibleError, _StageFailed) as exc:
+            served = {'gate': {'ok': False, 'reason': str(exc)}}
+        verified = bool((served.get('gate') or {}).get('ok'))
+        if verified:  # the failed version's files stay in the inactive slot; the cache copy is not needed
+            with contextlib.suppress(AnsibleConnectionFailure, AnsibleError, _StageFailed):
+                self._stage('finish', keep=[])
+        firmware = served.get('firmware') or {}
+        result.update(rolled_back=True, reason=reason, version=firmware.get('active_version', previous),
+                      slot=firmware.get('active_slot', old_slot), out_of_service_s=round(time.monotonic() - down, 1),
+                      old_version_serves=verified, failed=True)
+        how = 'fell back' if result['fell_back'] else 'was rolled back'
+        if verified:
+            back = (f'{previous} serves again' if result['fell_back']
+                    else f'the terminal was rolled back to {previous}, which serves')
+            result['msg'] = (f'terminal {self._host}: firmware: {reason}; {back}. Fix: do not roll this firmware '
+                             'out; check the bundle with the vendor')
+        else:
+            result['msg'] = (f'terminal {self._host}: firmware: {reason}; the terminal {how}, but {previous} does '
+                             f'not serve yet ({(served.get("gate") or {}).get("reason")}). Fix: check the terminal '
+                             'on site (posfleet.terminals.selftest), it boots its old slot')
+        return result
+
+    def _transfer(self, bundle, unique, partial, limit_kbps):
+        """Send the missing files in chunks (from where an interrupted transfer ended); bytes sent."""
+        if not unique:
+            return 0
+        rate = limit_kbps * 1000 / 8 if limit_kbps else None
+        chunk_size = CHUNK if rate is None else max(64 << 10, min(CHUNK, int(rate * 2)))
+        self._remote_tmp = self._make_tmp_path()
+        local = tempfile.mkdtemp(prefix='posfleet-firmware-')
+        sent = 0
+        began = time.monotonic()
+        batch, batch_bytes = [], 0
+        try:
+            for sha, (rel, entry) in sorted(unique.items(), key=lambda item: item[1][0]):
+                offset = min(partial.get(sha, 0), entry['size'])
+                with bundle.open_payload(rel) as source:
+                    if offset:
+                        source.seek(offset)
+                    while True:  # a file of 0 bytes is one empty chunk
+                        data = source.read(chunk_size)
+                        if not data and offset < entry['size']:
+                            raise _StageFailed('transfer', f'terminal {self._host}: transfer: the bundle ends '
+                                               f'inside {rel}. Fix: copy the bundle again (nothing was staged)')
+                        name = f'{sha}.{offset}'
+                        path = os.path.join(local, name)
+                        with open(path, 'wb') as handle:
+                            handle.write(data)
+                        remote = self._connection._shell.join_path(self._remote_tmp, name)
+                        self._transfer_file(path, remote)
+                        os.unlink(path)
+                        batch.append({'sha256': sha, 'size': entry['size'], 'offset': offset, 'path': remote})
+                        offset += len(data)
+                        sent += len(data)
+                        batch_bytes += len(data)
+                        if rate is not None:  # pace: never ahead of the limit on average
+                            ahead = sent / rate - (time.monotonic() - began)
+                            if ahead > 0:
+                                time.sleep(ahead)
+                        if batch_bytes >= BATCH:
+                            self._stage('receive', chunks=batch)
+                            batch, batch_bytes = [], 0
+                        if offset >= entry['size']:
+                            break
+            if batch:
+                self._stage('receive', chunks=batch)
+        finally:
+            shutil.rmtree(local, ignore_errors=True)
+        return sent
+
+
+class _StageFailed(Exception):
+    def __init__(self, stage, msg):
+        super().__init__(msg)
+        self.stage = stage
+
+
+class _UpdateStop(Exception):
+    """Stop with this result (a refusal)."""
+
+    def __init__(self, result):
+        super().__init__(result.get('msg'))
+        self.result = result
