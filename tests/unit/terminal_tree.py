@@ -31,7 +31,7 @@ HARDWARE = {
 
 TERMINAL = {'platform': 'posfleet-reference', 'terminal_id': 'SH01-T100-01', 'serial': 'PF1A2B3C4D',
             'model': 't100', 'store': 'sh01', 'timezone': 'Asia/Shanghai'}
-MODEL = {'model': 't100', 'vendor': 'PosFleet', 'description': 'Countertop terminal',
+MODEL = {'model': 't100', 'vendor': 'PosFleet', 'hardware_revision': 'A', 'description': 'Countertop terminal',
          'peripherals': {'card_reader': True, 'scanner': True, 'printer': True, 'battery': False, 'sensors': True}}
 BOOTENV = {'active_slot': 'a', 'upgrade_available': 0, 'bootcount': 0, 'bootlimit': 3, 'last_boot': 1700000000,
            'last_fallback': None, 'boots': 12}

@@ -209,15 +209,18 @@ class Platform:
 
     @abstract
     def model(self):
-        """``{model: str|None, vendor: str|None, description: str|None, peripherals: {device: bool}}``:
-        the devices the model has (``DEVICES`` names at least)."""
+        """``{model: str|None, hardware_revision: str|None, vendor: str|None, description: str|None,
+        peripherals: {device: bool}}``: the devices the model has (``DEVICES`` names at least); the hardware
+        revision is what firmware bundles list as compatible (``None`` when the terminal does not say)."""
 
     @abstract
     def firmware(self):
         """``{active_slot: str, inactive_slot: str|None, active_version: str|None,
         slots: {name: {version: str|None, present: bool, models: [str]|None}},
         bootenv: {upgrade_available: int, bootcount: int, bootlimit: int}, state: 'committed'|'pending_trial',
-        last_fallback}``."""
+        last_fallback, last_fallback_reason: str|None, security_version: int}``. ``security_version`` is the
+        anti-rollback floor: the highest security version ever committed (0 before the first); firmware below it
+        is never staged."""
 
     @abstract
     def boot_state(self):
@@ -384,9 +387,11 @@ class Platform:
     def stage_slot(self, slot, source_dir, manifest):
         """Write firmware from ``source_dir`` into the inactive ``slot``, atomically (temp dir + rename).
 
-        ``manifest``: ``{version, models: [model], files: {relpath: sha256}}``; only the listed files are copied
-        and each must match its sha256. Refused for the active slot and while a trial is pending (the inactive
-        slot is then the fallback). Returns ``{changed: bool, slot: str, version: str, files: int}``.
+        ``manifest``: ``{version, models: [model], files: {relpath: sha256}}`` (optionally ``security_version``:
+        int, ``hardware_revisions``, ``bundle_key_id``); only the listed files are copied and each must match its
+        sha256. Refused for the active slot, while a trial is pending (the inactive slot is then the fallback),
+        and for a ``security_version`` below the terminal's floor (``firmware()``). Returns ``{changed: bool,
+        slot: str, version: str, files: int}``.
         """
 
     @abstract
@@ -398,13 +403,41 @@ class Platform:
     @abstract
     def commit_slot(self):
         """Make the trial slot the one that boots from now on (only after it has booted; nothing to do when no
-        trial is pending). Returns ``{changed: bool, slot: str, version: str|None}``."""
+        trial is pending), and raise the security version floor to the committed slot's manifest
+        ``security_version`` (never lowered). Returns ``{changed: bool, slot: str, version: str|None}``."""
 
     @abstract
     def rollback_slot(self, reason):
         """End a pending trial (nothing to do when none is): the other slot boots next, ``reason`` is kept as the
         last fallback reason. Returns ``{changed: bool, active_slot: str, reason: str|None (the last fallback
         reason), reboot_required: bool}``."""
+
+    # firmware content: what a delta transfer needs (the terminal keeps files by sha256; an interrupted transfer
+    # resumes where the received bytes end)
+
+    @abstract
+    def firmware_content(self):
+        """What the terminal holds, by sha256: ``{held: {sha256: size} (files of both slots that match their
+        manifest, and complete objects of the content cache), partial: {sha256: bytes} (cached objects whose
+        transfer was interrupted), free_bytes: int (the least free space where the cache and the slots live)}``."""
+
+    @abstract
+    def receive_content(self, sha256, size, offset, chunk_path):
+        """Append the bytes of the file ``chunk_path`` to the cached object ``sha256`` (``size`` bytes in all) at
+        ``offset``: where its received bytes end (an earlier offset rewrites from there; a later one is refused).
+        At ``size`` bytes the object is checked against ``sha256`` and kept; a mismatch discards it and raises.
+        Returns ``{sha256: str, received: int, complete: bool}``."""
+
+    @abstract
+    def assemble_content(self, files, dest_dir):
+        """Build a source directory for ``stage_slot`` at ``dest_dir`` (created; must not exist) from what the
+        terminal holds: ``files`` ``{relpath: {sha256: str, mode: str ('0755')}}``. Raises, naming the file, when a
+        sha256 is not held. Returns ``{path: str, files: int, bytes: int}``."""
+
+    @abstract
+    def prune_content(self, keep=()):
+        """Remove the cached objects (complete or partial) whose sha256 is not in ``keep``. Returns
+        ``{changed: bool, removed: int, bytes: int}``."""
 
     # journal
 

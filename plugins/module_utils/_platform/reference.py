@@ -158,6 +158,8 @@ class ReferencePlatform(Platform):
     BOOT_LOADER = '/sbin/posboot'
     BOOTENV_TOOL = '/usr/sbin/posboot-env'
     SERVICES_DIR = '/etc/posboot/services.d'
+    FIRMWARE_STATE_FILE = '/var/lib/posfleet/firmware.json'  # the security version floor
+    CONTENT_CACHE_DIR = '/var/lib/posfleet/firmware-cache'  # objects/<sha256>, partial/<sha256>
 
     def __init__(self, terminal, root='/', socket_path=None, daemon_timeout=DAEMON_TIMEOUT):
         super().__init__(terminal, root)
@@ -203,8 +205,15 @@ class ReferencePlatform(Platform):
         if problem:
             raise self._reject('model', self.MODEL_FILE, 'model', problem,
                                f'restore {self.MODEL_FILE} from the terminal image')
+        revision = data.get('hardware_revision')
+        if revision is not None:
+            problem = _untrusted.identifier_problem(revision)
+            if problem:
+                raise self._reject('model', self.MODEL_FILE, 'hardware_revision', problem,
+                                   f'restore {self.MODEL_FILE} from the terminal image')
         return {
             'model': data.get('model') or self.terminal.get('model'),
+            'hardware_revision': revision,
             'vendor': data.get('vendor'),
             'description': data.get('description'),
             'peripherals': {str(k): bool(v) for k, v in peripherals.items()},
@@ -276,7 +285,15 @@ class ReferencePlatform(Platform):
             'bootenv': {key: boot[key] for key in ('upgrade_available', 'bootcount', 'bootlimit')},
             'state': boot['state'],
             'last_fallback': boot['last_fallback'],
+            'last_fallback_reason': self._fallback_reason(),
+            'security_version': self._security_floor(),
         }
+
+    def _fallback_reason(self):
+        reason = self._raw_env().get('last_fallback_reason')
+        if not isinstance(reason, str) or not reason:
+            return None
+        return reason[:300] if reason.isprintable() else ascii(reason)[:300]  # untrusted text: no control bytes
 
     def installed_software(self):
         try:
@@ -651,6 +668,15 @@ class ReferencePlatform(Platform):
         if problems:
             raise self.error(step, 'the firmware manifest is not valid: ' + '; '.join(problems),
                              'rebuild the firmware bundle')
+        security_version = manifest.get('security_version', 0)
+        if not isinstance(security_version, int) or isinstance(security_version, bool) or security_version < 0:
+            raise self.error(step, f'the manifest\'s security_version {security_version!r} is not an integer >= 0',
+                             'rebuild the firmware bundle')
+        floor = self._security_floor()
+        if security_version < floor:
+            raise self.error(step, f'firmware {manifest["version"]} has security version {security_version}, below the '
+                             f'terminal\'s floor {floor} (anti-rollback)', 'install firmware of security version '
+                             f'{floor} or higher')
         model = self.terminal.get('model')
         if model and model not in manifest['models']:
             raise self.error(step, f'firmware {manifest["version"]} is for models {", ".join(manifest["models"])}, '
@@ -739,12 +765,14 @@ class ReferencePlatform(Platform):
             slot = env['active_slot']
             version = self.slot(slot)['version']
             if env['upgrade_available'] != 1:
+                self._raise_security_floor(slot, step)  # a commit killed before the floor was raised
                 return {'changed': False, 'slot': slot, 'version': version}
             if (env['last_boot'] or 0) < (env['trial_started'] or 0):
                 raise self.error(step, f'slot {slot} has not booted since its trial started',
                                  'reboot the terminal, check its health, then commit')
             slots.end_trial(env)
             self._save_env(env, step)
+            self._raise_security_floor(slot, step)
         return {'changed': True, 'slot': slot, 'version': version}
 
     def rollback_slot(self, reason):
@@ -760,6 +788,164 @@ class ReferencePlatform(Platform):
             self._save_env(env, step)
         return {'changed': True, 'active_slot': env['active_slot'], 'reason': env['last_fallback_reason'],
                 'reboot_required': booted}
+
+    # firmware: security version floor and content cache
+
+    def _security_floor(self):
+        state = self._json(self.FIRMWARE_STATE_FILE, 'firmware', missing={})
+        floor = state.get('security_version', 0)
+        if not isinstance(floor, int) or isinstance(floor, bool) or floor < 0:
+            raise self._reject('firmware', self.FIRMWARE_STATE_FILE, 'security_version', 'is not an integer >= 0',
+                               f'restore {self.FIRMWARE_STATE_FILE} (its floor is the highest committed security '
+                               'version)')
+        return floor
+
+    def _raise_security_floor(self, slot, step):
+        """The floor becomes the committed slot's security version when that is higher (never lowered)."""
+        manifest = read_json(os.path.join(self._slot_dir(slot), 'manifest.json'), step, self.terminal_id, missing={})
+        version = manifest.get('security_version', 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            return
+        state = self._json(self.FIRMWARE_STATE_FILE, step, missing={})
+        if version > self._security_floor():
+            state['security_version'] = version
+            atomic_write(self.path(self.FIRMWARE_STATE_FILE), json.dumps(state, sort_keys=True) + '\n', 0o644)
+
+    SHA256_RE = re.compile(r'[0-9a-f]{64}')
+
+    def _content_dir(self, kind):
+        return os.path.join(self.path(self.CONTENT_CACHE_DIR), kind)
+
+    def _check_sha(self, sha256, step):
+        if not isinstance(sha256, str) or not self.SHA256_RE.fullmatch(sha256):
+            raise self.error(step, f'{sha256!r} is not a sha256 (64 lowercase hex digits)',
+                             'pass the sha256 from the firmware bundle manifest')
+
+    def _slot_holdings(self):
+        """``{sha256: path}`` of the slot files that match their slot's manifest (checked, not trusted)."""
+        held = {}
+        for name in self.SLOT_NAMES:
+            base = self._slot_dir(name)
+            manifest = read_json(os.path.join(base, 'manifest.json'), 'firmware_content', self.terminal_id,
+                                 missing={})
+            files = manifest.get('files')
+            if not isinstance(files, dict):
+                continue
+            for rel, digest in sorted(files.items()):
+                if not isinstance(digest, str) or digest in held or slots.manifest_problems(
+                        {'version': 'x', 'models': ['x'], 'files': {rel: digest, 'bin/posd': '0' * 64}}):
+                    continue
+                path = os.path.join(base, rel)
+                try:
+                    if slots.file_sha256(path) == digest:
+                        held[digest] = path
+                except OSError:
+                    continue
+        return held
+
+    def _cache_entries(self, kind):
+        directory = self._content_dir(kind)
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise self.error('firmware_content', f'cannot list {self.CONTENT_CACHE_DIR} ({exc.strerror or exc})',
+                             'run the task with become: true') from None
+        return {name: os.path.join(directory, name) for name in names if self.SHA256_RE.fullmatch(name)}
+
+    def firmware_content(self):
+        held = {digest: os.path.getsize(path) for digest, path in self._slot_holdings().items()}
+        for digest, path in self._cache_entries('objects').items():
+            held.setdefault(digest, os.path.getsize(path))
+        partial = {digest: os.path.getsize(path) for digest, path in self._cache_entries('partial').items()
+                   if digest not in held}
+        places = [self.SLOTS_DIR, self.CONTENT_CACHE_DIR if os.path.isdir(self.path(self.CONTENT_CACHE_DIR))
+                  else os.path.dirname(self.CONTENT_CACHE_DIR)]
+        free = [usage['free_bytes'] for usage in self.disk_usage(places)]
+        return {'held': held, 'partial': partial, 'free_bytes': min(free) if free else 0}
+
+    def receive_content(self, sha256, size, offset, chunk_path):
+        step = 'receive_content'
+        self._check_sha(sha256, step)
+        size, offset = as_int(size), as_int(offset)
+        if size is None or size < 0 or offset is None or not 0 <= offset <= size:
+            raise self.error(step, f'size {size!r} / offset {offset!r} of {sha256[:12]} are out of range',
+                             'pass the size from the bundle manifest and an offset within it')
+        objects, partial_dir = self._content_dir('objects'), self._content_dir('partial')
+        final = os.path.join(objects, sha256)
+        if os.path.exists(final):
+            return {'sha256': sha256, 'received': size, 'complete': True}
+        os.makedirs(objects, 0o700, exist_ok=True)
+        os.makedirs(partial_dir, 0o700, exist_ok=True)
+        part = os.path.join(partial_dir, sha256)
+        have = os.path.getsize(part) if os.path.exists(part) else 0
+        if offset > have:
+            raise self.error(step, f'{sha256[:12]}: chunk at {offset} but only {have} bytes were received',
+                             f'send from offset {have} (firmware_content() says where each transfer ends)')
+        try:
+            with open(chunk_path, 'rb') as src, open(part, 'r+b' if have else 'wb') as dest:
+                dest.truncate(offset)
+                dest.seek(offset)
+                shutil.copyfileobj(src, dest, 1 << 20)
+                dest.flush()
+                os.fsync(dest.fileno())
+        except OSError as exc:
+            raise self.error(step, f'cannot write {sha256[:12]} into {self.CONTENT_CACHE_DIR} ({exc.strerror or exc})',
+                             'free space on the terminal and send it again (the slots are unchanged)') from None
+        received = os.path.getsize(part)
+        if received > size:
+            os.unlink(part)
+            raise self.error(step, f'{sha256[:12]}: {received} bytes received, more than its size {size}',
+                             'send the file again from offset 0')
+        if received < size:
+            return {'sha256': sha256, 'received': received, 'complete': False}
+        if slots.file_sha256(part) != sha256:
+            os.unlink(part)
+            raise self.error(step, f'the file received as {sha256} does not match that sha256 (discarded)',
+                             'send it again; if it persists, the bundle or the link corrupts data')
+        os.rename(part, final)
+        fsync_path(objects)
+        return {'sha256': sha256, 'received': size, 'complete': True}
+
+    def assemble_content(self, files, dest_dir):
+        step = 'assemble_content'
+        sources = dict(self._slot_holdings())
+        sources.update(self._cache_entries('objects'))
+        if os.path.lexists(dest_dir):
+            raise self.error(step, f'{dest_dir} exists already', 'pass a new directory')
+        problems = slots.manifest_problems({'version': 'x', 'models': ['x'],
+                                            'files': {rel: (info or {}).get('sha256') for rel, info in files.items()}})
+        if problems:
+            raise self.error(step, '; '.join(problems), 'rebuild the firmware bundle')
+        total = 0
+        os.makedirs(dest_dir, 0o700)
+        for rel, info in sorted(files.items()):
+            digest = info['sha256']
+            source = sources.get(digest)
+            if source is None:
+                shutil.rmtree(dest_dir, ignore_errors=True)
+                raise self.error(step, f'{rel} ({digest[:12]}) is neither in a slot nor in the content cache',
+                                 'transfer the missing files first (firmware_content() lists what is held)')
+            dest = os.path.join(dest_dir, rel)
+            os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
+            shutil.copyfile(source, dest)
+            mode = info.get('mode') or '0644'
+            os.chmod(dest, int(mode, 8) & 0o777 if isinstance(mode, str) else int(mode) & 0o777)
+            total += os.path.getsize(dest)
+        return {'path': dest_dir, 'files': len(files), 'bytes': total}
+
+    def prune_content(self, keep=()):
+        keep = set(keep)
+        removed = size = 0
+        for kind in ('objects', 'partial'):
+            for digest, path in self._cache_entries(kind).items():
+                if digest in keep:
+                    continue
+                size += os.path.getsize(path)
+                os.unlink(path)
+                removed += 1
+        return {'changed': removed > 0, 'removed': removed, 'bytes': size}
 
     # journal
 

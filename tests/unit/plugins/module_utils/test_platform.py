@@ -127,6 +127,7 @@ def test_identity_and_model(terminal_root):
     model = platform.model()
     assert model['model'] == 't100'
     assert model['vendor'] == 'PosFleet'
+    assert model['hardware_revision'] == 'A'
     assert model['peripherals'] == {'card_reader': True, 'scanner': True, 'printer': True, 'battery': False,
                                     'sensors': True}
 
@@ -155,6 +156,8 @@ def test_firmware_committed(terminal_root):
         'bootenv': {'upgrade_available': 0, 'bootcount': 0, 'bootlimit': 3},
         'state': 'committed',
         'last_fallback': None,
+        'last_fallback_reason': None,
+        'security_version': 0,
     }
 
 

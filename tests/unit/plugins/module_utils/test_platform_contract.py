@@ -50,6 +50,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
     TerminalError,
     contract_methods,
     load_platform,
+    slots,
     unimplemented,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._time import utc_iso
@@ -198,11 +199,13 @@ PACKAGE_CACHE = Dict({'path': str, 'free_bytes': int, 'debs': ListOf(Dict({
 CASES = [
     Case('identity', Dict({'terminal_id': str, 'serial': STR, 'model': STR, 'store': STR, 'timezone': str,
                            'platform': str})),
-    Case('model', Dict({'model': STR, 'vendor': STR, 'description': STR, 'peripherals': DictOf(bool)})),
+    Case('model', Dict({'model': STR, 'hardware_revision': STR, 'vendor': STR, 'description': STR,
+                        'peripherals': DictOf(bool)})),
     Case('firmware', Dict({'active_slot': str, 'inactive_slot': STR, 'active_version': STR,
                            'slots': DictOf(Dict({'version': STR, 'present': bool, 'models': (list, NONE)})),
                            'bootenv': Dict({'upgrade_available': int, 'bootcount': int, 'bootlimit': int}),
-                           'state': OneOf('committed', 'pending_trial'), 'last_fallback': ANY})),
+                           'state': OneOf('committed', 'pending_trial'), 'last_fallback': ANY,
+                           'last_fallback_reason': STR, 'security_version': int})),
     Case('boot_state', Dict(dict(BOOT, last_boot=(float, NONE), boots=INT, last_fallback=ANY))),
     Case('applications', ListOf(Dict({'name': str, 'version': STR, 'error': str}, optional=('error',)))),
     Case('installed_software', Dict({'firmware': STR, 'applications': DictOf(str)})),
@@ -257,6 +260,12 @@ CASES = [
     Case('rollback_slot', ROLLBACK, args=('contract test',), after=(START_TRIAL,), name='rollback_slot-trial'),
     Case('rollback_slot', ROLLBACK, args=('contract test',), after=(START_TRIAL, 'boot'),
          name='rollback_slot-booted-trial'),
+    Case('firmware_content', Dict({'held': DictOf(int), 'partial': DictOf(int), 'free_bytes': int})),
+    Case('receive_content', Dict({'sha256': str, 'received': int, 'complete': bool}),
+         args=(Arg('content_sha256'), Arg('content_size'), 0, Arg('content_chunk'))),
+    Case('assemble_content', Dict({'path': str, 'files': int, 'bytes': int}),
+         args=(Arg('content_files'), Arg('assemble_dest'))),
+    Case('prune_content', Dict({'changed': bool, 'removed': int, 'bytes': int}), args=((),)),
     # journal
     Case('snapshot_journal', Dict({'path': str, 'bytes': int, 'sha256': str, 'integrity': OneOf('ok'),
                                    'transactions': int, 'batches': int, 'max_id': INT}),
@@ -339,8 +348,16 @@ def reference_write_inputs(root, tmp_path):
                    bootcount=env.get('bootcount', 0) + (1 if env.get('upgrade_available') else 0))
         write_json(root, '/var/lib/posboot/env.json', env)
 
-    return {'boot': boot, 'inactive_slot': 'b', **package_inputs(root, tmp_path), 'bundle': bundle,
-            'manifest': manifest,
+    chunk = str(tmp_path / 'chunk')
+    with open(chunk, 'wb') as handle:
+        handle.write(b'a cached firmware file\n')
+    slot_a = install_slot(root, 'a', '2.3.1')
+    content_files = {rel: {'sha256': digest, 'mode': '0755'} for rel, digest in slot_a['files'].items()}
+
+    return {'boot': boot, 'inactive_slot': 'b', 'bundle': bundle, 'manifest': manifest,
+            **package_inputs(root, tmp_path),
+            'content_sha256': slots.file_sha256(chunk), 'content_size': os.path.getsize(chunk), 'content_chunk': chunk,
+            'content_files': content_files, 'assemble_dest': str(tmp_path / 'assembled'),
             'snapshot_dest': str(tmp_path / 'snap.db'),
             'journal_backup': backup, 'user': USER, 'password_hash': USER_HASH, 'locked_out_user': 'posadmin',
             'keys': [key, ed25519_line(b'second', 'backup')[0]]}

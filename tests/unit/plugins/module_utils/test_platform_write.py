@@ -188,6 +188,72 @@ def test_rollback_slot_keeps_the_reason(terminal):
     assert terminal.rollback_slot('again')['changed'] is False
 
 
+def test_security_version_floor_is_raised_by_commit_and_never_lowered(terminal):
+    assert terminal.firmware()['security_version'] == 0
+    manifest = dict(terminal.manifest, security_version=3)
+    terminal.stage_slot('b', terminal.bundle, manifest)
+    trial = terminal.start_trial('b', 600)
+    assert trial['changed']
+    assert terminal.firmware()['security_version'] == 0  # a trial does not raise it: only a commit
+    set_env(terminal, last_boot=env_of(terminal)['trial_started'] + 5)
+    terminal.commit_slot()
+    assert terminal.firmware()['security_version'] == 3
+    older = dict(terminal.manifest, version='2.3.9', security_version=2)
+    with pytest.raises(TerminalError, match='security version 2, below the terminal.s floor 3'):
+        terminal.stage_slot('a', terminal.bundle, older)
+    assert terminal.slot('a')['version'] == '2.3.1'  # nothing staged
+    same = dict(terminal.manifest, version='2.3.9', security_version=3)
+    terminal.stage_slot('a', terminal.bundle, same)
+    terminal.start_trial('a', 600)
+    set_env(terminal, last_boot=env_of(terminal)['trial_started'] + 5)
+    terminal.commit_slot()
+    assert terminal.firmware()['security_version'] == 3
+
+
+def test_content_cache_resumes_checks_and_assembles(terminal, tmp_path):
+    data = os.urandom(300000)
+    digest = hashlib.sha256(data).hexdigest()
+    chunks = []
+    for index, start in enumerate(range(0, len(data), 100000)):
+        path = tmp_path / f'chunk{index}'
+        path.write_bytes(data[start:start + 100000])
+        chunks.append((start, str(path)))
+    with open(terminal.path('/slots/a/manifest.json'), encoding='utf-8') as handle:
+        slot_a = json.load(handle)
+    held = terminal.firmware_content()
+    assert set(held['held']) == set(slot_a['files'].values()) and held['partial'] == {}
+    assert held['free_bytes'] > 0
+    assert terminal.receive_content(digest, len(data), *chunks[0]) == {'sha256': digest, 'received': 100000,
+                                                                       'complete': False}
+    assert terminal.firmware_content()['partial'] == {digest: 100000}  # an interrupted transfer resumes here
+    with pytest.raises(TerminalError, match='only 100000 bytes were received'):
+        terminal.receive_content(digest, len(data), *chunks[2])
+    terminal.receive_content(digest, len(data), *chunks[1])
+    terminal.receive_content(digest, len(data), *chunks[1])  # resent: rewritten from its offset, not appended
+    assert terminal.receive_content(digest, len(data), *chunks[2])['complete'] is True
+    content = terminal.firmware_content()
+    assert content['held'][digest] == len(data) and content['partial'] == {}
+    # A corrupted transfer is discarded, never kept under the sha256 it claims.
+    wrong = 'f' * 64
+    with pytest.raises(TerminalError, match='does not match that sha256'):
+        terminal.receive_content(wrong, 100000, *chunks[0])
+    assert wrong not in terminal.firmware_content()['held']
+    files = {rel: {'sha256': sha, 'mode': '0755'} for rel, sha in slot_a['files'].items()}
+    files['lib/blob.bin'] = {'sha256': digest, 'mode': '0644'}
+    dest = str(tmp_path / 'assembled')
+    assert terminal.assemble_content(files, dest) == {'path': dest, 'files': 3, 'bytes': len(data) + sum(
+        os.path.getsize(terminal.path('/slots/a/' + rel)) for rel in slot_a['files'])}
+    assert stat.S_IMODE(os.stat(os.path.join(dest, 'lib/blob.bin')).st_mode) == 0o644
+    assert os.access(os.path.join(dest, 'bin/posd'), os.X_OK)
+    files['lib/missing.bin'] = {'sha256': 'e' * 64, 'mode': '0644'}
+    with pytest.raises(TerminalError, match='lib/missing.bin .eeeeeeeeeeee. is neither in a slot'):
+        terminal.assemble_content(files, str(tmp_path / 'again'))
+    assert not os.path.exists(str(tmp_path / 'again'))
+    assert terminal.prune_content(keep=[digest]) == {'changed': False, 'removed': 0, 'bytes': 0}
+    assert terminal.prune_content() == {'changed': True, 'removed': 1, 'bytes': len(data)}
+    assert digest not in terminal.firmware_content()['held']
+
+
 def test_boot_id(terminal):
     assert terminal.boot_id() == '12-1700000000'  # a boot loader without boot ids
     set_env(terminal, boot_id='5f0c')
