@@ -1436,6 +1436,13 @@ class ReferencePlatform(Platform):
                     raise self.error(step, f'no .deb of {name} {version} is kept in {self.PACKAGES_DIR}',
                                      f'install {name} {version} from its .deb or the repository')
                 reinstall.append(held)
+            # The versions rolled away from failed: their .deb files are the first the cache lets go.
+            for name in names:
+                failed = self._cached(index, name, current[name]['version']) if current[name]['version'] else None
+                if failed and (name in remove or current[name]['version'] != previous[name]):
+                    index[os.path.basename(failed)]['kept_at'] = 0
+            if reinstall or remove:
+                self._save_index(index)
             if reinstall:
                 self._run_tool(step, ['dpkg', *self._dpkg_root(), '--force-confold', '--force-downgrade',
                                       '--install', *reinstall], 'see the dpkg output (dpkg --audit)')

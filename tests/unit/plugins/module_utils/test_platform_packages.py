@@ -94,3 +94,12 @@ def test_the_cache_keeps_three_versions_of_a_package(dpkg_terminal, tmp_path):
     for version in ('1.0', '2.0', '3.0', '4.0', '5.0'):
         platform.install_packages([build_deb(tmp_path, version)])
     assert sorted(d['version'] for d in platform.package_cache()['debs']) == ['3.0', '4.0', '5.0']
+
+
+def test_a_version_rolled_away_from_is_the_first_the_cache_lets_go(dpkg_terminal, tmp_path):
+    platform = dpkg_terminal
+    for version in ('1.0', '2.0', '3.0'):
+        platform.install_packages([build_deb(tmp_path, version)])
+    platform.rollback_packages({PACKAGE: '2.0'})  # 3.0 failed
+    platform.install_packages([build_deb(tmp_path, '4.0')])
+    assert sorted(d['version'] for d in platform.package_cache()['debs']) == ['1.0', '2.0', '4.0']
