@@ -1301,8 +1301,8 @@ class ReferencePlatform(Platform):
             index = self._cache_index()
             installed = self.packages(names)
             previous = {info['package']: installed[info['package']]['version'] for info in infos}
-            todo = [info for info in infos if installed[info['package']] != {'version': info['version'],
-                                                                              'status': 'installed'}]
+            todo = [info for info in infos
+                    if installed[info['package']] != {'version': info['version'], 'status': 'installed'}]
             kept = []
             for info in todo:  # every check before the first change
                 old = previous[info['package']]
