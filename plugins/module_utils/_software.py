@@ -39,7 +39,7 @@ def get_software_argument_spec():
             'deb': {'type': 'path'},
         }},
         'repository': {'type': 'str'},
-        'repository_key': {'type': 'str'},
+        'repository_key': {'type': 'str', 'no_log': False},  # a public key: no secret
         'allow_downgrade': {'type': 'bool', 'default': False},
         'settlement_override_reason': {'type': 'str'},
         'min_battery_pct': {'type': 'int', 'default': 30},
@@ -47,9 +47,9 @@ def get_software_argument_spec():
         'transaction_timeout': {'type': 'int', 'default': 10},
         # Set by the action plugin: {name: {sha256, path}} of each .deb to install; ``path`` None when the
         # terminal's package cache holds that sha256 already (nothing was sent).
-        '_debs': {'type': 'dict', 'default': {}},
+        '_debs': {'type': 'dict'},
         # Set by the action plugin: answer what to send (the cache's holdings) instead of installing.
-        '_plan': {'type': 'bool', 'default': False},
+        '_plan': {'type': 'bool'},
     }
 
 
@@ -233,7 +233,7 @@ def run(platform, params, check_mode=False):
         result['duration_s'] = round(time.monotonic() - started, 1)
         return result, None
     if not params['repository']:
-        update.debs = received_debs(platform, todo, params['_debs'])
+        update.debs = received_debs(platform, todo, params['_debs'] or {})
         space = update.space_refusal(sum(os.path.getsize(path) for path in update.debs.values()))
     else:
         space = update.space_refusal(0)
