@@ -42,7 +42,7 @@ def get_software_argument_spec():
         'repository_key': {'type': 'str', 'no_log': False},  # a public key: no secret
         'allow_downgrade': {'type': 'bool', 'default': False},
         'settlement_override_reason': {'type': 'str'},
-        'min_battery_pct': {'type': 'int', 'default': 30},
+        'min_battery_pct': {'type': 'int', 'default': 40},  # the firmware module's default
         'health_gate': {'type': 'bool', 'default': True},
         'transaction_timeout': {'type': 'int', 'default': 10},
         # Set by the action plugin: {name: {sha256, path}} of each .deb to install; ``path`` None when the
@@ -179,7 +179,7 @@ class Update:
             if not gate['ok']:
                 failure = f'health gate failed after the install: {gate["reason"]}'
         result = {'health': None if gate is None else {k: gate[k] for k in ('ok', 'reason', 'daemon_version')},
-                  'rolled_back': False, 'reason': None, **downloaded}
+                  'rolled_back': False, 'reason': None, 'old_version_serves': None, **downloaded}
         if failure:
             result.update(self.rollback(previous, failure))
         result['out_of_service_s'] = round(time.monotonic() - started, 1)
@@ -191,14 +191,16 @@ class Update:
         try:
             self.platform.rollback_packages(previous)
         except TerminalError as exc:
-            return {'rolled_back': False, 'reason': f'{failure}; the rollback failed too: {exc}',
+            return {'rolled_back': False, 'old_version_serves': False,
+                    'reason': f'{failure}; the rollback failed too: {exc}',
                     'fix': 'repair the packages by hand (dpkg --audit) before the terminal returns to service'}
         after = self.gate()
         if not after['ok']:
-            return {'rolled_back': True, 'reason': f'{failure}; rolled back, but the terminal does not pass the '
+            return {'rolled_back': True, 'old_version_serves': False,
+                    'reason': f'{failure}; rolled back, but the terminal does not pass the '
                     f'health gate on the previous versions either: {after["reason"]}',
                     'fix': 'check the terminal (posfleet.terminals.selftest) before it returns to service'}
-        return {'rolled_back': True, 'reason': failure,
+        return {'rolled_back': True, 'reason': failure, 'old_version_serves': True,
                 'fix': 'fix the package (its self-test or maintainer scripts), then roll out a new version'}
 
 
@@ -220,6 +222,7 @@ def run(platform, params, check_mode=False):
         'files_transferred': 0,
         'rolled_back': False,
         'reason': None,
+        'old_version_serves': None,
         'health': None,
         'settlement_override_reason': params['settlement_override_reason'] if todo else None,
         'out_of_service_s': 0.0,

@@ -99,7 +99,7 @@ options:
     description:
       - A terminal with a battery is refused below this charge, from V(0) to V(100).
     type: int
-    default: 30
+    default: 40
   health_gate:
     description:
       - Run the health gate after the install and roll back when it fails. Set V(false) only for software the terminal's
@@ -208,6 +208,13 @@ rolled_back:
   returned: always
   type: bool
   sample: false
+old_version_serves:
+  description:
+    - After a rollback, whether the terminal passed the health gate again on the previous versions; V(null) when
+      there was no rollback.
+  returned: always
+  type: bool
+  sample: true
 reason:
   description: Why the update was rolled back (or could not be); V(null) when it was not.
   returned: always
