@@ -19,7 +19,8 @@ description:
   - From a repository, apt reads that one source and no other (not the terminal's own C(sources.list)), checked with
     O(repository_key) when given.
   - Before dpkg runs, the terminal keeps what each package replaces in its package cache (the C(.deb) of the installed
-    version, or the files of an application that was no package yet). After the install the module runs the health
+    version, rebuilt from the installed files when it was installed by other means, or the files of an application
+    that was no package yet). After the install the module runs the health
     gate (the self-test's critical checks, a training transaction to the acquirer, the daemon's answer); when the gate
     or dpkg fails it reinstalls the previous versions from that cache, checks that the terminal serves again, and fails
     with RV(rolled_back=true) and the RV(reason).

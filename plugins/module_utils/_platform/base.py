@@ -519,9 +519,10 @@ class Platform:
     @abstract
     def install_packages(self, debs, allow_downgrade=False):
         """Install the .deb files at the paths ``debs`` in one dpkg run, after keeping each one in the cache and
-        what it replaces (the installed version's .deb, or the files of a package that was not installed), so
-        that ``rollback_packages(previous)`` can restore it. A file that is not a .deb, a package the cache holds no
-        rollback for, or a downgrade without ``allow_downgrade`` is refused before anything changes. Returns
+        what it replaces (the installed version's .deb, rebuilt from the installed files when the cache holds none,
+        or the files of a package that was not installed), so that ``rollback_packages(previous)`` can restore it.
+        A file that is not a .deb, an installed version that cannot be kept, or a downgrade without
+        ``allow_downgrade`` is refused before anything changes. Returns
         ``{changed: bool, installed: {name: version}, previous: {name: version|None}, kept: [str]}``; raises
         TerminalError when dpkg fails (the packages may then be half installed: roll back to ``previous``)."""
 

@@ -20,6 +20,7 @@ import socket
 import sqlite3
 import subprocess
 import tarfile
+import tempfile
 import time
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _os, _untrusted, _version
@@ -1278,6 +1279,69 @@ class ReferencePlatform(Platform):
         fsync_path(tmp)
         os.replace(tmp, dest)
 
+    # dpkg's per-package files a rebuilt .deb carries over (maintainer scripts, conffiles list, debconf).
+    REPACK_CONTROL_FILES = ('preinst', 'postinst', 'prerm', 'postrm', 'conffiles', 'triggers', 'shlibs', 'symbols',
+                            'templates', 'config')
+
+    def _repack(self, index, package, version, step):
+        """The .deb of the installed ``package`` rebuilt from the dpkg database and its files on the terminal,
+        kept in the cache (``index`` updated): the way back for a package the cache holds no .deb of."""
+        admin = self.path(self.DPKG_ADMIN_DIR)
+        fix = f'install {package} {version} once from its .deb or the repository, so that it can be rolled back'
+        status = self._run_tool(step, ['dpkg-query', f'--admindir={admin}', '--status', package], fix)
+        control, skip = [], False
+        for line in status.splitlines():
+            if line[:1] not in (' ', '\t'):
+                skip = line.split(':', 1)[0] in ('Status', 'Config-Version')
+            if not skip and line.strip():
+                control.append(line)
+        arch = next((line.split(':', 1)[1].strip() for line in control if line.startswith('Architecture:')), 'all')
+        files = self._run_tool(step, ['dpkg-query', f'--admindir={admin}', '--listfiles', package], fix).splitlines()
+        os.makedirs(self._packages_dir('debs'), mode=0o700, exist_ok=True)
+        work = tempfile.mkdtemp(prefix='.repack-', dir=self._packages_dir())
+        try:
+            tree = os.path.join(work, 'tree')
+            os.makedirs(os.path.join(tree, 'DEBIAN'))
+            # A listed path with listed paths under it is a directory of the package, even where the system made it
+            # a symlink (/bin -> usr/bin on a merged /usr).
+            parents = {os.path.dirname(path) for path in files}
+            for path in files:
+                source, dest = self.path(path), os.path.join(tree, path.lstrip('/'))
+                if path.strip('/.') == '' or not os.path.lexists(source):
+                    continue  # the root, or a file removed by hand: dpkg-repack leaves it out too
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                if os.path.isdir(source) and (path in parents or not os.path.islink(source)):
+                    os.makedirs(dest, exist_ok=True)
+                    shutil.copystat(source, dest)
+                elif os.path.islink(source):
+                    os.symlink(os.readlink(source), dest)
+                else:
+                    shutil.copy2(source, dest)
+                if os.geteuid() == 0:
+                    st = os.lstat(source)
+                    os.lchown(dest, st.st_uid, st.st_gid)
+            atomic_write(os.path.join(tree, 'DEBIAN', 'control'), '\n'.join(control) + '\n', 0o644)
+            for name in self.REPACK_CONTROL_FILES:
+                for stem in (package, f'{package}:{arch}'):
+                    source = os.path.join(admin, 'info', f'{stem}.{name}')
+                    if os.path.isfile(source):
+                        shutil.copy2(source, os.path.join(tree, 'DEBIAN', name))
+                        break
+            deb = os.path.join(work, 'repacked.deb')
+            self._run_tool(step, ['dpkg-deb', '--build', tree, deb], fix)
+            info = self._deb_info(deb, step)
+            if (info['package'], info['version']) != (package, version):
+                raise self.error(step, f'the rebuilt .deb is {info["package"]} {info["version"]}, not {package} '
+                                 f'{version}', fix)
+            name = self._deb_name(info)
+            os.replace(deb, self._packages_dir('debs', name))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        index[name] = {key: info[key] for key in ('package', 'version', 'architecture', 'sha256', 'size')}
+        index[name].update(kept_at=time.time(), repacked=True)
+        self._save_index(index)
+        return self._packages_dir('debs', name)
+
     def _prune(self, index, keep_files):
         by_package = {}
         for name, entry in index.items():
@@ -1313,9 +1377,8 @@ class ReferencePlatform(Platform):
                                      'install a newer version, or allow the downgrade')
                 held = self._cached(index, info['package'], old)
                 if held is None and old != info['version']:
-                    raise self.error(step, f'no .deb of the installed {info["package"]} {old} is kept, so it could not '
-                                     'be rolled back', f'install {info["package"]} {old} once through posfleet '
-                                     f'(its .deb is then kept in {self.PACKAGES_DIR})')
+                    # Installed by other means: rebuild its .deb from what dpkg installed (as dpkg-repack does).
+                    held = self._repack(index, info['package'], old, step)
                 if held:
                     kept.append(held)
             if not todo:

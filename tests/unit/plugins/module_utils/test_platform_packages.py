@@ -8,7 +8,6 @@ scenario ``software``."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -77,16 +76,20 @@ def test_downgrade_and_missing_rollback_are_refused_before_any_change(dpkg_termi
     assert 'older than the installed 7.2.0' in str(info.value)
     assert platform.packages([PACKAGE])[PACKAGE]['version'] == '7.2.0'
     assert platform.install_packages([old], allow_downgrade=True)['installed'] == {PACKAGE: '7.1.1'}
-    # The cache lost the .deb of the installed version: no install without a way back.
-    index = platform.path(platform.PACKAGES_DIR + '/index.json')
-    for deb in platform.package_cache()['debs']:
-        os.unlink(deb['file'])
-    with pytest.raises(TerminalError) as info:
-        platform.install_packages([build_deb(tmp_path, '7.3.0')])
-    assert 'no .deb of the installed posfleet-emv-kernel 7.1.1 is kept' in str(info.value)
-    with open(index, encoding='utf-8') as handle:
-        assert json.load(handle)['debs']  # the index still names them; the cache reads past the missing files
+    assert platform.package_cache()['debs']
+
+
+def test_a_package_installed_by_other_means_is_rebuilt_for_its_rollback(dpkg_terminal, tmp_path):
+    platform = dpkg_terminal
+    subprocess.run(['dpkg', f'--root={platform.root}', '--force-not-root', '--install', build_deb(tmp_path, '7.0.9')],
+                   check=True, stdout=subprocess.DEVNULL)
     assert platform.package_cache()['debs'] == []
+    result = platform.install_packages([build_deb(tmp_path, '7.1.1')])
+    assert result['previous'] == {PACKAGE: '7.0.9'} and len(result['kept']) == 1
+    assert app_version(platform) == '7.1.1'
+    assert platform.rollback_packages({PACKAGE: '7.0.9'})['installed'] == {PACKAGE: '7.0.9'}
+    assert app_version(platform) == '7.0.9'  # its files came back from the rebuilt .deb
+    assert platform.packages([PACKAGE])[PACKAGE] == {'version': '7.0.9', 'status': 'installed'}
 
 
 def test_the_cache_keeps_three_versions_of_a_package(dpkg_terminal, tmp_path):
