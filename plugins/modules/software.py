@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: software
 short_description: Install pinned versions of a POS terminal's Debian packages, health-gated, with rollback
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Installs the payment application and other terminal software as Debian packages at exactly the versions given in
     O(packages), either from C(.deb) files on the controller (O(packages[].deb)) or from one apt repository
