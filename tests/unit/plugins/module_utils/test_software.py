@@ -123,3 +123,13 @@ def test_a_file_that_arrived_damaged_is_refused(dpkg_root, fake_posd):
         run(platform, params(deb, _debs={PKG: {'sha256': '0' * 64, 'path': deb}}))
     assert 'that arrived has sha256' in info.value.message
     assert platform.packages([PKG])[PKG]['status'] == 'not-installed'
+
+
+def test_short_free_space_is_refused(terminal_root):
+    from ansible_collections.posfleet.terminals.plugins.module_utils._software import Update
+
+    platform = load_platform(root=str(terminal_root))
+    update = Update(platform, params('/nonexistent.deb'))
+    assert update.space_refusal(0) is None
+    refusal = update.space_refusal(platform.package_cache()['free_bytes'])  # the packages alone fill the disk
+    assert 'MiB needed; nothing was changed' in refusal.message and refusal.fix
