@@ -1246,8 +1246,10 @@ class ReferencePlatform(Platform):
                      0o644, dir_mode=0o700)
 
     def package_cache(self):
-        os.makedirs(self._packages_dir('debs'), mode=0o700, exist_ok=True)
-        st = os.statvfs(self._packages_dir())
+        where = self._packages_dir()
+        while not os.path.isdir(where) and os.path.dirname(where) != where:  # a read creates nothing
+            where = os.path.dirname(where)
+        st = os.statvfs(where)
         keys = ('package', 'version', 'architecture', 'sha256', 'size')
         debs = [dict({key: entry.get(key) for key in keys}, file=self._packages_dir('debs', name))
                 for name, entry in sorted(self._cache_index().items())]
