@@ -33,6 +33,8 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._time import ut
 PASSWD_FILE = '/etc/passwd'
 SHADOW_FILE = '/etc/shadow'
 FAILLOCK_CONF = '/etc/security/faillock.conf'
+# Debian's package database (dpkg's --admindir), read by the package checks and by the platforms' package methods.
+DPKG_ADMIN_DIR = '/var/lib/dpkg'
 # OpenSSH as Debian installs it: the server, its main configuration (relative Includes are read from its
 # directory) and the PID file of the listener when sshd -T names none.
 SSHD_BINARY = '/usr/sbin/sshd'

@@ -499,3 +499,42 @@ class Platform:
     def write_record(self, key, value):
         """Record ``key`` (one of ``RECORD_KEYS``) = ``value`` (epoch or ISO time; ``None`` clears it) where
         ``records()`` reads it. Returns ``{changed: bool, key: str, value: str|None (ISO), previous: str|None}``."""
+
+    # packages: the terminal's Debian packages (dpkg), installed from .deb files or one apt source. Every
+    # install keeps the .deb of the version it replaces in a cache the platform owns, so that
+    # ``rollback_packages`` can put it back without a network.
+
+    @abstract
+    def packages(self, names):
+        """The dpkg state of each of ``names``: ``{name: {version: str|None, status: str}}``. ``status`` is
+        dpkg's (``installed``, ``not-installed``, ``half-configured``, ``unpacked``, ``config-files``, ...);
+        ``version`` is ``None`` unless the package's files are on the terminal."""
+
+    @abstract
+    def package_cache(self):
+        """The platform's cache of .deb files (those installed and the versions they replaced): ``{path: str,
+        free_bytes: int, debs: [{file: str, package: str, version: str, architecture: str, sha256: str,
+        size: int}]}`` (``path`` the cache directory on the terminal, ``free_bytes`` free there)."""
+
+    @abstract
+    def install_packages(self, debs, allow_downgrade=False):
+        """Install the .deb files at the paths ``debs`` in one dpkg run, after keeping each one in the cache and
+        what it replaces (the installed version's .deb, rebuilt from the installed files when the cache holds none,
+        or the files of a package that was not installed), so that ``rollback_packages(previous)`` can restore it.
+        A file that is not a .deb, an installed version that cannot be kept, or a downgrade without
+        ``allow_downgrade`` is refused before anything changes. Returns
+        ``{changed: bool, installed: {name: version}, previous: {name: version|None}, kept: [str]}``; raises
+        TerminalError when dpkg fails (the packages may then be half installed: roll back to ``previous``)."""
+
+    @abstract
+    def apt_install(self, pins, source, key=None, allow_downgrade=False):
+        """Install ``pins`` (``{name: version}``) from the apt ``source`` alone (a one-line ``deb ...`` entry or a
+        deb822 stanza; the terminal's own sources are not read), checked with ``key`` (an OpenPGP public key, ASCII
+        armoured) when given. The packages are downloaded into the cache and installed as ``install_packages``
+        does. Returns ``install_packages``' keys plus ``downloaded_bytes: int`` and ``downloaded_files: int``."""
+
+    @abstract
+    def rollback_packages(self, previous):
+        """Put each package of ``previous`` (``{name: version|None}``, the ``previous`` of an install) back to that
+        version from the cache, or remove it and restore the files it replaced when the version is ``None``.
+        Returns ``{changed: bool, installed: {name: version|None}}``."""

@@ -19,9 +19,11 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import tarfile
+import tempfile
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _os, _untrusted
+from ansible_collections.posfleet.terminals.plugins.module_utils import _os, _untrusted, _version
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write, fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts, journal, pam, slots
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
@@ -48,6 +50,8 @@ DAEMON_TIMEOUT = 10.0
 # Numbers in posd's answers (beside the device state keys of DEVICE_NUMBER_KEYS).
 JOURNAL_NUMBER_KEYS = ('transactions_today', 'unsettled_batches', 'unsettled_count', 'unsettled_amount_minor')
 TRANSACTION_NUMBER_KEYS = ('connect_ms', 'handshake_ms', 'response_ms')
+# Debian Policy 5.6.1: lower-case letters, digits, + - . ; at least two characters, starting with a letter or digit.
+PACKAGE_NAME_RE = re.compile(r'[a-z0-9][a-z0-9+.-]+')
 
 
 class DaemonClient:
@@ -1152,3 +1156,373 @@ class ReferencePlatform(Platform):
                 raise self.error(step, f'cannot write {self.RECORDS_FILE} ({exc.strerror or exc})',
                                  'run the task with become: true') from None
         return {'changed': True, 'key': key, 'value': stamp, 'previous': previous}
+
+    # packages (dpkg and apt; see docs/reference-terminal.md "Packages")
+
+    PACKAGES_DIR = '/var/lib/posfleet/packages'  # debs/, replaced/, apt/, index.json; survives reboots
+    PACKAGES_LOCK = '/var/lib/posfleet/packages.lock'
+    PACKAGE_KEEP = 3  # .deb files kept per package: the installed version and the two before it
+    DPKG_ADMIN_DIR = _os.DPKG_ADMIN_DIR
+    DPKG_TIMEOUT = 600
+    # dpkg's states in which the package's files are on the terminal (its version is then reported).
+    DPKG_PRESENT = ('installed', 'half-configured', 'unpacked', 'half-installed', 'triggers-awaited',
+                    'triggers-pending')
+
+    def _packages_dir(self, *parts):
+        return self.path(os.path.join(self.PACKAGES_DIR, *parts))
+
+    def _dpkg_root(self):
+        """dpkg's options for the file root: the real system, or a test tree (``--root``)."""
+        return [] if self.root in ('', '/') else [f'--root={self.root}', '--force-not-root']
+
+    def _run_tool(self, step, argv, fix, timeout=DPKG_TIMEOUT):
+        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive', LC_ALL='C')
+        try:
+            result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                    timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise self.error(step, f'{argv[0]} is not installed', fix) from None
+        except subprocess.TimeoutExpired:
+            raise self.error(step, f'{argv[0]} did not finish within {timeout}s', fix) from None
+        output = result.stdout.decode('utf-8', 'replace')
+        if result.returncode != 0:
+            tail = ' | '.join(line.strip() for line in output.strip().splitlines()[-6:])
+            tool = ' '.join(argv[:2]) if argv[0] == 'apt-get' else argv[0]
+            raise self.error(step, f'{tool} failed (exit {result.returncode}): {tail[:900]}', fix)
+        return output
+
+    def _check_package_name(self, name, step):
+        if not isinstance(name, str) or not PACKAGE_NAME_RE.fullmatch(name):
+            raise self.error(step, f'{name!r} is not a Debian package name',
+                             'use lower-case letters, digits and "+ - ." (Debian Policy 5.6.1)')
+
+    def _check_version(self, version, step):
+        try:
+            _version.parse(version)
+        except ValueError as exc:
+            raise self.error(step, str(exc), 'give a Debian version, e.g. 7.1.1 or 1:2.0-3') from None
+
+    def packages(self, names):
+        step = 'packages'
+        for name in names:
+            self._check_package_name(name, step)
+        admin = self.path(self.DPKG_ADMIN_DIR)
+        output = self._run_tool(step, ['dpkg-query', f'--admindir={admin}', '-W',
+                                       '-f=${Package}\t${Version}\t${db:Status-Status}\n'],
+                                'check the dpkg database (dpkg --audit)')
+        known = {}
+        for line in output.splitlines():
+            fields = line.split('\t')
+            if len(fields) == 3:
+                known[fields[0]] = (fields[1], fields[2])
+        answer = {}
+        for name in names:
+            version, status = known.get(name, (None, 'not-installed'))
+            answer[name] = {'version': version if status in self.DPKG_PRESENT and version else None,
+                            'status': status or 'not-installed'}
+        return answer
+
+    def _deb_info(self, path, step):
+        """``{package, version, architecture, sha256, size}`` of the .deb at ``path`` (refused when it is none)."""
+        output = self._run_tool(step, ['dpkg-deb', '--field', path, 'Package', 'Version', 'Architecture'],
+                                f'{path} is not a Debian package: build it with dpkg-deb --build')
+        fields = dict(line.split(': ', 1) for line in output.splitlines() if ': ' in line)
+        info = {'package': fields.get('Package', '').strip(), 'version': fields.get('Version', '').strip(),
+                'architecture': fields.get('Architecture', '').strip() or 'all'}
+        self._check_package_name(info['package'], step)
+        self._check_version(info['version'], step)
+        info['sha256'] = slots.file_sha256(path)
+        info['size'] = os.path.getsize(path)
+        return info
+
+    def _cache_index(self):
+        index = read_json(self._packages_dir('index.json'), 'package_cache', self.terminal_id, missing={})
+        debs = index.get('debs') if isinstance(index.get('debs'), dict) else {}
+        # An entry whose file is gone (a hand clean-up) is no rollback: drop it.
+        return {name: entry for name, entry in debs.items()
+                if isinstance(entry, dict) and os.path.isfile(self._packages_dir('debs', name))}
+
+    def _save_index(self, debs):
+        atomic_write(self._packages_dir('index.json'), json.dumps({'debs': debs}, indent=1, sort_keys=True) + '\n',
+                     0o644, dir_mode=0o700)
+
+    def package_cache(self):
+        where = self._packages_dir()
+        while not os.path.isdir(where) and os.path.dirname(where) != where:  # a read creates nothing
+            where = os.path.dirname(where)
+        st = os.statvfs(where)
+        keys = ('package', 'version', 'architecture', 'sha256', 'size')
+        debs = [dict({key: entry.get(key) for key in keys}, file=self._packages_dir('debs', name))
+                for name, entry in sorted(self._cache_index().items())]
+        return {'path': self._packages_dir('debs'), 'free_bytes': st.f_bavail * st.f_frsize, 'debs': debs}
+
+    @staticmethod
+    def _deb_name(info):
+        return f'{info["package"]}_{info["version"].replace(":", "%3a")}_{info["architecture"]}.deb'
+
+    def _cached(self, index, package, version):
+        for name, entry in index.items():
+            if entry.get('package') == package and entry.get('version') == version:
+                return self._packages_dir('debs', name)
+        return None
+
+    def _keep_replaced_files(self, deb, package, step):
+        """Before a package is first installed: a tar of the files of its .deb that are already on the terminal
+        (owned by no package: an application installed before packages), restored by a rollback to nothing."""
+        names = self._run_tool(step, ['dpkg-deb', '--contents', deb], f'rebuild {deb}')
+        dest = self._packages_dir('replaced', f'{package}.tar')
+        os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
+        tmp = dest + f'.{os.getpid()}'
+        with tarfile.open(tmp, 'w') as archive:
+            for line in names.splitlines():
+                rel = line.split(None, 5)[-1].split(' -> ')[0].lstrip('.').lstrip('/')
+                target = self.path('/' + rel)
+                if rel and os.path.isfile(target) and not os.path.islink(target):
+                    archive.add(target, arcname=rel, recursive=False)
+        fsync_path(tmp)
+        os.replace(tmp, dest)
+
+    # dpkg's per-package files a rebuilt .deb carries over (maintainer scripts, conffiles list, debconf).
+    REPACK_CONTROL_FILES = ('preinst', 'postinst', 'prerm', 'postrm', 'conffiles', 'triggers', 'shlibs', 'symbols',
+                            'templates', 'config')
+
+    def _repack(self, index, package, version, step):
+        """The .deb of the installed ``package`` rebuilt from the dpkg database and its files on the terminal,
+        kept in the cache (``index`` updated): the way back for a package the cache holds no .deb of."""
+        admin = self.path(self.DPKG_ADMIN_DIR)
+        fix = f'install {package} {version} once from its .deb or the repository, so that it can be rolled back'
+        status = self._run_tool(step, ['dpkg-query', f'--admindir={admin}', '--status', package], fix)
+        control, skip = [], False
+        for line in status.splitlines():
+            if line[:1] not in (' ', '\t'):
+                skip = line.split(':', 1)[0] in ('Status', 'Config-Version')
+            if not skip and line.strip():
+                control.append(line)
+        arch = next((line.split(':', 1)[1].strip() for line in control if line.startswith('Architecture:')), 'all')
+        files = self._run_tool(step, ['dpkg-query', f'--admindir={admin}', '--listfiles', package], fix).splitlines()
+        os.makedirs(self._packages_dir('debs'), mode=0o700, exist_ok=True)
+        work = tempfile.mkdtemp(prefix='.repack-', dir=self._packages_dir())
+        try:
+            tree = os.path.join(work, 'tree')
+            os.makedirs(os.path.join(tree, 'DEBIAN'))
+            # A listed path with listed paths under it is a directory of the package, even where the system made it
+            # a symlink (/bin -> usr/bin on a merged /usr).
+            parents = {os.path.dirname(path) for path in files}
+            for path in files:
+                source, dest = self.path(path), os.path.join(tree, path.lstrip('/'))
+                if path.strip('/.') == '' or not os.path.lexists(source):
+                    continue  # the root, or a file removed by hand: dpkg-repack leaves it out too
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                if os.path.isdir(source) and (path in parents or not os.path.islink(source)):
+                    os.makedirs(dest, exist_ok=True)
+                    shutil.copystat(source, dest)
+                elif os.path.islink(source):
+                    os.symlink(os.readlink(source), dest)
+                else:
+                    shutil.copy2(source, dest)
+                if os.geteuid() == 0:
+                    st = os.lstat(source)
+                    os.lchown(dest, st.st_uid, st.st_gid)
+            atomic_write(os.path.join(tree, 'DEBIAN', 'control'), '\n'.join(control) + '\n', 0o644)
+            for name in self.REPACK_CONTROL_FILES:
+                for stem in (package, f'{package}:{arch}'):
+                    source = os.path.join(admin, 'info', f'{stem}.{name}')
+                    if os.path.isfile(source):
+                        shutil.copy2(source, os.path.join(tree, 'DEBIAN', name))
+                        break
+            deb = os.path.join(work, 'repacked.deb')
+            self._run_tool(step, ['dpkg-deb', '--build', tree, deb], fix)
+            info = self._deb_info(deb, step)
+            if (info['package'], info['version']) != (package, version):
+                raise self.error(step, f'the rebuilt .deb is {info["package"]} {info["version"]}, not {package} '
+                                 f'{version}', fix)
+            name = self._deb_name(info)
+            os.replace(deb, self._packages_dir('debs', name))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        index[name] = {key: info[key] for key in ('package', 'version', 'architecture', 'sha256', 'size')}
+        index[name].update(kept_at=time.time(), repacked=True)
+        self._save_index(index)
+        return self._packages_dir('debs', name)
+
+    def _prune(self, index, keep_files):
+        by_package = {}
+        for name, entry in index.items():
+            by_package.setdefault(entry.get('package'), []).append(name)
+        for names in by_package.values():
+            names.sort(key=lambda n: index[n].get('kept_at', 0), reverse=True)
+            for name in names[self.PACKAGE_KEEP:]:
+                if self._packages_dir('debs', name) not in keep_files:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self._packages_dir('debs', name))
+                    del index[name]
+
+    def install_packages(self, debs, allow_downgrade=False):
+        step = 'install_packages'
+        infos = [dict(self._deb_info(path, step), source=path) for path in debs]
+        names = [info['package'] for info in infos]
+        if len(set(names)) != len(names):
+            raise self.error(step, 'two .deb files of one package: ' + ', '.join(sorted(names)),
+                             'give one version of each package')
+        with self._locked(self.PACKAGES_LOCK):
+            index = self._cache_index()
+            installed = self.packages(names)
+            previous = {info['package']: installed[info['package']]['version'] for info in infos}
+            todo = [info for info in infos
+                    if installed[info['package']] != {'version': info['version'], 'status': 'installed'}]
+            kept = []
+            for info in todo:  # every check before the first change
+                old = previous[info['package']]
+                if old is None:
+                    continue
+                if not allow_downgrade and _version.compare(info['version'], old) < 0:
+                    raise self.error(step, f'{info["package"]} {info["version"]} is older than the installed {old}',
+                                     'install a newer version, or allow the downgrade')
+                held = self._cached(index, info['package'], old)
+                if held is None and old != info['version']:
+                    # Installed by other means: rebuild its .deb from what dpkg installed (as dpkg-repack does).
+                    held = self._repack(index, info['package'], old, step)
+                if held:
+                    kept.append(held)
+            if not todo:
+                return {'changed': False, 'installed': {n: previous[n] for n in names}, 'previous': previous,
+                        'kept': []}
+            os.makedirs(self._packages_dir('debs'), mode=0o700, exist_ok=True)
+            now = time.time()
+            targets = []
+            for info in todo:
+                if previous[info['package']] is None:
+                    self._keep_replaced_files(info['source'], info['package'], step)
+                name = self._deb_name(info)
+                target = self._packages_dir('debs', name)
+                if os.path.abspath(info['source']) != target:
+                    tmp = target + f'.{os.getpid()}'
+                    shutil.copyfile(info['source'], tmp)
+                    fsync_path(tmp)
+                    os.replace(tmp, target)
+                index[name] = {key: info[key] for key in ('package', 'version', 'architecture', 'sha256', 'size')}
+                index[name]['kept_at'] = now
+                targets.append(target)
+            fsync_path(self._packages_dir('debs'))
+            for path in kept:  # the previous versions count as the newest but one: never pruned by this install
+                index[os.path.basename(path)]['kept_at'] = now - 1
+            self._prune(index, set(targets) | set(kept))
+            self._save_index(index)
+            self._run_tool(step, ['dpkg', *self._dpkg_root(), '--force-confold', '--install', *targets],
+                           'see the dpkg output; roll back to the previous versions, then fix the package')
+        return {'changed': True, 'installed': {info['package']: info['version'] for info in infos},
+                'previous': previous, 'kept': kept}
+
+    def _apt_source(self, source, key):
+        """The apt source file for ``source`` (one-line ``deb ...`` or deb822) with ``key`` as its signed-by."""
+        text = source.strip()
+        apt_dir = self._packages_dir('apt')
+        key_file = None
+        if key:
+            key_file = os.path.join(apt_dir, 'source-key.asc')
+            atomic_write(key_file, key.strip() + '\n', 0o644, dir_mode=0o700)
+        if text.startswith(('deb ', 'deb\t')):
+            if '\n' in text:
+                raise self.error('apt_install', 'the apt source has more than one line',
+                                 'give one "deb ..." line or one deb822 stanza')
+            if key_file and 'signed-by' not in text:
+                rest = text[3:].strip()
+                if rest.startswith('['):
+                    text = f'deb [signed-by={key_file} {rest[1:]}'
+                else:
+                    text = f'deb [signed-by={key_file}] {rest}'
+            return os.path.join(apt_dir, 'source.list'), text + '\n'
+        fields = [line.split(':', 1)[0].strip().lower() for line in text.splitlines() if ':' in line]
+        if 'types' not in fields or 'uris' not in fields:
+            raise self.error('apt_install', 'the apt source is neither a "deb ..." line nor a deb822 stanza with '
+                             'Types and URIs', 'see sources.list(5)')
+        if key_file and 'signed-by' not in fields:
+            text += f'\nSigned-By: {key_file}'
+        return os.path.join(apt_dir, 'source.sources'), text + '\n'
+
+    def apt_install(self, pins, source, key=None, allow_downgrade=False):
+        step = 'apt_install'
+        for name, version in pins.items():
+            self._check_package_name(name, step)
+            self._check_version(version, step)
+        if self.root not in ('', '/'):
+            raise self.error(step, 'apt installs into the real root only', 'run on the terminal itself')
+        source_file, text = self._apt_source(source, key)
+        apt_dir = self._packages_dir('apt')
+        for stale in ('source.list', 'source.sources'):
+            if os.path.join(apt_dir, stale) != source_file:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(apt_dir, stale))
+        atomic_write(source_file, text, 0o644, dir_mode=0o700)
+        download = os.path.join(apt_dir, f'download-{os.getpid()}')
+        # Fresh lists at every run: a list fetched under an earlier source or key is never trusted again.
+        shutil.rmtree(os.path.join(apt_dir, 'lists'), ignore_errors=True)
+        for directory in (os.path.join(apt_dir, 'lists', 'partial'), os.path.join(download, 'partial')):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        # Only this source: its own source file, lists and package cache, none of the terminal's sources.
+        options = ['-o', f'Dir::Etc::sourcelist={source_file}', '-o', 'Dir::Etc::sourceparts=-',
+                   '-o', f'Dir::State::Lists={os.path.join(apt_dir, "lists")}',
+                   '-o', f'Dir::Cache={apt_dir}', '-o', f'Dir::Cache::Archives={download}',
+                   '-o', 'APT::Get::List-Cleanup=false', '-q']
+        fix = 'check the apt source, its key and that the terminal reaches the repository'
+        try:
+            self._run_tool(step, ['apt-get', 'update', *options], fix)
+            self._run_tool(step, ['apt-get', 'install', '--download-only', '--yes', '--no-install-recommends',
+                                  *(['--allow-downgrades'] if allow_downgrade else []), *options,
+                                  *[f'{name}={version}' for name, version in sorted(pins.items())]],
+                           'check that the repository has these versions (apt-cache policy)')
+            debs = sorted(os.path.join(download, name) for name in os.listdir(download) if name.endswith('.deb'))
+            result = self.install_packages(debs, allow_downgrade=allow_downgrade) if debs else {
+                'changed': False, 'installed': {n: v['version'] for n, v in self.packages(list(pins)).items()},
+                'previous': {n: v['version'] for n, v in self.packages(list(pins)).items()}, 'kept': []}
+            result['downloaded_bytes'] = sum(os.path.getsize(path) for path in debs)
+            result['downloaded_files'] = len(debs)
+        finally:
+            shutil.rmtree(download, ignore_errors=True)
+        return result
+
+    def rollback_packages(self, previous):
+        step = 'rollback_packages'
+        names = sorted(previous)
+        with self._locked(self.PACKAGES_LOCK):
+            index = self._cache_index()
+            current = self.packages(names)
+            reinstall, remove = [], []
+            for name in names:
+                version = previous[name]
+                if version is None:
+                    if current[name]['status'] != 'not-installed':
+                        remove.append(name)
+                    continue
+                self._check_version(version, step)
+                if current[name] == {'version': version, 'status': 'installed'}:
+                    continue
+                held = self._cached(index, name, version)
+                if held is None:
+                    raise self.error(step, f'no .deb of {name} {version} is kept in {self.PACKAGES_DIR}',
+                                     f'install {name} {version} from its .deb or the repository')
+                reinstall.append(held)
+            # The versions rolled away from failed: their .deb files are the first the cache lets go.
+            for name in names:
+                failed = self._cached(index, name, current[name]['version']) if current[name]['version'] else None
+                if failed and (name in remove or current[name]['version'] != previous[name]):
+                    index[os.path.basename(failed)]['kept_at'] = 0
+            if reinstall or remove:
+                self._save_index(index)
+            if reinstall:
+                self._run_tool(step, ['dpkg', *self._dpkg_root(), '--force-confold', '--force-downgrade',
+                                      '--install', *reinstall], 'see the dpkg output (dpkg --audit)')
+            if remove:
+                self._run_tool(step, ['dpkg', *self._dpkg_root(), '--purge', *remove],
+                               'see the dpkg output (dpkg --audit)')
+                for name in remove:
+                    replaced = self._packages_dir('replaced', f'{name}.tar')
+                    if os.path.isfile(replaced):
+                        with tarfile.open(replaced) as archive:  # our own tar of regular files, relative names
+                            for member in archive.getmembers():
+                                if member.isfile() and not member.name.startswith(('/', '..')) \
+                                        and '/../' not in member.name:
+                                    data = archive.extractfile(member).read()
+                                    atomic_write(self.path('/' + member.name), data, member.mode & 0o7777)
+        after = self.packages(names)
+        return {'changed': bool(reinstall or remove), 'installed': {name: after[name]['version'] for name in names}}

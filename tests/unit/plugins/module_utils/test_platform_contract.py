@@ -24,6 +24,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
+import subprocess
 import time
 import uuid
 
@@ -157,6 +159,8 @@ class Arg:
 
     @staticmethod
     def resolve(value, inputs):
+        if isinstance(value, list):  # a list of paths, ...
+            return [Arg.resolve(item, inputs) for item in value]
         return inputs[value.name] if isinstance(value, Arg) else value
 
 
@@ -185,6 +189,12 @@ START_TRIAL = Case('start_trial', Dict({'changed': bool, 'slot': str, 'fallback_
                                         'reboot_required': bool}), args=(Arg('inactive_slot'), 600))
 COMMIT = Dict({'changed': bool, 'slot': str, 'version': STR})
 ROLLBACK = Dict({'changed': bool, 'active_slot': str, 'reason': STR, 'reboot_required': bool})
+
+INSTALLED = Dict({'changed': bool, 'installed': DictOf(str), 'previous': DictOf(STR), 'kept': ListOf(str)})
+INSTALL = Case('install_packages', INSTALLED, args=([Arg('deb')],))
+ROLLED_BACK = Dict({'changed': bool, 'installed': DictOf(STR)})
+PACKAGE_CACHE = Dict({'path': str, 'free_bytes': int, 'debs': ListOf(Dict({
+    'file': str, 'package': str, 'version': str, 'architecture': str, 'sha256': str, 'size': int}))})
 
 CASES = [
     Case('identity', Dict({'terminal_id': str, 'serial': STR, 'model': STR, 'store': STR, 'timezone': str,
@@ -285,6 +295,18 @@ CASES = [
     # records
     Case('write_record', Dict({'changed': bool, 'key': OneOf(*RECORD_KEYS), 'value': STR, 'previous': STR}),
          args=('last_audit', 1795000000)),
+    # packages
+    Case('packages', DictOf(Dict({'version': STR, 'status': str})), args=(['posfleet-contract', 'dpkg'],)),
+    Case('package_cache', PACKAGE_CACHE),
+    INSTALL,
+    Case('install_packages', INSTALLED, args=([Arg('deb')],), after=(INSTALL,), name='install_packages-again'),
+    Case('install_packages', None, args=([Arg('not_a_deb')],), raises=True, name='install_packages-not-a-deb'),
+    # apt reaches a repository and installs into the real root: tests/images/platform_write.py, Molecule software.
+    Case('apt_install', None, args=({'posfleet-contract': '1.0'}, 'deb http://repo.invalid/ ./'), raises=True,
+         name='apt_install-in-a-tree'),
+    Case('rollback_packages', ROLLED_BACK, args=({'posfleet-contract': None},)),
+    Case('rollback_packages', ROLLED_BACK, args=({'posfleet-contract': None},), after=(INSTALL,),
+         name='rollback_packages-installed'),
 ]
 
 # What the reference terminal's posd answers after ``status`` for each action (status answers the reads).
@@ -333,11 +355,34 @@ def reference_write_inputs(root, tmp_path):
     content_files = {rel: {'sha256': digest, 'mode': '0755'} for rel, digest in slot_a['files'].items()}
 
     return {'boot': boot, 'inactive_slot': 'b', 'bundle': bundle, 'manifest': manifest,
+            **package_inputs(root, tmp_path),
             'content_sha256': slots.file_sha256(chunk), 'content_size': os.path.getsize(chunk), 'content_chunk': chunk,
             'content_files': content_files, 'assemble_dest': str(tmp_path / 'assembled'),
             'snapshot_dest': str(tmp_path / 'snap.db'),
             'journal_backup': backup, 'user': USER, 'password_hash': USER_HASH, 'locked_out_user': 'posadmin',
             'keys': [key, ed25519_line(b'second', 'backup')[0]]}
+
+
+def package_inputs(root, tmp_path):
+    """An empty dpkg database in the tree (``dpkg --root``) and a .deb built with dpkg-deb, when the machine has it."""
+    admin = os.path.join(str(root), 'var/lib/dpkg')
+    for sub in ('info', 'updates'):
+        os.makedirs(os.path.join(admin, sub), exist_ok=True)
+    for name in ('status', 'available'):
+        open(os.path.join(admin, name), 'a').close()
+    not_a_deb = str(tmp_path / 'not-a.deb')
+    with open(not_a_deb, 'w') as handle:
+        handle.write('plain text\n')
+    if not shutil.which('dpkg-deb'):
+        return {'deb': None, 'not_a_deb': not_a_deb}
+    tree = tmp_path / 'pkg'
+    write_json(str(tree), '/opt/posapps/contract/manifest.json', {'name': 'contract', 'version': '1.0'})
+    write_json(str(tree), '/DEBIAN/control', 'Package: posfleet-contract\nVersion: 1.0\nArchitecture: all\n'
+               'Maintainer: posfleet <dev@posfleet.invalid>\nDescription: contract test package\n')
+    deb = str(tmp_path / 'posfleet-contract_1.0_all.deb')
+    subprocess.run(['dpkg-deb', '--root-owner-group', '--build', str(tree), deb], check=True,
+                   stdout=subprocess.DEVNULL)
+    return {'deb': deb, 'not_a_deb': not_a_deb}
 
 
 def reference_terminal(request, method, live):
@@ -402,6 +447,8 @@ def test_platform_implements_the_whole_contract(name):
 @pytest.mark.parametrize('name', PLATFORM_NAMES)
 def test_contract(request, name, case):
     platform, inputs = TERMINALS[name](request, case.method, case.live)
+    if 'package' in case.method and not shutil.which('dpkg'):
+        pytest.skip('the package cases need dpkg and dpkg-deb on the test machine')
     for step in case.after:
         if isinstance(step, Case):
             step.call(platform, inputs)

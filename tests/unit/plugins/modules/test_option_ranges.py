@@ -16,7 +16,14 @@ from ansible.module_utils.testing import patch_module_args
 from test_bad_input import tree
 from test_docs_match_specs import MODULES, built_spec
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _firmware, _maintenance, _pan, _pci, _selftest
+from ansible_collections.posfleet.terminals.plugins.module_utils import (
+    _firmware,
+    _maintenance,
+    _pan,
+    _pci,
+    _selftest,
+    _software,
+)
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _bundle
 
@@ -34,6 +41,7 @@ MODULE_RANGES = {
     'pci_audit': _pci.PCI_AUDIT_RANGES,
     'pan_scan': _pan.PAN_SCAN_RANGES,
     'maintenance_mode': _maintenance.MAINTENANCE_MODE_RANGES,
+    'software': _software.SOFTWARE_RANGES,
 }
 # Numeric options whose module is another work package's (issue 8: maintenance_mode's lease, pan_scan's budgets);
 # they declare their ranges with the same helper. Remove an entry once its module does.
@@ -95,3 +103,18 @@ def test_pci_audit_rejects_a_bad_number_before_reading(terminal_root, monkeypatc
     assert result['failed'] is True and result['step'] == 'options'
     assert result['msg'].startswith(f'terminal SH01-T100-01: options: option {option} is out of range')
     assert tree(terminal_root) == before  # no FIM baseline written
+
+
+@pytest.mark.parametrize('args, option', [
+    ({'min_battery_pct': 101}, 'min_battery_pct=101'),
+    ({'transaction_timeout': 0}, 'transaction_timeout=0'),
+])
+def test_software_rejects_a_bad_number_before_reading(terminal_root, monkeypatch, capsys, args, option):
+    from ansible_collections.posfleet.terminals.plugins.modules import software
+
+    before = tree(terminal_root)
+    packages = [{'name': 'posfleet-emv-kernel', 'version': '7.1.1', 'deb': '/nonexistent.deb'}]
+    result = run_module(software, dict(args, packages=packages), terminal_root, monkeypatch, capsys)
+    assert result['failed'] is True and result['step'] == 'options'
+    assert result['msg'].startswith(f'terminal SH01-T100-01: options: option {option} is out of range')
+    assert tree(terminal_root) == before
