@@ -24,6 +24,10 @@ def rollout_order(hosts, rings=_rollout.DEFAULT_RINGS, groups=None, stores=None)
     return _rollout.order(hosts, rings, groups, stores)
 
 
+def rollout_plan(ordered, waves=_rollout.DEFAULT_WAVES, stores=None, limits=None):
+    return _rollout.plan(ordered, waves, stores, limits)
+
+
 def rollout_verdict(batch, outcomes, ordered, waves=_rollout.DEFAULT_WAVES, thresholds=_rollout.DEFAULT_THRESHOLDS):
     """``_rollout.verdict`` of the wave ``batch`` (``ansible_play_batch``) belongs to."""
     wave = min((_rollout.wave_of(host, ordered, waves) for host in batch if host in ordered), default=0)
@@ -40,6 +44,7 @@ class FilterModule:
     def filters(self):
         return {
             "rollout_order": _wrap(rollout_order),
+            "rollout_plan": _wrap(rollout_plan),
             "rollout_verdict": _wrap(rollout_verdict),
             "rollout_summary": _wrap(rollout_summary),
             "rollout_revert_targets": _wrap(_rollout.revert_targets),

@@ -66,8 +66,44 @@ def wave_sizes(total, waves=DEFAULT_WAVES):
     return sizes
 
 
+def plan(ordered, waves=DEFAULT_WAVES, stores=None, limits=None):
+    """Waves that never take a store's last serving terminal out of service: ``{order, sizes}`` for ``serial``.
+
+    The waves get the sizes ``wave_sizes`` gives, filled in rollout order, but a terminal whose store already has
+    its limit in the wave (``limits``: store -> ``posfleet_store_max_out_of_service``, None = all but one of the
+    store's terminals, a store of one terminal: 1) waits for the next wave, and a wave that cannot be filled that
+    way is cut short. ``sizes`` are exact counts, so ``serial`` runs the waves as planned."""
+    stores, limits = stores or {}, limits or {}
+    store_of = {host: str(stores.get(host) or f"({host})") for host in ordered}
+    members = {}
+    for host in ordered:
+        members.setdefault(store_of[host], []).append(host)
+    cap = {}
+    for store, hosts in members.items():
+        limit = limits.get(store)
+        cap[store] = max(1, len(hosts) - 1) if limit is None else max(1, min(int(limit), max(1, len(hosts) - 1)))
+    requested = wave_sizes(len(ordered), waves)
+    pending, new_order, sizes, wave = list(ordered), [], [], 0
+    while pending:
+        target = requested[min(wave, len(requested) - 1)]
+        taken, in_wave = [], {}
+        for host in list(pending):
+            if len(taken) >= target:
+                break
+            store = store_of[host]
+            if in_wave.get(store, 0) < cap[store]:
+                taken.append(host)
+                in_wave[store] = in_wave.get(store, 0) + 1
+                pending.remove(host)
+        new_order.extend(taken)
+        sizes.append(len(taken))
+        wave += 1
+    return {"order": new_order, "sizes": sizes}
+
+
 def wave_of(host, ordered, waves=DEFAULT_WAVES):
-    """The 0-based wave of ``host`` in the rollout order ``ordered`` (None when it is not in it)."""
+    """The 0-based wave of ``host`` in the rollout order ``ordered`` (None when it is not in it); ``waves`` as
+    ``serial`` takes it (the exact sizes of ``plan`` or the requested list)."""
     if host not in ordered:
         return None
     position, start = ordered.index(host), 0

@@ -93,3 +93,26 @@ def test_wave_of_matches_the_sizes():
     waves = [ro.wave_of(h, ordered) for h in ordered]
     assert waves == [0] + [1] * 2 + [2] * 6 + [3] * 11
     assert ro.wave_of("nope", ordered) is None
+
+
+def test_plan_keeps_a_terminal_of_every_store_serving():
+    stores = {"a1": "sa", "a2": "sa", "a3": "sa", "b1": "sb", "b2": "sb", "c1": "sc"}
+    ordered = ro.order(list(stores), ro.DEFAULT_RINGS, {}, stores)
+    result = ro.plan(ordered, ro.DEFAULT_WAVES, stores)
+    assert sum(result["sizes"]) == 6 and sorted(result["order"]) == sorted(stores)
+    start = 0
+    for size in result["sizes"]:
+        wave = result["order"][start:start + size]
+        start += size
+        for store in ("sa", "sb"):
+            serving = [h for h, s in stores.items() if s == store and h not in wave]
+            assert serving, (wave, store)
+    # The waves as serial runs them give each terminal its wave.
+    assert ro.wave_of(result["order"][0], result["order"], result["sizes"]) == 0
+
+
+def test_plan_honours_a_store_limit_and_single_terminal_stores():
+    stores = {"a1": "sa", "a2": "sa", "a3": "sa", "a4": "sa", "z1": "sz"}
+    result = ro.plan(sorted(stores), ["100%"], stores, {"sa": 1})
+    assert result["sizes"] == [2, 1, 1, 1]
+    assert result["order"][:2] == ["a1", "z1"]
