@@ -28,14 +28,18 @@ def rollout_plan(ordered, waves=_rollout.DEFAULT_WAVES, stores=None, limits=None
     return _rollout.plan(ordered, waves, stores, limits)
 
 
-def rollout_verdict(batch, outcomes, ordered, waves=_rollout.DEFAULT_WAVES, thresholds=_rollout.DEFAULT_THRESHOLDS):
-    """``_rollout.verdict`` of the wave ``batch`` (``ansible_play_batch``) belongs to."""
-    wave = min((_rollout.wave_of(host, ordered, waves) for host in batch if host in ordered), default=0)
-    return _rollout.verdict(wave, list(batch), outcomes or {}, thresholds)
+def rollout_wave(plan, host):
+    """The 0-based wave of ``host`` in ``plan`` (``rollout_plan``'s result)."""
+    return _rollout.wave_of(host, plan["order"], plan["sizes"])
 
 
-def rollout_summary(ordered, outcomes, verdicts=(), stopped_at=None):
-    return _rollout.summary(ordered, outcomes or {}, verdicts or (), stopped_at)
+def rollout_batch(plan, wave):
+    """The terminals of wave ``wave`` (0-based) of ``plan``, also those a failure removed from the play."""
+    return _rollout.batch(plan["order"], plan["sizes"], int(wave))
+
+
+def rollout_verdict(batch, outcomes, thresholds=_rollout.DEFAULT_THRESHOLDS, wave=0):
+    return _rollout.verdict(int(wave), list(batch), outcomes or {}, thresholds)
 
 
 class FilterModule:
@@ -45,7 +49,8 @@ class FilterModule:
         return {
             "rollout_order": _wrap(rollout_order),
             "rollout_plan": _wrap(rollout_plan),
+            "rollout_wave": _wrap(rollout_wave),
+            "rollout_batch": _wrap(rollout_batch),
             "rollout_verdict": _wrap(rollout_verdict),
-            "rollout_summary": _wrap(rollout_summary),
             "rollout_revert_targets": _wrap(_rollout.revert_targets),
         }

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import re
 
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord
+
 DEFAULT_RINGS = ("canary", "early", "broad")
 DEFAULT_WAVES = (1, "10%", "30%", "100%")
 DEFAULT_THRESHOLDS = (0, "10%")
@@ -23,13 +25,18 @@ ROLLED_BACK = "rolled_back"  # the health gate failed: back on the old version, 
 REFUSED = "refused"          # a precondition failed (model, battery, batch, ...): nothing changed
 FAILED = "failed"            # the step failed in another way
 UNREACHABLE = "unreachable"
+DEFERRED = "deferred"        # the window gate or the store limit held it back: nothing changed, next window
 NOT_STARTED = "not_started"  # the rollout stopped before this terminal's wave
 REVERTED = "reverted"        # updated, then put back on the old version because a later wave crossed its threshold
-STATUSES = (UPDATED, UNCHANGED, ROLLED_BACK, REFUSED, FAILED, UNREACHABLE, NOT_STARTED, REVERTED)
+STATUSES = (UPDATED, UNCHANGED, ROLLED_BACK, REFUSED, DEFERRED, FAILED, UNREACHABLE, NOT_STARTED, REVERTED)
 # What counts against a wave's error threshold: the update went wrong on the terminal. A refusal (wrong model, low
-# battery, unsettled batch) says nothing about the new version and changes nothing: it is reported, not counted.
+# battery, unsettled batch) or a deferral says nothing about the new version and changes nothing: it is reported,
+# not counted.
 COUNTED = frozenset((ROLLED_BACK, FAILED, UNREACHABLE))
 
+# The keys of an outcome a terminal's record keeps.
+OUTCOME_KEYS = ("wave", "previous_version", "version", "target_version", "reason", "out_of_service_s",
+                "bytes_transferred", "backup")
 _PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
 
 
@@ -114,6 +121,12 @@ def wave_of(host, ordered, waves=DEFAULT_WAVES):
     return None  # pragma: no cover - wave_sizes covers every position
 
 
+def batch(ordered, sizes, wave):
+    """The terminals of wave ``wave`` (0-based) when ``ordered`` runs in waves of ``sizes``."""
+    start = sum(sizes[:wave])
+    return list(ordered[start:start + sizes[wave]]) if 0 <= wave < len(sizes) else []
+
+
 def allowed_failures(wave, size, thresholds=DEFAULT_THRESHOLDS):
     """How many terminals of wave ``wave`` (0-based) of ``size`` terminals may fail before the rollout stops: the
     wave's entry of ``thresholds`` (the last one repeated), a count or a percentage of the wave (rounded down)."""
@@ -179,9 +192,23 @@ def revert_targets(outcomes):
                   if isinstance(outcome, dict) and outcome.get("status") == UPDATED)
 
 
+def host_record(host, run_id, outcome=None, error=None, store=None, user=None):
+    """One terminal's record of a rollout (results/update/hosts/<host>.json): the outcome's status and keys, the
+    firmware version before and after."""
+    outcome = dict(outcome or {})
+    status = outcome.get("status") if outcome.get("status") in STATUSES else (FAILED if error else UNREACHABLE)
+    before = {"firmware": outcome["previous_version"]} if outcome.get("previous_version") else {}
+    after = {"firmware": outcome["version"]} if outcome.get("version") else {}
+    return _runrecord.host_record(host, run_id, status, error=error, user=user, store=store,
+                                  changed=["firmware"] if status in (UPDATED, REVERTED) else [],
+                                  versions_before=before, versions_after=after,
+                                  **{key: outcome.get(key) for key in OUTCOME_KEYS})
+
+
 def summary(ordered, outcomes, verdicts=(), stopped_at=None):
     """The fleet summary: per terminal its move (from -> to), rollbacks and reverts with their reasons, the time
-    out of service; counts per status; the wave that stopped the rollout."""
+    out of service; counts per status; the wave that stopped the rollout. A terminal without an outcome did not
+    start when the rollout stopped, else it was unreachable (or the run ended before it)."""
     rows, counts = [], dict.fromkeys(STATUSES, 0)
     for host in ordered:
         outcome = outcomes.get(host) if isinstance(outcomes.get(host), dict) else {}
@@ -195,7 +222,7 @@ def summary(ordered, outcomes, verdicts=(), stopped_at=None):
         move = f"{row['previous_version'] or '?'} -> {row['version'] or '?'}"
         oos = row["out_of_service_s"]
         line = f"{row['host']}: {row['status']}, {move}"
-        if oos is not None:
+        if isinstance(oos, (int, float)) and not isinstance(oos, bool):
             line += f", {oos:g} s out of service"
         if row["reason"]:
             line += f" ({row['reason']})"
@@ -205,5 +232,19 @@ def summary(ordered, outcomes, verdicts=(), stopped_at=None):
         crossed = next((v for v in verdicts if v.get("wave") == stopped_at), {})
         head += (f"; stopped at wave {stopped_at + 1}: {len(crossed.get('failed') or [])} failed of "
                  f"{crossed.get('size', '?')}, {crossed.get('allowed', '?')} allowed")
-    return {"terminals": rows, "counts": counts, "stopped_at_wave": stopped_at, "waves": list(verdicts),
-            "text": "\n".join([f"{len(rows)} terminals: {head or 'none'}"] + lines)}
+    return {"terminals": rows, "counts": {k: v for k, v in counts.items() if v}, "stopped_at_wave": stopped_at,
+            "waves": list(verdicts), "text": "\n".join([f"{len(rows)} terminals: {head or 'none'}"] + lines)}
+
+
+def fleet_summary(records, run_id="", expected=None, order=None, verdicts=(), stopped_at=None):
+    """The fleet record of a rollout from this run's per-host records: ``_runrecord.rollup`` plus ``summary``
+    (terminals in rollout order, ``order``; the run's wave ``verdicts`` and the wave it ``stopped_at``)."""
+    fleet = _runrecord.as_fleet(records, run_id=run_id, expected=expected)
+    by_host = {record["host"]: record for record in fleet["hosts"]}
+    ordered = list(order or []) + sorted(set(by_host) - set(order or []))
+    if isinstance(stopped_at, str):
+        stopped_at = int(stopped_at) if stopped_at.strip().isdigit() else None
+    rollout = summary(ordered, by_host, verdicts or (), stopped_at)
+    fleet.update(rollout=rollout, text=rollout["text"], unreachable=[
+        row["host"] for row in rollout["terminals"] if row["status"] == UNREACHABLE])
+    return fleet
