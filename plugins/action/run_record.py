@@ -17,6 +17,7 @@ from ansible_collections.posfleet.terminals.plugins.plugin_utils import (
     _maintenance_report,
     _pci_report,
     _report,
+    _rollout,
     _runrecord,
 )
 
@@ -36,23 +37,33 @@ def _audit_host(host, run_id, data, error, user):
                                        remediation=data.get("remediation"))
 
 
-def _health_fleet(fleet, title):
+def _update_host(host, run_id, data, error, user):
+    return _rollout.host_record(host, run_id, data.get("outcome") or None, error, data.get("store"), user=user)
+
+
+def _health_fleet(fleet, title, data):
     text = _report.fleet_summary(fleet)
     return fleet, text, {
         "fleet.json": _runrecord.to_json(fleet), "summary.txt": text,
         "report.html": _report.fleet_html(fleet, title or "Daily maintenance")}
 
 
-def _maintenance_fleet(fleet, title):
+def _maintenance_fleet(fleet, title, data):
     fleet = _maintenance_report.fleet_summary(fleet)
     return fleet, fleet["text"], {"fleet.json": _runrecord.to_json(fleet), "summary.txt": fleet["text"]}
 
 
-def _audit_fleet(fleet, title):
+def _audit_fleet(fleet, title, data):
     text = _pci_report.pci_summary(fleet)
     return fleet, text, {
         "fleet.json": _runrecord.to_json(fleet), "summary.txt": text,
         "junit.xml": _pci_report.pci_junit(fleet, name=title or _pci_report.DEFAULT_NAME)}
+
+
+def _update_fleet(fleet, title, data):
+    fleet = _rollout.fleet_summary(fleet, order=data.get("order"), verdicts=data.get("verdicts") or (),
+                                   stopped_at=data.get("stopped_at"))
+    return fleet, fleet["text"], {"fleet.json": _runrecord.to_json(fleet), "summary.txt": fleet["text"]}
 
 
 # concern: (directory under posfleet_results_dir, per-host record builder, fleet files writer)
@@ -60,6 +71,7 @@ CONCERNS = {
     "health": ("daily", _health_host, _health_fleet),
     "maintenance": ("maintain", _maintenance_host, _maintenance_fleet),
     "audit": ("audit", _audit_host, _audit_fleet),
+    "update": ("update", _update_host, _update_fleet),
 }
 
 ARGUMENT_SPEC = {
@@ -145,7 +157,7 @@ class ActionModule(ActionBase):
         if expected is None:
             expected = task_vars.get("ansible_play_hosts_all") or []
         fleet = _runrecord.rollup(_runrecord.read_records(dest), run_id=run_id, expected=expected)
-        fleet, text, files = CONCERNS[args["concern"]][2](fleet, args["title"])
+        fleet, text, files = CONCERNS[args["concern"]][2](fleet, args["title"], args["data"])
         written = []
         if fleet["terminals"] and not self._task.check_mode:
             written = [_runrecord.atomic_write(os.path.join(dest, name), content) for name, content in files.items()]

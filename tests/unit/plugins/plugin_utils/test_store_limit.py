@@ -177,3 +177,17 @@ def test_filter_counts_terminals_without_row_or_unreachable_as_out():
     assert result["stores"]["s1"] == {"terminals": 4, "serving": 2, "limit": 3, "per_batch": 1}
     assert result["batches"] == [["a"], ["b"]]
     assert result["hosts"]["c"]["batch"] is None
+
+
+def test_filter_in_serial_waves_counts_other_waves_as_serving():
+    from ansible_collections.posfleet.terminals.plugins.filter import store_limit as flt
+    # A store of three in serial waves: a's row is left from the first wave, c's wave has not started, b is worked on
+    # now. Without the batch, c (no row) would count as out of service and a would be taken out again.
+    rows = [dict(row("a"), host="a"), dict(row("b"), host="b")]
+    result = flt.store_batches(["a", "b", "c"], rows, reachable=["a", "b", "c"], stores={"c": "s1"}, batch=["b"])
+    assert result["stores"]["s1"]["serving"] == 3
+    assert result["batches"] == [["b"]]
+    assert result["hosts"]["a"]["batch"] is None
+    # A terminal of another wave that is gone counts as out.
+    gone = flt.store_batches(["a", "b", "c"], rows, reachable=["a", "b"], stores={"c": "s1"}, batch=["b"])
+    assert gone["stores"]["s1"]["serving"] == 2 and gone["batches"] == [["b"]]
