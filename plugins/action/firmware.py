@@ -41,7 +41,8 @@ class ActionModule(ActionBase):
         del tmp
         self._task_vars = task_vars or {}
         self._start = time.monotonic()
-        dummy, args = self.validate_argument_spec(argument_spec=_firmware.get_firmware_argument_spec())
+        dummy, args = self.validate_argument_spec(argument_spec=_firmware.get_firmware_argument_spec(),
+                                                  required_if=_firmware.FIRMWARE_REQUIRED_IF)
         self._args = args
         self._host = self._task_vars.get('inventory_hostname')
         self._remote_tmp = None
@@ -128,12 +129,47 @@ class ActionModule(ActionBase):
 
     # -- the update ----------------------------------------------------------------------------------------------
 
+    def _preconditions(self, facts, args):
+        """What keeps any change of the terminal's firmware from starting (maintenance mode, the open batch, the
+        battery), each with its fix: ``(problems, the settlement override in force or None)``."""
+        problems = []
+        maintenance = facts.get('maintenance') or {}
+        if not maintenance.get('enabled'):
+            why = maintenance.get('error') or (facts['daemon'].get('error') if not facts['daemon']['running'] else None)
+            problems.append('the terminal is not in maintenance mode' + (f' ({why})' if why else '') + '. Fix: enter '
+                            'it first with posfleet.terminals.maintenance_mode (state: enabled).')
+        journal = facts.get('journal') or {}
+        override = args['settlement_override_reason']
+        unsettled = journal.get('unsettled_count')
+        settlement_override = None
+        if journal.get('error') or unsettled is None:
+            if not override:
+                problems.append(f'the open batch cannot be read ({journal.get("error") or "no journal answer"}). '
+                                'Fix: check the terminal daemon, or give settlement_override_reason.')
+            else:
+                settlement_override = override
+        elif unsettled:
+            if not override:
+                amount = f'{journal.get("unsettled_amount_minor")} {journal.get("currency") or ""}'.strip()
+                problems.append(f'the terminal has {unsettled} unsettled transaction(s) ({amount} minor units). '
+                                'Fix: settle the batch first, or give settlement_override_reason (it is recorded).')
+            else:
+                settlement_override = override
+        battery = facts.get('battery')
+        if battery and isinstance(battery.get('charge_pct'), (int, float)) \
+                and battery['charge_pct'] < args['min_battery_pct']:
+            problems.append(f'the battery is at {battery["charge_pct"]}%, below min_battery_pct '
+                            f'{args["min_battery_pct"]}%. Fix: charge the terminal, then run again.')
+        return problems, settlement_override
+
     def _update(self, args):
         check = self._task.check_mode
         try:
             _firmware.check_option_ranges(args, self._host)
         except Exception as exc:  # TerminalError: the option, its range and the fix
             raise _UpdateStop(self._base(failed=True, msg=str(exc))) from None
+        if args['revert']:
+            return self._revert(args)
         # 1. the bundle, on the controller, before anything moves
         try:
             bundle = _bundle.read_bundle(args['bundle'])
@@ -169,33 +205,8 @@ class ActionModule(ActionBase):
             if fw['state'] == 'pending_trial':
                 problems.append(f'a trial of firmware {previous} is pending. Fix: let it be committed or fall back, '
                                 'then run again.')
-        maintenance = facts.get('maintenance') or {}
-        if not maintenance.get('enabled'):
-            why = maintenance.get('error') or (facts['daemon'].get('error') if not facts['daemon']['running'] else None)
-            problems.append('the terminal is not in maintenance mode' + (f' ({why})' if why else '') + '. Fix: enter '
-                            'it first with posfleet.terminals.maintenance_mode (state: enabled).')
-        journal = facts.get('journal') or {}
-        override = args['settlement_override_reason']
-        unsettled = journal.get('unsettled_count')
-        settlement_override = None
-        if journal.get('error') or unsettled is None:
-            if not override:
-                problems.append(f'the open batch cannot be read ({journal.get("error") or "no journal answer"}). '
-                                'Fix: check the terminal daemon, or give settlement_override_reason.')
-            else:
-                settlement_override = override
-        elif unsettled:
-            if not override:
-                amount = f'{journal.get("unsettled_amount_minor")} {journal.get("currency") or ""}'.strip()
-                problems.append(f'the terminal has {unsettled} unsettled transaction(s) ({amount} minor units). '
-                                'Fix: settle the batch first, or give settlement_override_reason (it is recorded).')
-            else:
-                settlement_override = override
-        battery = facts.get('battery')
-        if battery and isinstance(battery.get('charge_pct'), (int, float)) \
-                and battery['charge_pct'] < args['min_battery_pct']:
-            problems.append(f'the battery is at {battery["charge_pct"]}%, below min_battery_pct '
-                            f'{args["min_battery_pct"]}%. Fix: charge the terminal, then run again.')
+        more, settlement_override = self._preconditions(facts, args)
+        problems += more
         held, partial = facts['held'], facts['partial']
         unique, wire = _firmware.plan_delta(files, held, partial)
         need = wire + 2 * total + HEADROOM
@@ -231,29 +242,71 @@ class ActionModule(ActionBase):
         trial_slot = install['slot']
         if pending_same:  # a run that died after the trial started: its fallback is the other slot
             old_slot = install['trial'].get('fallback_slot') or old_slot
+        return self._boot_gate_commit(result, install, manifest['version'], trial_slot, previous, old_slot,
+                                      prune=True)
+
+    def _boot_gate_commit(self, result, started, version, trial_slot, previous, old_slot, prune=False):
+        """After a trial of ``trial_slot`` (holding ``version``) started: a real reboot, the health gate, the commit;
+        any failure rolls back to ``old_slot`` (``previous``). The result, failed after a rollback."""
         down = time.monotonic()
         reason = None
         gate = None
         try:
-            if install['trial'].get('reboot_required', True):
-                self._reboot(install['boot_id'])
-            gate = self._retry('gate', self._args['reboot_timeout'], expect_version=manifest['version'],
-                               expect_slot=trial_slot)
+            if started['trial'].get('reboot_required', True):
+                self._reboot(started['boot_id'])
+            gate = self._retry('gate', self._args['reboot_timeout'], expect_version=version, expect_slot=trial_slot)
         except (UpdateFailed, AnsibleConnectionFailure, AnsibleError, _StageFailed) as exc:
             reason = f'the trial boot did not complete: {exc}'
         if gate is not None and gate.get('committed') and (gate.get('gate') or {}).get('ok'):
-            result.update(version=manifest['version'], slot=trial_slot, gate=gate.get('gate'),
+            result.update(version=version, slot=trial_slot, gate=gate.get('gate'),
                           out_of_service_s=round(time.monotonic() - down, 1))
-            with contextlib.suppress(AnsibleConnectionFailure, AnsibleError, _StageFailed):
-                self._stage('finish', keep=[])  # a cache left behind is pruned by the next update
+            if prune:
+                with contextlib.suppress(AnsibleConnectionFailure, AnsibleError, _StageFailed):
+                    self._stage('finish', keep=[])  # a cache left behind is pruned by the next update
             return result
         if gate is not None:
             result['gate'] = gate.get('gate')
             result['fell_back'] = bool(gate.get('fell_back'))
             reason = gate.get('reason') or reason or 'the health gate failed'
             if result['fell_back']:
-                reason = f'the trial of {manifest["version"]} did not hold, the terminal fell back by itself ({reason})'
+                reason = f'the trial of {version} did not hold, the terminal fell back by itself ({reason})'
         return self._roll_back(result, reason, previous, old_slot, trial_slot, down)
+
+    def _revert(self, args):
+        """Back to the firmware in the other slot (the one before the last update): a trial of that slot, the
+        reboot, the gate, the commit; nothing is transferred."""
+        facts = self._stage('inspect')
+        fw = facts['firmware']
+        current = fw['active_version']
+        self._host = facts.get('terminal_id') or self._host
+        other = fw.get('inactive_slot')
+        target = (fw.get('slots') or {}).get(other) or {}
+        base = {'previous_version': current, 'version': current, 'slot': fw['active_slot'], 'terminal_id': self._host}
+        problems, settlement_override = self._preconditions(facts, args)
+        if fw['state'] == 'pending_trial':
+            problems.append(f'a trial of firmware {current} is pending. Fix: let it be committed or fall back, then '
+                            'run again.')
+        if not target.get('present'):
+            problems.append(f'slot {other} holds no earlier firmware to go back to. Fix: install the version you '
+                            'want from a signed bundle.')
+        elif target.get('security_version') is None or target['security_version'] < fw.get('security_version', 0):
+            problems.append(f'firmware {target["version"]} in slot {other} has security version '
+                            f'{target.get("security_version")}, below the terminal\'s floor '
+                            f'{fw.get("security_version", 0)} (anti-rollback). Fix: install a version of that security '
+                            'version or higher from a signed bundle.')
+        if problems:
+            self._refuse('revert', problems, **base)
+        base['settlement_override_reason'] = settlement_override
+        diff = {'before': {'version': current}, 'after': {'version': target['version']}}
+        result = self._base(changed=True, **base)
+        if self._task.diff:
+            result['diff'] = diff
+        if self._task.check_mode:
+            result.update(version=target['version'], msg=f'would boot slot {other} ({target["version"]}) as a trial, '
+                                                           'run the health gate and commit')
+            return result
+        started = self._stage('revert')
+        return self._boot_gate_commit(result, started, target['version'], other, current, fw['active_slot'])
 
     def _roll_back(self, result, reason, previous, old_slot, trial_slot, down):
         """End the trial, boot the old slot, verify the old version serves; the failed result."""

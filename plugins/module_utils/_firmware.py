@@ -24,16 +24,17 @@ from ansible_collections.posfleet.terminals.plugins.module_utils import _update_
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, as_int
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 
-STAGES = ('inspect', 'boot_id', 'receive', 'install', 'gate', 'recover', 'verify', 'finish')
+STAGES = ('inspect', 'boot_id', 'receive', 'install', 'revert', 'gate', 'recover', 'verify', 'finish')
 
 
 def get_firmware_argument_spec():
     """The options of ``posfleet.terminals.firmware`` with their defaults: the one copy, read by the module and
     the action plugin (``_stage`` and ``_stage_args`` are private: the action plugin's calls of the module)."""
     return {
-        'version': {'type': 'str', 'required': True},
-        'bundle': {'type': 'path', 'required': True},
-        'trusted_keys': {'type': 'list', 'elements': 'str', 'required': True},
+        'version': {'type': 'str'},
+        'bundle': {'type': 'path'},
+        'trusted_keys': {'type': 'list', 'elements': 'str'},
+        'revert': {'type': 'bool', 'default': False},
         'revoked_keys': {'type': 'list', 'elements': 'str', 'default': []},
         'allow_downgrade': {'type': 'bool', 'default': False},
         'settlement_override_reason': {'type': 'str'},
@@ -48,6 +49,9 @@ def get_firmware_argument_spec():
         '_stage_args': {'type': 'dict', 'default': {}},
     }
 
+
+# An update needs its version, bundle and trust; a revert boots what the terminal holds and needs none of them.
+FIRMWARE_REQUIRED_IF = [('revert', False, ('version', 'bundle', 'trusted_keys'))]
 
 FIRMWARE_RANGES = {
     'min_battery_pct': Range(0, 100, '%'),
@@ -154,6 +158,24 @@ def install(platform, files, manifest, trial_deadline):
     return {'slot': slot, 'staged': staged['changed'], 'trial': trial, 'boot_id': platform.boot_id()}
 
 
+def revert(platform, trial_deadline):
+    """Start a trial of the inactive slot as it is (the firmware the terminal ran before its last update):
+    ``{slot, version, trial, boot_id}``. Refused while a trial is pending and when that slot holds no firmware;
+    ``start_trial`` refuses a slot that does not boot or is below the security floor."""
+    firmware = platform.firmware()
+    if firmware['state'] == 'pending_trial':
+        raise platform.error('revert', f'a trial of firmware {firmware["active_version"]} in slot '
+                             f'{firmware["active_slot"]} is pending', 'let it finish (it is committed or falls back by '
+                             'itself), then run again')
+    slot = firmware['inactive_slot']
+    previous = (firmware.get('slots') or {}).get(slot) or {}
+    if not slot or not previous.get('present'):
+        raise platform.error('revert', f'slot {slot} holds no earlier firmware to go back to',
+                             'install the version you want with a signed bundle instead')
+    trial = platform.start_trial(slot, trial_deadline)
+    return {'slot': slot, 'version': previous['version'], 'trial': trial, 'boot_id': platform.boot_id()}
+
+
 def _wait_for_daemon(platform, settle_seconds, timeout):
     """Wait until the daemon has run ``settle_seconds`` without a restart (a daemon that crashes soon after start
     must not pass the gate in its first seconds); the last ``daemon_info()``."""
@@ -219,6 +241,8 @@ def run_stage(platform, stage, args, options):
         return receive(platform, args.get('chunks') or [])
     if stage == 'install':
         return install(platform, args['files'], args['manifest'], options['trial_deadline'])
+    if stage == 'revert':
+        return revert(platform, options['trial_deadline'])
     if stage in ('gate', 'verify'):
         return gate(platform, args.get('expect_version'), args.get('expect_slot'), options['settle_seconds'],
                     options['health_timeout'], options['transaction_timeout'], commit=stage == 'gate')

@@ -38,6 +38,11 @@ description:
     version serves (the same gate) and fails the task with RV(rolled_back=true) and the RV(reason). A terminal that
     fell back by itself (its new daemon crashed during the trial boot, or the deadline passed) is reported the same
     way.
+  - B(Revert.) With O(revert=true) the terminal goes back to the firmware in its other slot, the version it ran
+    before its last update (an update leaves that slot as it was) - a trial of that slot, a real reboot, the same
+    health gate, the commit; a failure boots the current slot again. Nothing is transferred and no bundle is
+    needed. A slot below the terminal's security version floor is refused. C(playbooks/update.yml) reverts the
+    terminals a stopped rollout had updated this way.
   - Run with C(become=true). The bundle stays on the controller; only payload files travel.
 author:
   - posfleet developers (@posfleet)
@@ -63,19 +68,26 @@ options:
   version:
     description:
       - The firmware version to install. Must be the version in the bundle's signed manifest.
+      - Required unless O(revert=true).
     type: str
-    required: true
   bundle:
     description:
       - Path on the controller of the firmware bundle (C(.posfw)).
+      - Required unless O(revert=true).
     type: path
-    required: true
   trusted_keys:
     description:
       - The public keys (PEM text or paths on the controller) whose signatures are trusted.
+      - Required unless O(revert=true).
     type: list
     elements: str
-    required: true
+  revert:
+    description:
+      - Go back to the firmware in the terminal's other slot instead of installing a bundle (see the description).
+      - The preconditions of an update apply (maintenance mode, a settled batch or O(settlement_override_reason),
+        the battery); O(version), O(bundle) and O(trusted_keys) are not used.
+    type: bool
+    default: false
   revoked_keys:
     description:
       - Key ids (16 hex digits) that are revoked; a bundle signed by one is refused even if its key is trusted.
@@ -136,7 +148,7 @@ options:
     description:
       - Private, set by the action plugin for each of its calls of the module on the terminal. Do not set it.
     type: str
-    choices: [inspect, boot_id, receive, install, gate, recover, verify, finish]
+    choices: [inspect, boot_id, receive, install, revert, gate, recover, verify, finish]
   _stage_args:
     description:
       - Private, the arguments of O(_stage). Do not set it.
@@ -173,6 +185,11 @@ EXAMPLES = r"""
     trusted_keys: "{{ posfleet_firmware_trusted_keys }}"
     bandwidth_limit_kbps: 2000
     settlement_override_reason: "CHG-4711: settlement host down, approved by store ops"
+  become: true
+
+- name: Go back to the firmware the terminal ran before its last update
+  posfleet.terminals.firmware:
+    revert: true
   become: true
 """
 
@@ -271,6 +288,7 @@ import traceback  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._firmware import (  # noqa: E402
+    FIRMWARE_REQUIRED_IF,
     get_firmware_argument_spec,
     run_stage,
 )
@@ -278,7 +296,8 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
 
 
 def main():
-    module = AnsibleModule(argument_spec=get_firmware_argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=get_firmware_argument_spec(), required_if=FIRMWARE_REQUIRED_IF,
+                           supports_check_mode=True)
     p = module.params
     if not p['_stage']:
         module.fail_json(msg='posfleet.terminals.firmware runs through its action plugin (the bundle stays on the '

@@ -112,6 +112,14 @@ options:
       - Seconds the health gate's training transaction may take, from V(1) to V(120).
     type: int
     default: 10
+  _debs:
+    description:
+      - Private, set by the action plugin - the C(.deb) files it sent (name to C(sha256) and C(path)). Do not set it.
+    type: dict
+  _plan:
+    description:
+      - Private, set by the action plugin - answer what to send instead of installing. Do not set it.
+    type: bool
 notes:
   - Run it with C(become=true) while the terminal is in maintenance mode (M(posfleet.terminals.maintenance_mode)).
   - The terminal keeps three versions of each package in its package cache, so a rollback needs no network.

@@ -216,7 +216,7 @@ class Platform:
     @abstract
     def firmware(self):
         """``{active_slot: str, inactive_slot: str|None, active_version: str|None,
-        slots: {name: {version: str|None, present: bool, models: [str]|None}},
+        slots: {name: {version: str|None, present: bool, models: [str]|None, security_version: int|None}},
         bootenv: {upgrade_available: int, bootcount: int, bootlimit: int}, state: 'committed'|'pending_trial',
         last_fallback, last_fallback_reason: str|None, security_version: int}``. ``security_version`` is the
         anti-rollback floor: the highest security version ever committed (0 before the first); firmware below it
@@ -398,7 +398,8 @@ class Platform:
     def start_trial(self, slot, deadline_seconds):
         """Boot ``slot`` on the next boot as a trial: it must be committed within ``deadline_seconds`` (from
         now) or the terminal falls back to the other slot by itself. Returns ``{changed: bool, slot: str,
-        fallback_slot: str|None, trial_deadline: str|None (ISO), reboot_required: bool}``; the caller reboots."""
+        fallback_slot: str|None, trial_deadline: str|None (ISO), reboot_required: bool}``; the caller reboots.
+        Refused for a slot that is not bootable or whose security version is below the floor (``firmware()``)."""
 
     @abstract
     def commit_slot(self):

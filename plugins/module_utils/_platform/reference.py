@@ -235,7 +235,7 @@ class ReferencePlatform(Platform):
 
     def slot(self, name):
         base = self._slot_dir(name)
-        info = {'version': None, 'present': False, 'models': None}
+        info = {'version': None, 'present': False, 'models': None, 'security_version': None}
         try:
             with open(os.path.join(base, 'VERSION'), encoding='utf-8') as handle:
                 version = handle.read().strip()
@@ -251,6 +251,9 @@ class ReferencePlatform(Platform):
             manifest = read_json(os.path.join(base, 'manifest.json'), 'firmware', self.terminal_id)
             models = manifest.get('models')
             info['models'] = list(models) if isinstance(models, list) else None
+            security = manifest.get('security_version', 0)
+            info['security_version'] = security if isinstance(security, int) and not isinstance(security, bool) \
+                else None
         except TerminalError:
             pass
         return info
@@ -752,6 +755,12 @@ class ReferencePlatform(Platform):
             if problems:
                 raise self.error(step, f'slot {slot} is not bootable ({"; ".join(problems)})',
                                  f'stage slot {slot} again')
+            # A slot below the floor never boots again, also when it is booted back without staging (a revert).
+            security, floor = self.slot(slot)['security_version'], self._security_floor()
+            if security is None or security < floor:
+                raise self.error(step, f'slot {slot} has security version {security}, below the terminal\'s floor '
+                                 f'{floor} (anti-rollback)', f'stage firmware of security version {floor} or higher '
+                                 f'into slot {slot}')
             now = int(time.time())
             env.update(active_slot=slot, upgrade_available=1, bootcount=0, trial_started=now,
                        trial_deadline=now + seconds)

@@ -210,6 +210,34 @@ def test_security_version_floor_is_raised_by_commit_and_never_lowered(terminal):
     assert terminal.firmware()['security_version'] == 3
 
 
+def test_booting_back_a_slot_below_the_floor_is_refused(terminal):
+    # Slot a (2.3.1, security version 0) stays as it was after 2.4.0 of security version 3 is committed in b: a
+    # revert would boot it again without staging, and start_trial refuses it.
+    terminal.stage_slot('b', terminal.bundle, dict(terminal.manifest, security_version=3))
+    terminal.start_trial('b', 600)
+    set_env(terminal, last_boot=env_of(terminal)['trial_started'] + 5)
+    terminal.commit_slot()
+    assert terminal.firmware()['slots']['a']['security_version'] == 0
+    with pytest.raises(TerminalError, match='slot a has security version 0, below the terminal.s floor 3'):
+        terminal.start_trial('a', 600)
+    assert env_of(terminal)['active_slot'] == 'b' and env_of(terminal)['upgrade_available'] == 0
+
+
+def test_revert_stage_boots_the_other_slot_as_a_trial(terminal):
+    from ansible_collections.posfleet.terminals.plugins.module_utils import _firmware
+    with pytest.raises(TerminalError, match='slot b holds no earlier firmware'):
+        _firmware.revert(terminal, 600)
+    terminal.stage_slot('b', terminal.bundle, terminal.manifest)
+    terminal.start_trial('b', 600)
+    with pytest.raises(TerminalError, match='a trial of firmware 2.4.0 in slot b is pending'):
+        _firmware.revert(terminal, 600)
+    set_env(terminal, last_boot=env_of(terminal)['trial_started'] + 5)
+    terminal.commit_slot()
+    result = _firmware.revert(terminal, 600)
+    assert result['slot'] == 'a' and result['version'] == '2.3.1' and result['trial']['reboot_required']
+    assert env_of(terminal)['active_slot'] == 'a' and env_of(terminal)['upgrade_available'] == 1
+
+
 def test_content_cache_resumes_checks_and_assembles(terminal, tmp_path):
     data = os.urandom(300000)
     digest = hashlib.sha256(data).hexdigest()
