@@ -33,8 +33,9 @@ def get_firmware_argument_spec():
     return {
         'version': {'type': 'str', 'required': True},
         'bundle': {'type': 'path', 'required': True},
-        'trusted_keys': {'type': 'list', 'elements': 'str', 'required': True},
-        'revoked_keys': {'type': 'list', 'elements': 'str', 'default': []},
+        # Public keys and key ids: nothing secret (no_log stated for the sanity test's name heuristic).
+        'trusted_keys': {'type': 'list', 'elements': 'str', 'required': True, 'no_log': False},
+        'revoked_keys': {'type': 'list', 'elements': 'str', 'default': [], 'no_log': False},
         'allow_downgrade': {'type': 'bool', 'default': False},
         'settlement_override_reason': {'type': 'str'},
         'min_battery_pct': {'type': 'int', 'default': 40},
