@@ -145,9 +145,9 @@ class ActionModule(ActionBase):
         files = bundle.files()
         total = sum(entry['size'] for entry in files.values())
         if manifest['version'] != args['version']:
-            raise self._refusal('verify', f'the bundle {args["bundle"]} holds firmware {manifest["version"]}, not '
-                         f'{args["version"]}. Fix: pass the bundle of version {args["version"]}, or set version to '
-                         f'{manifest["version"]}.', bytes_total=total)
+            raise self._refusal('verify', f'the bundle {args["bundle"]} holds firmware {manifest["version"]}, '
+                                f'not {args["version"]}. Fix: pass the bundle of version {args["version"]}, or set '
+                                f'version to {manifest["version"]}.', bytes_total=total)
 
         # 2. the terminal, in one round trip
         facts = self._stage('inspect')
