@@ -81,12 +81,13 @@ class ActionModule(ActionBase):
             raise _StageFailed(stage, answer.get('msg') or f'stage {stage} failed')
         return answer
 
-    def _refuse(self, step, problems, **values):
+    def _refusal(self, step, problems, **values):
+        """The stop of a refused update (raise it): nothing was changed on the terminal."""
         problems = [problems] if isinstance(problems, str) else list(problems)
         msg = f'terminal {self._host}: {step}: ' + ' '.join(p[:1].upper() + p[1:] for p in problems)
         if 'Fix:' not in msg:
             msg += ' Fix: correct the bundle or the terminal as said, then run again (nothing was changed).'
-        raise _UpdateStop(self._base(failed=True, msg=msg, refused=problems, reason=' '.join(problems), **values))
+        return _UpdateStop(self._base(failed=True, msg=msg, refused=problems, reason=' '.join(problems), **values))
 
     def _wait_for_boot(self, old_boot_id, timeout):
         """Wait for a new boot id and an answer over the connection; the ``boot_id`` stage's answer."""
@@ -176,13 +177,13 @@ class ActionModule(ActionBase):
             trust = _bundle.load_trust(args['trusted_keys'], args['revoked_keys'])
             manifest = _bundle.verify(bundle, trust)
         except _bundle.BundleError as exc:
-            self._refuse('verify', str(exc))
+            raise self._refusal('verify', str(exc)) from None
         files = bundle.files()
         total = sum(entry['size'] for entry in files.values())
         if manifest['version'] != args['version']:
-            self._refuse('verify', f'the bundle {args["bundle"]} holds firmware {manifest["version"]}, not '
-                         f'{args["version"]}. Fix: pass the bundle of version {args["version"]}, or set version to '
-                         f'{manifest["version"]}.', bytes_total=total)
+            raise self._refusal('verify', f'the bundle {args["bundle"]} holds firmware {manifest["version"]}, '
+                                f'not {args["version"]}. Fix: pass the bundle of version {args["version"]}, or set '
+                                f'version to {manifest["version"]}.', bytes_total=total)
 
         # 2. the terminal, in one round trip
         facts = self._stage('inspect')
@@ -214,11 +215,11 @@ class ActionModule(ActionBase):
             problems.append(f'{facts["free_bytes"]} bytes are free, the update needs {need}. Fix: free space on the '
                             'terminal (old logs, receipts), then run again.')
         if problems:
-            self._refuse('refused', problems, **base)
+            raise self._refusal('refused', problems, **base)
         base['settlement_override_reason'] = settlement_override
         if check:
-            out = self._base(changed=True, bytes_transferred=wire, files_transferred=len(unique),
-                             **dict(base, version=manifest['version']))
+            out = self._base(changed=True, bytes_transferred=wire, files_transferred=len(unique), **base)
+            out['version'] = manifest['version']  # what it would be
             out['msg'] = (f'would send {wire} bytes in {len(unique)} files, stage slot {fw["inactive_slot"]}, reboot '
                           f'into a trial of {manifest["version"]}, run the health gate and commit')
             if self._task.diff:

@@ -33,9 +33,10 @@ def get_firmware_argument_spec():
     return {
         'version': {'type': 'str'},
         'bundle': {'type': 'path'},
-        'trusted_keys': {'type': 'list', 'elements': 'str'},
+        # Public keys and key ids: nothing secret (no_log stated for the sanity test's name heuristic).
+        'trusted_keys': {'type': 'list', 'elements': 'str', 'no_log': False},
+        'revoked_keys': {'type': 'list', 'elements': 'str', 'default': [], 'no_log': False},
         'revert': {'type': 'bool', 'default': False},
-        'revoked_keys': {'type': 'list', 'elements': 'str', 'default': []},
         'allow_downgrade': {'type': 'bool', 'default': False},
         'settlement_override_reason': {'type': 'str'},
         'min_battery_pct': {'type': 'int', 'default': 40},

@@ -30,10 +30,10 @@ description:
     links.
   - B(Trial and gate.) The inactive slot is staged (atomically; the active slot keeps the terminal bootable), a
     trial boot is started with a deadline (O(trial_deadline); an uncommitted trial falls back by itself), and the
-    terminal is rebooted for real. Once it answers again with a new boot id, the daemon must run for
-    O(settle_seconds) without a restart, then the health gate runs (the self-test's critical checks, a training
-    transaction to the acquirer, the version and slot the daemon reports). When it passes, the slot is committed and the
-    terminal's security version floor is raised to the bundle's.
+    terminal is rebooted for real (its C(reboot) command). Once it answers again with a new boot id, the daemon must
+    run for O(settle_seconds) without a restart, then the health gate runs (the self-test's critical checks, a
+    training transaction to the acquirer, the version and slot the daemon reports). When it passes, the slot is
+    committed and the terminal's security version floor is raised to the bundle's.
   - B(Rollback.) Any failure after the trial started ends the trial, reboots into the old slot, checks that the old
     version serves (the same gate) and fails the task with RV(rolled_back=true) and the RV(reason). A terminal that
     fell back by itself (its new daemon crashed during the trial boot, or the deadline passed) is reported the same
