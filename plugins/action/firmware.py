@@ -296,7 +296,7 @@ class ActionModule(ActionBase):
                             f'{fw.get("security_version", 0)} (anti-rollback). Fix: install a version of that security '
                             'version or higher from a signed bundle.')
         if problems:
-            self._refuse('revert', problems, **base)
+            raise self._refusal('revert', problems, **base)
         base['settlement_override_reason'] = settlement_override
         diff = {'before': {'version': current}, 'after': {'version': target['version']}}
         result = self._base(changed=True, **base)
