@@ -15,7 +15,7 @@ import re
 
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _runrecord
 
-DEFAULT_RINGS = ("canary", "early", "broad")
+DEFAULT_RINGS = ("ring_canary", "ring_early", "ring_broad")
 DEFAULT_WAVES = (1, "10%", "30%", "100%")
 DEFAULT_THRESHOLDS = (0, "10%")
 

@@ -44,14 +44,14 @@ def test_threshold_counts_and_bad_values():
 def test_order_rings_then_stores_take_turns():
     hosts = ["b2", "a1", "a2", "a3", "b1", "c1", "x9"]
     stores = {"a1": "sa", "a2": "sa", "a3": "sa", "b1": "sb", "b2": "sb", "c1": "sc", "x9": "sx"}
-    rings = {"canary": ["c1"], "early": ["a1", "b1", "c1"]}
+    rings = {"ring_canary": ["c1"], "ring_early": ["a1", "b1", "c1"]}
     assert ro.order(hosts, ro.DEFAULT_RINGS, rings, stores) == ["c1", "a1", "b1", "a2", "b2", "x9", "a3"]
-    assert ro.ring_of("c1", ro.DEFAULT_RINGS, rings) == "canary"
+    assert ro.ring_of("c1", ro.DEFAULT_RINGS, rings) == "ring_canary"
     assert ro.ring_of("a3", ro.DEFAULT_RINGS, rings) is None
 
 
 def test_order_ignores_ring_members_outside_the_play():
-    assert ro.order(["a1"], ro.DEFAULT_RINGS, {"canary": ["zz", "a1"]}, {}) == ["a1"]
+    assert ro.order(["a1"], ro.DEFAULT_RINGS, {"ring_canary": ["zz", "a1"]}, {}) == ["a1"]
 
 
 def test_verdict_counts_failures_not_refusals():
