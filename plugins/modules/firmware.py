@@ -23,7 +23,7 @@ description:
     O(settlement_override_reason) given), a mobile terminal's battery at O(min_battery_pct) or more, and its free
     space enough. A refusal fails the task with the reason and changes nothing on the terminal.
   - A terminal that already runs O(version), committed, is left alone (nothing transferred, no reboot,
-    RV(changed=false)).
+    C(changed=false)).
   - B(Delta transfer.) Only the files whose sha256 the terminal holds in neither slot nor in its content cache are
     sent, in chunks; the terminal checks the sha256 of every file it receives. An interrupted transfer resumes;
     the chunks already received are not sent again. O(bandwidth_limit_kbps) paces the transfer for stores on slow

@@ -35,9 +35,13 @@ import stat
 import tarfile
 import tempfile
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+try:
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+except ImportError:  # pragma: no cover - in the controller's requirements; said with its fix where a key is needed
+    serialization = ed25519 = None
+    InvalidSignature = UnsupportedAlgorithm = type('CryptographyMissing', (Exception,), {})
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io, _version
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import VERSION_RE
@@ -83,6 +87,13 @@ class BundleError(Exception):
 
 # --- keys -------------------------------------------------------------------------------------------------------
 
+def _need_cryptography():
+    if ed25519 is None:
+        raise BundleError('the controller\'s Python has no "cryptography" package, which signs and verifies bundles',
+                          'install the collection\'s requirements (pip install -r requirements.txt) into the Python '
+                          'that runs ansible-playbook')
+
+
 def _raw_public(public_key):
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
@@ -92,6 +103,7 @@ def _key_id_of(public_key):
 
 
 def _load_public(pem, where):
+    _need_cryptography()
     if isinstance(pem, str):
         pem = pem.encode('utf-8')
     try:
@@ -111,6 +123,7 @@ def key_id(public_key_pem):
 
 
 def _load_private(private_key_path, passphrase):
+    _need_cryptography()
     try:
         with open(private_key_path, 'rb') as handle:
             data = handle.read()
@@ -139,6 +152,7 @@ def generate_keypair(private_path, public_path, passphrase=None):
     """Write a new Ed25519 key pair: the private key (PEM PKCS8, encrypted when ``passphrase``) with mode 0600,
     the public key (PEM SubjectPublicKeyInfo) with 0644, each atomically. Returns ``{key_id, private_key,
     public_key}`` (the two paths; the key material is never returned)."""
+    _need_cryptography()
     private_key = ed25519.Ed25519PrivateKey.generate()
     encryption = (serialization.BestAvailableEncryption(passphrase.encode('utf-8')) if passphrase
                   else serialization.NoEncryption())
@@ -746,6 +760,7 @@ def verify(bundle, trust, now=None):
     """Check that ``bundle`` is signed by a trusted key that is not revoked, is not expired, was not created in
     the future (beyond ``CLOCK_SKEW``), and that every payload member matches its size and sha256. Returns the
     manifest; raises ``BundleError`` on the first problem."""
+    _need_cryptography()
     manifest = bundle.manifest
     signer = manifest['key_id']
     where = f'bundle {bundle.path} (version {manifest["version"]})'
