@@ -303,8 +303,8 @@ class ActionModule(ActionBase):
         if self._task.diff:
             result['diff'] = diff
         if self._task.check_mode:
-            result.update(version=target['version'],
-                          msg=f'would boot slot {other} ({target["version"]}) as a trial, run the health gate and commit')
+            result['version'] = target['version']
+            result['msg'] = f'would boot slot {other} ({target["version"]}) as a trial, run the health gate and commit'
             return result
         started = self._stage('revert')
         return self._boot_gate_commit(result, started, target['version'], other, current, fw['active_slot'])
