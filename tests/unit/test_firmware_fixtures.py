@@ -69,7 +69,7 @@ def test_keys(fixtures):
 
 @pytest.mark.parametrize("name, version", [("good-2.4.0", "2.4.0"), ("minor-2.4.1", "2.4.1"),
                                            ("selftest-2.4.0", "2.4.0"), ("crash-2.4.0", "2.4.0"),
-                                           ("downgrade-2.2.9", "2.2.9")])
+                                           ("downgrade-2.2.9", "2.2.9"), ("feature-2.4.0", "2.4.0")])
 def test_good_bundles_verify_and_fit_both_models(fixtures, name, version):
     tmp, dummy = fixtures
     found = bundle(tmp, name)
@@ -134,3 +134,9 @@ def test_tampered_untrusted_expired_are_refused(fixtures):
     with pytest.raises(_bundle.BundleError, match="expired at 2025-01-31T00:00:00Z"):
         _bundle.verify(expired, trusted(tmp))
     _bundle.verify(expired, trusted(tmp), now=datetime.datetime(2025, 1, 15, tzinfo=datetime.timezone.utc))
+
+
+def test_feature_release_keeps_the_security_version_so_it_can_be_reverted(fixtures):
+    tmp, dummy = fixtures
+    assert bundle(tmp, "feature-2.4.0").manifest["security_version"] == 0
+    assert bundle(tmp, "good-2.4.0").manifest["security_version"] == 1
