@@ -318,7 +318,7 @@ def main():
         sys.exit(f"make_bundles.yml exited {rc}:\n{tail(log)}")
     print(f"starting {len(FLEET)} terminals ({args.name}-bench-NN, ports {port}-{port + len(FLEET) - 1})", flush=True)
     # A clean start, also after a run with --keep: every terminal as it left the factory.
-    subprocess.run(["docker", "rm", "-f", *(f"{args.name}-{h}" for h, dummy, dummy in FLEET)],
+    subprocess.run(["docker", "rm", "-f", *(f"{args.name}-{row[0]}" for row in FLEET)],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     fleet(inventory, "present", work)
     steps, scps = [], []
