@@ -1,39 +1,92 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, sanity, unit tests, the terminal images, every Molecule scenario.
 # Every step runs even when an earlier one failed; the exit code and the last line tell the outcome.
+# The steps are independent (each scenario has its own containers, network and ports), so POSFLEET_JOBS of
+# them (default 2) run side by side, the longest first: most of a scenario's time is spent waiting for
+# terminals to reboot and settle, not on the CPU. Each step's output is kept and printed whole when it ends,
+# so outputs never interleave. POSFLEET_JOBS=1 runs them one after the other.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 setup_all
 apt_install shellcheck   # ansible-test sanity runs it on the shell scripts
 cd "$POSFLEET_ROOT" || exit 1
 
-passed=0 failed=0 failures=()
-step() {
-  local name=$1; shift
-  log "step: $name"
-  local start=$SECONDS
-  if "$@"; then
-    passed=$((passed + 1)); log "ok: $name ($((SECONDS - start)) s)"
-  else
-    failed=$((failed + 1)); failures+=("$name"); log "FAILED: $name ($((SECONDS - start)) s)"
-  fi
-}
+jobs=${POSFLEET_JOBS:-2}
+# The Molecule scenarios; POSFLEET_SCENARIOS picks some.
+scenarios=${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout}
+out=$(mktemp -d /tmp/posfleet-test.XXXXXX)
+trap 'rm -rf "$out"' EXIT
 
 molecule_scenario() { (cd "$POSFLEET_ROOT/extensions" && molecule test -s "$1"); }
 
-step ruff ruff check .
-step yamllint yamllint -s .
-step ansible-lint ansible-lint --offline --profile production
-step unit python -m pytest -q tests/unit
-step sanity bash scripts/sanity.sh
-step changelog antsibull-changelog lint
-step execution-environment bash scripts/ee-create.sh
-step "terminal images smoke" bash tests/images/smoke.sh
-step "platform write side" python3 tests/images/platform_write.py --no-build
-step "install from the artifact" bash tests/install/run.sh
-for scenario in ${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout}; do
-  step "molecule $scenario" molecule_scenario "$scenario"
+steps=()   # "name|command ..." in the order they start
+add() { local name=$1; shift; steps+=("$name|$*"); }
+scenario() { case " $scenarios " in *" $1 "*) add "molecule $1" molecule_scenario "$1" ;; esac; }
+# Roughly the longest first, a CPU-bound step (sanity, unit, ansible-lint) beside a scenario that mostly waits.
+scenario resilience
+add sanity bash scripts/sanity.sh
+scenario week
+add unit python -m pytest -q -p no:cacheprovider tests/unit
+scenario firmware
+scenario rollout
+scenario compliance
+add ansible-lint ansible-lint --offline --profile production
+scenario timetable
+scenario software
+scenario faults
+add "platform write side" python3 tests/images/platform_write.py --no-build
+scenario default
+add "install from the artifact" bash tests/install/run.sh
+add "terminal images smoke" bash tests/images/smoke.sh
+add ruff ruff check .
+add yamllint yamllint -s .
+add changelog antsibull-changelog lint
+add execution-environment bash scripts/ee-create.sh
+for name in $scenarios; do   # a scenario not placed above runs last
+  case " ${steps[*]} " in *"molecule $name|"*) ;; *) add "molecule $name" molecule_scenario "$name" ;; esac
 done
 
+run_step() {
+  # Run step number $1, keep its output, then print it whole under the output lock.
+  local index=$1 name=${steps[$1]%%|*} command=${steps[$1]#*|} start=$SECONDS status
+  # shellcheck disable=SC2086 # the command is a word list written above
+  if $command >"$out/$index.log" 2>&1 </dev/null; then status=ok; else status=FAILED; fi
+  {
+    flock 9
+    log "step: $name"
+    cat "$out/$index.log" >&2
+    log "$status: $name ($((SECONDS - start)) s)"
+    echo "$status" >"$out/$index.status"
+  } 9>"$out/print.lock"
+}
+
+lane() {
+  # Take the next step nobody took yet, until none is left.
+  local index
+  while true; do
+    index=$({
+      flock 8
+      local next
+      next=$(cat "$out/next" 2>/dev/null || echo 0)
+      echo $((next + 1)) >"$out/next"
+      echo "$next"
+    } 8>"$out/queue.lock")
+    [ "$index" -lt ${#steps[@]} ] || return 0
+    run_step "$index"
+  done
+}
+
+log "running ${#steps[@]} steps, $jobs side by side"
+for _ in $(seq 1 "$jobs"); do lane & done
+wait
+
+passed=0 failed=0 failures=()
+for index in "${!steps[@]}"; do
+  if [ "$(cat "$out/$index.status" 2>/dev/null)" = ok ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failures+=("${steps[$index]%%|*}")
+  fi
+done
 [ ${#failures[@]} -eq 0 ] || log "failed steps: ${failures[*]}"
 echo "steps: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
