@@ -16,7 +16,8 @@ scenarios=${POSFLEET_SCENARIOS:-default faults timetable compliance resilience w
 out=$(mktemp -d /tmp/posfleet-test.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
-molecule_scenario() { (cd "$POSFLEET_ROOT/extensions" && molecule test -s "$1"); }
+# A scenario has fixed container names: the lock keeps two checkouts on one machine from running it at once.
+molecule_scenario() { (cd "$POSFLEET_ROOT/extensions" && flock "/tmp/posfleet-molecule-$1.lock" molecule test -s "$1"); }
 
 steps=()   # "name|command ..." in the order they start
 add() { local name=$1; shift; steps+=("$name|$*"); }
