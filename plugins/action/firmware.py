@@ -364,15 +364,16 @@ class ActionModule(ActionBase):
         piece_size = PIECE if rate is None else max(64 << 10, min(PIECE, int(rate * PACED_PIECE_S)))
         pieces = _firmware.plan_pieces(unique, partial, piece_size)
         local = tempfile.mkdtemp(prefix='posfleet-firmware-')
+        source = _PayloadSource(bundle)
         sent = 0
         began = time.monotonic()
         try:
             with ThreadPoolExecutor(max_workers=1) as writer:  # the next piece is written while one travels
-                upcoming = writer.submit(self._write_piece, bundle, local, 0, pieces[0])
+                upcoming = writer.submit(self._write_piece, source, local, 0, pieces[0])
                 for index in range(len(pieces)):
                     path, name, payload = upcoming.result()
                     if index + 1 < len(pieces):
-                        upcoming = writer.submit(self._write_piece, bundle, local, index + 1, pieces[index + 1])
+                        upcoming = writer.submit(self._write_piece, source, local, index + 1, pieces[index + 1])
                     self._transfer_file(path, self._connection._shell.join_path(self._spool, name))
                     os.unlink(path)
                     sent += payload
@@ -381,6 +382,7 @@ class ActionModule(ActionBase):
                         if ahead > 0:
                             time.sleep(ahead)
         finally:
+            source.close()
             shutil.rmtree(local, ignore_errors=True)
         return sent, len(unique)
 
@@ -399,9 +401,9 @@ class ActionModule(ActionBase):
                                'Fix: give the connection user a writable remote_tmp (nothing was staged)')
         return spool, [line for line in lines if _firmware.PIECE_NAME_RE.fullmatch(line)]
 
-    def _write_piece(self, bundle, local, index, segments):
-        """Write piece ``index`` (its header, then its segments read from the bundle) under ``local``, named by
-        its sha256: ``(path, name, payload bytes)``."""
+    def _write_piece(self, source, local, index, segments):
+        """Write piece ``index`` (its header, then its segments read from the bundle's ``_PayloadSource``) under
+        ``local``, named by its sha256: ``(path, name, payload bytes)``."""
         digest = hashlib.sha256()
         scratch = os.path.join(local, f'{index:05d}.tmp')
         payload = 0
@@ -410,23 +412,56 @@ class ActionModule(ActionBase):
             out.write(header)
             digest.update(header)
             for segment in segments:
-                with bundle.open_payload(segment['rel']) as source:
-                    source.seek(segment['offset'])
-                    left = segment['length']
-                    while left:
-                        data = source.read(min(1 << 20, left))
+                try:
+                    for data in source.read(segment['rel'], segment['offset'], segment['length']):
                         if not data:
-                            raise _StageFailed('transfer', f'terminal {self._host}: transfer: the bundle ends '
-                                               f'inside {segment["rel"]}. Fix: copy the bundle again (nothing was '
-                                               'staged)')
+                            raise _bundle.BundleError(f'the bundle ends inside {segment["rel"]}', 'copy the bundle '
+                                                      'again')
                         out.write(data)
                         digest.update(data)
-                        left -= len(data)
+                except _bundle.BundleError as exc:
+                    raise _StageFailed('transfer', f'terminal {self._host}: transfer: {exc.message} (nothing was '
+                                       f'staged). Fix: {exc.fix}') from None
                 payload += segment['length']
         name = _firmware.piece_name(index, digest.hexdigest())
         path = os.path.join(local, name)
         os.rename(scratch, path)
         return path, name, payload
+
+
+class _PayloadSource:
+    """Reads the segments of the pieces from the bundle's payload files in order: one open member read on from
+    piece to piece (a member reader does not seek; a file resumed at an offset is read up to it once)."""
+
+    def __init__(self, bundle):
+        self._bundle = bundle
+        self._rel = self._reader = None
+        self._at = 0
+
+    def read(self, rel, offset, length):
+        """The bytes ``[offset, offset + length)`` of payload ``rel`` in blocks; an empty block: the bundle ended."""
+        if rel != self._rel or offset < self._at:
+            self.close()
+            self._reader, self._rel, self._at = self._bundle.open_payload(rel), rel, 0
+        while self._at < offset:  # skipped: what the terminal holds already
+            skipped = self._reader.read(min(1 << 20, offset - self._at))
+            if not skipped:
+                yield b''
+                return
+            self._at += len(skipped)
+        while length:
+            data = self._reader.read(min(1 << 20, length))
+            yield data
+            if not data:
+                return
+            self._at += len(data)
+            length -= len(data)
+
+    def close(self):
+        if self._reader is not None:
+            self._reader.close()
+        self._rel = self._reader = None
+        self._at = 0
 
 
 class _StageFailed(Exception):
