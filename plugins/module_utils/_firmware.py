@@ -208,12 +208,12 @@ def _piece_digest(path):
     return digest.hexdigest()
 
 
-def ingest_spool(platform, spool):
+def ingest_spool(platform, spool, remove_spool=True):
     """Take the pieces in the directory ``spool`` into the content cache, in their order, and remove them (and the
-    directory once it is empty): each piece checked against the sha256 in its name (a torn one is dropped), each
-    file checked against its sha256 when its last byte arrives (``receive_content``). A segment the cache cannot
-    take (a gap left by a dropped piece, a file that does not match its sha256) is dropped; the next transfer sends
-    it again. ``{pieces, bytes, dropped: [names], errors: [what went wrong]}``."""
+    directory once it is empty, when ``remove_spool``): each piece checked against the sha256 in its name (a torn
+    one is dropped), each file checked against its sha256 when its last byte arrives (``receive_content``). A
+    segment the cache cannot take (a gap left by a dropped piece, a file that does not match its sha256) is
+    dropped; the next transfer sends it again. ``{pieces, bytes, dropped: [names], errors: [what went wrong]}``."""
     result = {'pieces': 0, 'bytes': 0, 'dropped': [], 'errors': []}
     try:
         names = sorted(name for name in os.listdir(spool) if PIECE_NAME_RE.fullmatch(name))
@@ -244,14 +244,16 @@ def ingest_spool(platform, spool):
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-    with contextlib.suppress(OSError):
-        os.rmdir(spool)  # only when empty: nothing but our pieces is ever removed
+    if remove_spool:
+        with contextlib.suppress(OSError):
+            os.rmdir(spool)  # only when empty: nothing but our pieces is ever removed
     return result
 
 
 def receive(platform, spool):
-    """Take what a transfer left in ``spool`` (after an interruption) into the cache; what the terminal holds now."""
-    return {'received': ingest_spool(platform, spool), 'content': platform.firmware_content()}
+    """Take what a transfer left in ``spool`` (after an interruption) into the cache; what the terminal holds now.
+    The spool stays: the rest of the transfer is put there next."""
+    return {'received': ingest_spool(platform, spool, remove_spool=False), 'content': platform.firmware_content()}
 
 
 def install(platform, files, manifest, trial_deadline, spool=None):

@@ -22,6 +22,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._firmware impor
     plan_delta,
     plan_pieces,
     read_piece_header,
+    receive,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
 
@@ -130,7 +131,9 @@ def test_ingest_spool_takes_pieces_in_checks_and_drops_a_torn_one(terminal, tmp_
     assert {digests['lib/a-empty.bin'], digests['lib/b-small.bin']} <= set(content['held'])
     assert content['partial'] == {digests['lib/c-large.bin']: 20000 - 3000}  # where the resumed transfer starts
     assert not os.path.exists(spool)  # emptied and removed
-    # the resumed transfer: only the rest of the large file
+    # the resumed transfer: what the run before left is taken in, the spool kept for the rest of the large file
+    _spool_with(spool, {'lib/b-small.bin': files['lib/b-small.bin']}, 10000)
+    assert receive(terminal, spool)['content']['partial'] == content['partial'] and os.listdir(spool) == []
     names = _spool_with(spool, files={'lib/c-large.bin': files['lib/c-large.bin']}, piece_size=10000,
                         partial=content['partial'])
     assert len(names) == 1
