@@ -4,18 +4,21 @@
 """Controller side of ``posfleet.terminals.firmware`` (documentation: plugins/modules/firmware.py).
 
 The bundle never leaves the controller: it is verified here before anything moves, the delta is planned against
-what the terminal holds, and only the missing payload bytes travel, as chunk files put over the connection and
-taken in by the module's ``receive`` stage. Every other step on the terminal is one stage of the module
+what the terminal holds, and only the missing payload bytes travel, packed into piece files of a few MiB put over the
+connection into a spool directory on the terminal, which the module's ``install`` stage takes in (``receive``
+takes in what an interrupted run left there). Every other step on the terminal is one stage of the module
 (``module_utils/_firmware.py``); the reboots are real ones, waited for by the boot id.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
@@ -24,8 +27,10 @@ from ansible_collections.posfleet.terminals.plugins.module_utils import _firmwar
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _bundle
 
 MODULE = 'posfleet.terminals.firmware'
-CHUNK = 4 << 20  # bytes per chunk file: what a resumed transfer may have to send again at most
-BATCH = 2 * CHUNK  # bytes put before the terminal takes them in (one module call)
+# Bytes per piece file: what an interrupted transfer may have to send again at most. Each piece costs one put
+# (one SFTP exchange on the shared connection), so fewer, larger pieces are faster; 8 MiB keeps the loss small.
+PIECE = 8 << 20
+PACED_PIECE_S = 1  # under bandwidth_limit_kbps a piece is about this many seconds of the link
 HEADROOM = 16 << 20  # free space kept beyond what staging needs
 
 
@@ -45,7 +50,7 @@ class ActionModule(ActionBase):
                                                   required_if=_firmware.FIRMWARE_REQUIRED_IF)
         self._args = args
         self._host = self._task_vars.get('inventory_hostname')
-        self._remote_tmp = None
+        self._spool = None
         try:
             result.update(self._update(args))
         except _UpdateStop as stop:
@@ -54,10 +59,6 @@ class ActionModule(ActionBase):
             result.update(self._base(failed=True, msg=str(exc), reason=str(exc)))
         except AnsibleConnectionFailure as exc:
             result.update(self._base(unreachable=True, msg=f'terminal {self._host}: firmware: {exc}'))
-        finally:
-            if self._remote_tmp:
-                with contextlib.suppress(Exception):  # the terminal may be rebooting: a leftover chunk dir is harmless
-                    self._remove_tmp_path(self._remote_tmp)
         result['duration_s'] = round(time.monotonic() - self._start, 1)
         return result
 
@@ -226,20 +227,20 @@ class ActionModule(ActionBase):
                 out['diff'] = diff
             return out
 
-        # 4. the delta, chunked and resumable
+        # 4. the delta, in pieces, resumable
         began = time.monotonic()
-        sent_bytes = self._transfer(bundle, unique, partial, args['bandwidth_limit_kbps'])
+        sent_bytes, sent_files = self._transfer(bundle, files, unique, partial, args['bandwidth_limit_kbps'])
         transfer_s = round(time.monotonic() - began, 2)
 
         # 5. stage + trial, a real reboot, the gate, the commit
-        result = self._base(changed=True, bytes_transferred=sent_bytes, files_transferred=len(unique),
+        result = self._base(changed=True, bytes_transferred=sent_bytes, files_transferred=sent_files,
                             transfer_s=transfer_s, **base)
         if self._task.diff:
             result['diff'] = diff
         old_slot = fw['active_slot']
         install = self._stage('install', files={rel: {'sha256': e['sha256'], 'mode': e['mode']}
                                                 for rel, e in files.items()},
-                              manifest=_bundle.slot_manifest(manifest))
+                              manifest=_bundle.slot_manifest(manifest), spool=self._spool)
         trial_slot = install['slot']
         if pending_same:  # a run that died after the trial started: its fallback is the other slot
             old_slot = install['trial'].get('fallback_slot') or old_slot
@@ -346,53 +347,121 @@ class ActionModule(ActionBase):
                              'on site (posfleet.terminals.selftest), it boots its old slot')
         return result
 
-    def _transfer(self, bundle, unique, partial, limit_kbps):
-        """Send the missing files in chunks (from where an interrupted transfer ended); bytes sent."""
+    def _transfer(self, bundle, files, unique, partial, limit_kbps):
+        """Put the missing files into the terminal's spool as pieces (each file from where an interrupted transfer
+        ended), for the install stage to take in; ``(bytes sent, files sent)``. The pieces an interrupted run left
+        in the spool are taken in first and not sent again."""
         if not unique:
-            return 0
+            return 0, 0
+        self._spool, leftovers = self._open_spool()
+        if leftovers:
+            content = self._stage('receive', spool=self._spool)['content']
+            partial = content['partial']
+            unique, dummy = _firmware.plan_delta(files, content['held'], partial)
+            if not unique:
+                return 0, 0
         rate = limit_kbps * 1000 / 8 if limit_kbps else None
-        chunk_size = CHUNK if rate is None else max(64 << 10, min(CHUNK, int(rate * 2)))
-        self._remote_tmp = self._make_tmp_path()
+        piece_size = PIECE if rate is None else max(64 << 10, min(PIECE, int(rate * PACED_PIECE_S)))
+        pieces = _firmware.plan_pieces(unique, partial, piece_size)
         local = tempfile.mkdtemp(prefix='posfleet-firmware-')
+        source = _PayloadSource(bundle)
         sent = 0
         began = time.monotonic()
-        batch, batch_bytes = [], 0
         try:
-            for sha, (rel, entry) in sorted(unique.items(), key=lambda item: item[1][0]):
-                offset = min(partial.get(sha, 0), entry['size'])
-                with bundle.open_payload(rel) as source:
-                    if offset:
-                        source.seek(offset)
-                    while True:  # a file of 0 bytes is one empty chunk
-                        data = source.read(chunk_size)
-                        if not data and offset < entry['size']:
-                            raise _StageFailed('transfer', f'terminal {self._host}: transfer: the bundle ends '
-                                               f'inside {rel}. Fix: copy the bundle again (nothing was staged)')
-                        name = f'{sha}.{offset}'
-                        path = os.path.join(local, name)
-                        with open(path, 'wb') as handle:
-                            handle.write(data)
-                        remote = self._connection._shell.join_path(self._remote_tmp, name)
-                        self._transfer_file(path, remote)
-                        os.unlink(path)
-                        batch.append({'sha256': sha, 'size': entry['size'], 'offset': offset, 'path': remote})
-                        offset += len(data)
-                        sent += len(data)
-                        batch_bytes += len(data)
-                        if rate is not None:  # pace: never ahead of the limit on average
-                            ahead = sent / rate - (time.monotonic() - began)
-                            if ahead > 0:
-                                time.sleep(ahead)
-                        if batch_bytes >= BATCH:
-                            self._stage('receive', chunks=batch)
-                            batch, batch_bytes = [], 0
-                        if offset >= entry['size']:
-                            break
-            if batch:
-                self._stage('receive', chunks=batch)
+            with ThreadPoolExecutor(max_workers=1) as writer:  # the next piece is written while one travels
+                upcoming = writer.submit(self._write_piece, source, local, 0, pieces[0])
+                for index in range(len(pieces)):
+                    path, name, payload = upcoming.result()
+                    if index + 1 < len(pieces):
+                        upcoming = writer.submit(self._write_piece, source, local, index + 1, pieces[index + 1])
+                    self._transfer_file(path, self._connection._shell.join_path(self._spool, name))
+                    os.unlink(path)
+                    sent += payload
+                    if rate is not None:  # pace: never ahead of the limit on average
+                        ahead = sent / rate - (time.monotonic() - began)
+                        if ahead > 0:
+                            time.sleep(ahead)
         finally:
+            source.close()
             shutil.rmtree(local, ignore_errors=True)
-        return sent
+        return sent, len(unique)
+
+    def _open_spool(self):
+        """The spool directory (made when missing, as the connection's user, in its remote tmp: the pieces are put
+        there) and the pieces an interrupted run left in it, in one round trip."""
+        base = self.get_shell_option('remote_tmp', default='~/.ansible/tmp')
+        command = (f'd="$(echo {base})/{_firmware.SPOOL_NAME}" && umask 77 && mkdir -p "$d" && cd "$d" && pwd '
+                   '&& ls -1')
+        answer = self._low_level_execute_command(command, sudoable=False)
+        lines = [line.strip() for line in answer.get('stdout', '').splitlines()]
+        spool = next((line for line in lines if line.startswith('/')), None)
+        if answer.get('rc') != 0 or spool is None:
+            raise _StageFailed('transfer', f'terminal {self._host}: transfer: cannot make the spool directory '
+                               f'{base}/{_firmware.SPOOL_NAME} ({(answer.get("stderr") or "").strip() or "no path"}). '
+                               'Fix: give the connection user a writable remote_tmp (nothing was staged)')
+        return spool, [line for line in lines if _firmware.PIECE_NAME_RE.fullmatch(line)]
+
+    def _write_piece(self, source, local, index, segments):
+        """Write piece ``index`` (its header, then its segments read from the bundle's ``_PayloadSource``) under
+        ``local``, named by its sha256: ``(path, name, payload bytes)``."""
+        digest = hashlib.sha256()
+        scratch = os.path.join(local, f'{index:05d}.tmp')
+        payload = 0
+        with open(scratch, 'wb') as out:
+            header = _firmware.piece_header(segments)
+            out.write(header)
+            digest.update(header)
+            for segment in segments:
+                try:
+                    for data in source.read(segment['rel'], segment['offset'], segment['length']):
+                        if not data:
+                            raise _bundle.BundleError(f'the bundle ends inside {segment["rel"]}', 'copy the bundle '
+                                                      'again')
+                        out.write(data)
+                        digest.update(data)
+                except _bundle.BundleError as exc:
+                    raise _StageFailed('transfer', f'terminal {self._host}: transfer: {exc.message} (nothing was '
+                                       f'staged). Fix: {exc.fix}') from None
+                payload += segment['length']
+        name = _firmware.piece_name(index, digest.hexdigest())
+        path = os.path.join(local, name)
+        os.rename(scratch, path)
+        return path, name, payload
+
+
+class _PayloadSource:
+    """Reads the segments of the pieces from the bundle's payload files in order: one open member read on from
+    piece to piece (a member reader does not seek; a file resumed at an offset is read up to it once)."""
+
+    def __init__(self, bundle):
+        self._bundle = bundle
+        self._rel = self._reader = None
+        self._at = 0
+
+    def read(self, rel, offset, length):
+        """The bytes ``[offset, offset + length)`` of payload ``rel`` in blocks; an empty block: the bundle ended."""
+        if rel != self._rel or offset < self._at:
+            self.close()
+            self._reader, self._rel, self._at = self._bundle.open_payload(rel), rel, 0
+        while self._at < offset:  # skipped: what the terminal holds already
+            skipped = self._reader.read(min(1 << 20, offset - self._at))
+            if not skipped:
+                yield b''
+                return
+            self._at += len(skipped)
+        while length:
+            data = self._reader.read(min(1 << 20, length))
+            yield data
+            if not data:
+                return
+            self._at += len(data)
+            length -= len(data)
+
+    def close(self):
+        if self._reader is not None:
+            self._reader.close()
+        self._rel = self._reader = None
+        self._at = 0
 
 
 class _StageFailed(Exception):

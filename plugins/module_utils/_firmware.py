@@ -15,7 +15,10 @@ Target-side code: Python >= 3.9 standard library only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -125,20 +128,142 @@ def inspect(platform):
     }
 
 
-def receive(platform, chunks):
-    """Take the chunks the controller put on the terminal: ``[{sha256, size, offset, path}]`` in order."""
-    results = []
-    for chunk in chunks:
+# Pieces: how the missing payload travels. The controller packs the missing files, in order, into piece files of at
+# most a few MiB (many small files in one piece, a large one over several) and puts them into a spool directory
+# on the terminal; whichever module call comes next (the install stage, or the next run after an interruption)
+# takes them into the content cache. A piece is one header line then the bytes of its segments:
+#   posfleet-piece/1 {"segments": [{"sha256", "size", "offset", "length"}, ...]}\n<data of each segment, in order>
+# and its file name is NNNNN-<sha256 of the whole piece>.piece (NNNNN: its place in the transfer), so a piece torn
+# by a kill is recognised and dropped (at most one piece is lost), and a complete one needs nothing from the run
+# that sent it.
+PIECE_MAGIC = b'posfleet-piece/1 '
+PIECE_NAME_RE = re.compile(r'([0-9]{5})-([0-9a-f]{64})\.piece')
+SPOOL_NAME = 'posfleet-firmware-spool'  # under the connection user's remote tmp
+
+
+def plan_pieces(missing, partial, piece_size):
+    """The pieces that carry ``missing`` (``plan_delta``'s ``{sha256: (rel, entry)}``), each file from where the
+    terminal's ``partial`` copy ends, in the order of their paths: a list of pieces, each a list of segments
+    ``{rel, sha256, size, offset, length}`` of at most ``piece_size`` bytes in all (an empty file is a segment
+    of length 0, so that it is taken in too)."""
+    if piece_size < 1:
+        raise ValueError('piece_size must be positive')
+    pieces, current, room = [], [], piece_size
+    for sha, (rel, entry) in sorted(missing.items(), key=lambda item: item[1][0]):
+        size = entry['size']
+        offset = min(partial.get(sha, 0), size)
+        while True:
+            length = min(size - offset, room)
+            current.append({'rel': rel, 'sha256': sha, 'size': size, 'offset': offset, 'length': length})
+            offset += length
+            room -= length
+            if room == 0:
+                pieces.append(current)
+                current, room = [], piece_size
+            if offset >= size:
+                break
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def piece_header(segments):
+    """The header line of a piece holding ``segments`` (their ``rel`` stays on the controller)."""
+    listed = [{key: segment[key] for key in ('sha256', 'size', 'offset', 'length')} for segment in segments]
+    return PIECE_MAGIC + json.dumps({'segments': listed}, sort_keys=True, separators=(',', ':')).encode() + b'\n'
+
+
+def piece_name(index, digest):
+    return f'{index:05d}-{digest}.piece'
+
+
+def read_piece_header(handle, file_size):
+    """The segments of the piece open in ``handle`` and where its data starts, or ``None`` when the header is not
+    one (a foreign or torn file): segments whose lengths add up to the bytes after the header."""
+    line = handle.readline(1 << 20)
+    if not line.startswith(PIECE_MAGIC) or not line.endswith(b'\n'):
+        return None
+    try:
+        segments = json.loads(line[len(PIECE_MAGIC):])['segments']
+        total = 0
+        for segment in segments:
+            for key in ('size', 'offset', 'length'):
+                if not isinstance(segment[key], int) or isinstance(segment[key], bool) or segment[key] < 0:
+                    return None
+            if not isinstance(segment['sha256'], str) or segment['offset'] + segment['length'] > segment['size']:
+                return None
+            total += segment['length']
+    except (ValueError, KeyError, TypeError):
+        return None
+    if len(line) + total != file_size:
+        return None
+    return segments, len(line)
+
+
+def _piece_digest(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest_spool(platform, spool, remove_spool=True):
+    """Take the pieces in the directory ``spool`` into the content cache, in their order, and remove them (and the
+    directory once it is empty, when ``remove_spool``): each piece checked against the sha256 in its name (a torn
+    one is dropped), each file checked against its sha256 when its last byte arrives (``receive_content``). A
+    segment the cache cannot take (a gap left by a dropped piece, a file that does not match its sha256) is
+    dropped; the next transfer sends it again. ``{pieces, bytes, dropped: [names], errors: [what went wrong]}``."""
+    result = {'pieces': 0, 'bytes': 0, 'dropped': [], 'errors': []}
+    try:
+        names = sorted(name for name in os.listdir(spool) if PIECE_NAME_RE.fullmatch(name))
+    except FileNotFoundError:
+        return result
+    for name in names:
+        path = os.path.join(spool, name)
         try:
-            results.append(platform.receive_content(chunk['sha256'], chunk['size'], chunk['offset'], chunk['path']))
+            if not os.path.isfile(path) or os.path.islink(path) \
+                    or _piece_digest(path) != PIECE_NAME_RE.fullmatch(name).group(2):
+                result['dropped'].append(name)
+                continue
+            with open(path, 'rb') as handle:
+                parsed = read_piece_header(handle, os.path.getsize(path))
+            if parsed is None:
+                result['dropped'].append(name)
+                continue
+            segments, at = parsed
+            for segment in segments:
+                try:
+                    platform.receive_content(segment['sha256'], segment['size'], segment['offset'], path,
+                                             chunk_offset=at, length=segment['length'])
+                    result['bytes'] += segment['length']
+                except TerminalError as exc:
+                    result['errors'].append(exc.message)
+                at += segment['length']
+            result['pieces'] += 1
         finally:
             with contextlib.suppress(OSError):
-                os.unlink(chunk['path'])
-    return {'received': results}
+                os.unlink(path)
+    if remove_spool:
+        with contextlib.suppress(OSError):
+            os.rmdir(spool)  # only when empty: nothing but our pieces is ever removed
+    return result
 
 
-def install(platform, files, manifest, trial_deadline):
-    """Stage the inactive slot from what the terminal holds and start its trial (or find the trial pending)."""
+def receive(platform, spool):
+    """Take what a transfer left in ``spool`` (after an interruption) into the cache; what the terminal holds now.
+    The spool stays: the rest of the transfer is put there next."""
+    return {'received': ingest_spool(platform, spool, remove_spool=False), 'content': platform.firmware_content()}
+
+
+def install(platform, files, manifest, trial_deadline, spool=None):
+    """Take in the pieces the transfer left in ``spool``, stage the inactive slot from what the terminal holds and
+    start its trial (or find the trial pending)."""
+    if spool:
+        received = ingest_spool(platform, spool)
+        if received['errors']:  # e.g. a file that does not match its sha256: nothing is staged from it
+            raise platform.error('install', received['errors'][0], 'run the update again: what the terminal could not '
+                                 'take in is sent again (the slots are unchanged)')
     firmware = platform.firmware()
     active = firmware['active_slot']
     if firmware['state'] == 'pending_trial':
@@ -239,9 +364,9 @@ def run_stage(platform, stage, args, options):
     if stage == 'boot_id':
         return {'boot_id': platform.boot_id(), 'firmware': platform.firmware()}
     if stage == 'receive':
-        return receive(platform, args.get('chunks') or [])
+        return receive(platform, args['spool'])
     if stage == 'install':
-        return install(platform, args['files'], args['manifest'], options['trial_deadline'])
+        return install(platform, args['files'], args['manifest'], options['trial_deadline'], args.get('spool'))
     if stage == 'revert':
         return revert(platform, options['trial_deadline'])
     if stage in ('gate', 'verify'):

@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 
+import _fleet
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "tests", "bench")
 PLAYBOOKS = {
@@ -54,34 +56,16 @@ def host_name(index):
 
 def write_inventory(directory, name, port, sizes):
     """hosts-<size>.yml for each size (the first terminals of the largest fleet) and the group vars."""
-    os.makedirs(os.path.join(directory, "group_vars"), exist_ok=True)
-    with open(os.path.join(directory, "group_vars", "all.yml"), "w") as handle:
-        json.dump({"posfleet_demo_name": name, "posfleet_demo_network": f"{name}-net",
-                   "posfleet_demo_state_dir": os.path.join(directory, "state")}, handle)
-    shutil.copy(os.path.join(ROOT, "inventories", "demo", "group_vars", "terminals.yml"),
-                os.path.join(directory, "group_vars", "terminals.yml"))
+    _fleet.write_group_vars(directory, name)
     paths = {}
     for count in sizes:
-        stores = {}
-        for i in range(count):
-            store = f"s{i // TERMINALS_PER_STORE + 1:02d}"
-            store_vars = {"posfleet_store": store, "posfleet_timezone": "Asia/Shanghai"}
-            group = stores.setdefault(f"store_{store}", {"vars": store_vars, "hosts": {}})
-            group["hosts"][host_name(i)] = {"ansible_port": port + i, "posfleet_demo_model": MODELS[i % 2],
-                                            "posfleet_demo_firmware": "2.3.1"}
-        paths[count] = os.path.join(directory, f"hosts-{count}.yml")
-        with open(paths[count], "w") as handle:
-            json.dump({"terminals": {"children": stores}}, handle, indent=1)
+        hosts = [(host_name(i), f"s{i // TERMINALS_PER_STORE + 1:02d}", MODELS[i % 2], port + i) for i in range(count)]
+        paths[count] = _fleet.write_hosts(os.path.join(directory, f"hosts-{count}.yml"), hosts)
     return paths
 
 
 def fleet(inventory, state):
-    proc = subprocess.run(["ansible-playbook", "-i", inventory, os.path.join(ROOT, "playbooks", "demo_fleet.yml"),
-                           "-e", f"posfleet_demo_state={state}"], cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, check=False)
-    if proc.returncode:
-        sys.stderr.write(proc.stdout[-4000:])
-        sys.exit(f"demo_fleet.yml {state} exited {proc.returncode}")
+    _fleet.demo_fleet(inventory, state)
 
 
 def ssh_masters_cpu(control_dir):

@@ -38,6 +38,8 @@ import tempfile
 import threading
 import time
 
+import _fleet
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "tests", "bench")
 STEP = os.path.join(BENCH, "firmware_step.yml")
@@ -53,22 +55,9 @@ GOALS = {"minor_over_full": 0.15, "rerun_bytes": 0, "throughput_over_scp": 0.8, 
 
 
 def write_inventory(directory, name, port):
-    os.makedirs(os.path.join(directory, "group_vars"), exist_ok=True)
-    with open(os.path.join(directory, "group_vars", "all.yml"), "w") as handle:
-        json.dump({"posfleet_demo_name": name, "posfleet_demo_network": f"{name}-net",
-                   "posfleet_demo_state_dir": os.path.join(directory, "state")}, handle)
-    shutil.copy(os.path.join(ROOT, "inventories", "demo", "group_vars", "terminals.yml"),
-                os.path.join(directory, "group_vars", "terminals.yml"))
-    stores = {}
-    for index, (host, store, model) in enumerate(FLEET):
-        group = stores.setdefault(f"store_{store}", {"vars": {"posfleet_store": store,
-                                                              "posfleet_timezone": "Asia/Shanghai"}, "hosts": {}})
-        group["hosts"][host] = {"ansible_port": port + index, "posfleet_demo_model": model,
-                                "posfleet_demo_firmware": "2.3.1"}
-    path = os.path.join(directory, "hosts.yml")
-    with open(path, "w") as handle:
-        json.dump({"terminals": {"children": stores}, "canary": {"hosts": {CANARY: {}}}}, handle, indent=1)
-    return path
+    _fleet.write_group_vars(directory, name)
+    hosts = [(host, store, model, port + index) for index, (host, store, model) in enumerate(FLEET)]
+    return _fleet.write_hosts(os.path.join(directory, "hosts.yml"), hosts, groups={"canary": [CANARY]})
 
 
 def playbook(argv, env=None, log=None):
@@ -86,11 +75,7 @@ def tail(path, lines=40):
 
 
 def fleet(inventory, state, work):
-    log = os.path.join(work, f"fleet-{state}.log")
-    rc, dummy = playbook(["-i", inventory, os.path.join(ROOT, "playbooks", "demo_fleet.yml"),
-                          "-e", f"posfleet_demo_state={state}"], log=log)
-    if rc:
-        sys.exit(f"demo_fleet.yml {state} exited {rc}:\n{tail(log)}")
+    _fleet.demo_fleet(inventory, state, log=os.path.join(work, f"fleet-{state}.log"))
 
 
 def fresh_terminal(inventory, name, host, work):

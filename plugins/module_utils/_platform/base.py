@@ -423,8 +423,9 @@ class Platform:
         transfer was interrupted), free_bytes: int (the least free space where the cache and the slots live)}``."""
 
     @abstract
-    def receive_content(self, sha256, size, offset, chunk_path):
-        """Append the bytes of the file ``chunk_path`` to the cached object ``sha256`` (``size`` bytes in all) at
+    def receive_content(self, sha256, size, offset, chunk_path, chunk_offset=0, length=None):
+        """Append the bytes of the file ``chunk_path`` (``length`` bytes from ``chunk_offset``; by default all of it:
+        a chunk of a piece file is a part of it) to the cached object ``sha256`` (``size`` bytes in all) at
         ``offset``: where its received bytes end (an earlier offset rewrites from there; a later one is refused).
         At ``size`` bytes the object is checked against ``sha256`` and kept; a mismatch discards it and raises.
         Returns ``{sha256: str, received: int, complete: bool}``."""

@@ -875,13 +875,18 @@ class ReferencePlatform(Platform):
         free = [usage['free_bytes'] for usage in self.disk_usage(places)]
         return {'held': held, 'partial': partial, 'free_bytes': min(free) if free else 0}
 
-    def receive_content(self, sha256, size, offset, chunk_path):
+    def receive_content(self, sha256, size, offset, chunk_path, chunk_offset=0, length=None):
         step = 'receive_content'
         self._check_sha(sha256, step)
         size, offset = as_int(size), as_int(offset)
         if size is None or size < 0 or offset is None or not 0 <= offset <= size:
             raise self.error(step, f'size {size!r} / offset {offset!r} of {sha256[:12]} are out of range',
                              'pass the size from the bundle manifest and an offset within it')
+        chunk_offset = as_int(chunk_offset)
+        length = None if length is None else as_int(length)
+        if chunk_offset is None or chunk_offset < 0 or (length is not None and not 0 <= length <= size - offset):
+            raise self.error(step, f'chunk offset {chunk_offset!r} / length {length!r} of {sha256[:12]} are out of '
+                             'range', 'pass where the chunk starts in its file and a length within the object')
         objects, partial_dir = self._content_dir('objects'), self._content_dir('partial')
         final = os.path.join(objects, sha256)
         if os.path.exists(final):
@@ -898,9 +903,21 @@ class ReferencePlatform(Platform):
             with open(chunk_path, 'rb') as src, open(part, 'r+b' if have else 'wb') as dest:
                 dest.truncate(offset)
                 dest.seek(offset)
-                shutil.copyfileobj(src, dest, 1 << 20)
+                src.seek(chunk_offset)
+                left = length
+                while left is None or left > 0:
+                    block = src.read(1 << 20 if left is None else min(1 << 20, left))
+                    if not block:
+                        break
+                    dest.write(block)
+                    if left is not None:
+                        left -= len(block)
                 dest.flush()
                 os.fsync(dest.fileno())
+            if left:
+                os.truncate(part, offset)  # keep only what arrived whole
+                raise self.error(step, f'{chunk_path} ends {left} bytes before the chunk of {sha256[:12]} does',
+                                 'send the chunk again')
         except OSError as exc:
             raise self.error(step, f'cannot write {sha256[:12]} into {self.CONTENT_CACHE_DIR} ({exc.strerror or exc})',
                              'free space on the terminal and send it again (the slots are unchanged)') from None

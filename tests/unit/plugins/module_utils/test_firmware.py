@@ -2,17 +2,27 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The firmware update's pure parts: the delta plan and the option ranges (the update itself runs against real
-terminals in extensions/molecule/firmware)."""
+"""The firmware update's pure parts: the delta plan, the pieces of the transfer and the option ranges (the update
+itself runs against real terminals in extensions/molecule/firmware)."""
 
 from __future__ import annotations
+
+import hashlib
+import io
+import os
 
 import pytest
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._firmware import (
     check_option_ranges,
     get_firmware_argument_spec,
+    ingest_spool,
+    piece_header,
+    piece_name,
     plan_delta,
+    plan_pieces,
+    read_piece_header,
+    receive,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
 
@@ -47,3 +57,100 @@ def test_option_ranges_refuse_before_anything():
         check_option_ranges(dict(options, trial_deadline=5), 'T1')
     with pytest.raises(TerminalError, match='min_battery_pct'):
         check_option_ranges(dict(options, min_battery_pct=101), 'T1')
+
+
+# -- pieces: the framing of the transfer ------------------------------------------------------------------------
+
+def _missing(sizes):
+    """plan_delta's shape for files named f0, f1 ... of these sizes (sha256 = the name's digit, repeated)."""
+    return {str(index) * 64: (f'lib/f{index}', {'sha256': str(index) * 64, 'size': size, 'mode': '0644'})
+            for index, size in enumerate(sizes)}
+
+
+def _spans(pieces):
+    return [[(segment['rel'], segment['offset'], segment['length']) for segment in piece] for piece in pieces]
+
+
+@pytest.mark.parametrize('sizes, partial, piece_size, spans', [
+    # many small files share a piece
+    ([100, 200, 300], {}, 1000, [[('lib/f0', 0, 100), ('lib/f1', 0, 200), ('lib/f2', 0, 300)]]),
+    # a piece is filled to its size; a file goes on in the next one
+    ([600, 600], {}, 1000, [[('lib/f0', 0, 600), ('lib/f1', 0, 400)], [('lib/f1', 400, 200)]]),
+    # a large file over several pieces
+    ([2500], {}, 1000, [[('lib/f0', 0, 1000)], [('lib/f0', 1000, 1000)], [('lib/f0', 2000, 500)]]),
+    # an interrupted file goes on from where the terminal's copy ends
+    ([1000, 300], {'0' * 64: 700}, 1000, [[('lib/f0', 700, 300), ('lib/f1', 0, 300)]]),
+    # an empty file is a segment of its own (so the terminal takes it in)
+    ([0, 10], {}, 1000, [[('lib/f0', 0, 0), ('lib/f1', 0, 10)]]),
+    ([], {}, 1000, []),
+])
+def test_plan_pieces(sizes, partial, piece_size, spans):
+    pieces = plan_pieces(_missing(sizes), partial, piece_size)
+    assert _spans(pieces) == spans
+    assert all(sum(segment['length'] for segment in piece) <= piece_size for piece in pieces)
+
+
+def _spool_with(spool, files, piece_size, partial=None):
+    """Write the pieces of ``files`` ({rel: bytes}) into ``spool`` as the controller would: their names."""
+    missing = {hashlib.sha256(data).hexdigest(): (rel, {'sha256': hashlib.sha256(data).hexdigest(),
+                                                        'size': len(data), 'mode': '0644'})
+               for rel, data in files.items()}
+    os.makedirs(spool, exist_ok=True)
+    names = []
+    for index, piece in enumerate(plan_pieces(missing, partial or {}, piece_size)):
+        body = piece_header(piece) + b''.join(files[s['rel']][s['offset']:s['offset'] + s['length']] for s in piece)
+        names.append(piece_name(index, hashlib.sha256(body).hexdigest()))
+        with open(os.path.join(spool, names[-1]), 'wb') as handle:
+            handle.write(body)
+    return names
+
+
+def test_piece_header_reads_back_and_refuses_what_does_not_add_up():
+    segments = [{'rel': 'x', 'sha256': A, 'size': 10, 'offset': 2, 'length': 8}]
+    header = piece_header(segments)
+    assert b'"rel"' not in header  # paths stay on the controller
+    assert read_piece_header(io.BytesIO(header + b'8' * 8), len(header) + 8) == (
+        [{'sha256': A, 'size': 10, 'offset': 2, 'length': 8}], len(header))
+    assert read_piece_header(io.BytesIO(header + b'8' * 7), len(header) + 7) is None  # torn
+    assert read_piece_header(io.BytesIO(b'not a piece\n'), 12) is None
+    bad = piece_header([{'rel': 'x', 'sha256': A, 'size': 10, 'offset': 5, 'length': 8}])  # past the file's end
+    assert read_piece_header(io.BytesIO(bad + b'8' * 8), len(bad) + 8) is None
+
+
+def test_ingest_spool_takes_pieces_in_checks_and_drops_a_torn_one(terminal, tmp_path):
+    files = {'lib/a-empty.bin': b'', 'lib/b-small.bin': os.urandom(3000), 'lib/c-large.bin': os.urandom(25000)}
+    digests = {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()}
+    spool = str(tmp_path / 'spool')
+    names = _spool_with(spool, files, 10000)
+    assert len(names) == 3
+    with open(os.path.join(spool, names[2]), 'r+b') as handle:  # the last piece torn by a kill
+        handle.truncate(100)
+    result = ingest_spool(terminal, spool)
+    assert result['pieces'] == 2 and result['dropped'] == [names[2]] and result['errors'] == []
+    content = terminal.firmware_content()
+    assert {digests['lib/a-empty.bin'], digests['lib/b-small.bin']} <= set(content['held'])
+    assert content['partial'] == {digests['lib/c-large.bin']: 20000 - 3000}  # where the resumed transfer starts
+    assert not os.path.exists(spool)  # emptied and removed
+    # the resumed transfer: what the run before left is taken in, the spool kept for the rest of the large file
+    _spool_with(spool, {'lib/b-small.bin': files['lib/b-small.bin']}, 10000)
+    assert receive(terminal, spool)['content']['partial'] == content['partial'] and os.listdir(spool) == []
+    names = _spool_with(spool, files={'lib/c-large.bin': files['lib/c-large.bin']}, piece_size=10000,
+                        partial=content['partial'])
+    assert len(names) == 1
+    assert ingest_spool(terminal, spool)['errors'] == []
+    assert digests['lib/c-large.bin'] in terminal.firmware_content()['held']
+    assert ingest_spool(terminal, spool) == {'pieces': 0, 'bytes': 0, 'dropped': [], 'errors': []}
+
+
+def test_ingest_spool_keeps_no_file_that_does_not_match_its_sha256(terminal, tmp_path):
+    spool = str(tmp_path / 'spool')
+    data = os.urandom(5000)
+    wrong = 'e' * 64
+    segments = [{'rel': 'x', 'sha256': wrong, 'size': len(data), 'offset': 0, 'length': len(data)}]
+    body = piece_header(segments) + data  # a piece intact in itself that claims the wrong sha256
+    os.makedirs(spool)
+    with open(os.path.join(spool, piece_name(0, hashlib.sha256(body).hexdigest())), 'wb') as handle:
+        handle.write(body)
+    result = ingest_spool(terminal, spool)
+    assert len(result['errors']) == 1 and 'does not match that sha256' in result['errors'][0]
+    assert wrong not in terminal.firmware_content()['held'] and wrong not in terminal.firmware_content()['partial']
