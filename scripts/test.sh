@@ -30,7 +30,7 @@ step execution-environment bash scripts/ee-create.sh
 step "terminal images smoke" bash tests/images/smoke.sh
 step "platform write side" python3 tests/images/platform_write.py --no-build
 step "install from the artifact" bash tests/install/run.sh
-for scenario in ${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout}; do
+for scenario in ${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout update_faults}; do
   step "molecule $scenario" molecule_scenario "$scenario"
 done
 
