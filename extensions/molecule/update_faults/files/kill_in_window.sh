@@ -18,13 +18,13 @@ tree() {
   for child in $(ps -o pid= --ppid "$1"); do echo "$child"; tree "$child"; done
 }
 kill_run() {
-  local pids="" pass
+  local pids=() pass
   for pass in 1 2 3; do  # stopped first, so that none forks a new one while the tree is read
-    pids="$run $(tree "$run")"
-    kill -STOP $pids 2>/dev/null
+    mapfile -t pids < <(echo "$run"; tree "$run")
+    kill -STOP "${pids[@]}" 2>/dev/null
   done
-  kill -KILL $pids 2>/dev/null
-  echo "killed_pids=$(echo $pids | wc -w)"
+  kill -KILL "${pids[@]}" 2>/dev/null
+  echo "killed_pids=${#pids[@]} stop_passes=$pass"
 }
 
 # One Python loop inside the terminal polls every 20 ms and prints the state when the window is open (exit 0), or
