@@ -137,6 +137,35 @@ def receive(platform, chunks):
     return {'received': results}
 
 
+# The install's work directory (the slot's files assembled before staging): posfleet-firmware-assemble-<pid>-*.
+WORK_PREFIX = 'posfleet-firmware-assemble-'
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def clear_stale_work_dirs(base=None):
+    """Remove the work directories of installs whose process is gone (a power cut or a kill during the install
+    leaves a copy of the whole slot behind, and every later update would add one); the names removed."""
+    base = base or tempfile.gettempdir()
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(base)):
+            pid = name[len(WORK_PREFIX):].split('-', 1)[0] if name.startswith(WORK_PREFIX) else ''
+            # our own pid: a directory of an earlier boot (ours is made after this)
+            if pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+                removed.append(name)
+    return removed
+
+
 def install(platform, files, manifest, trial_deadline):
     """Stage the inactive slot from what the terminal holds and start its trial (or find the trial pending)."""
     firmware = platform.firmware()
@@ -148,7 +177,8 @@ def install(platform, files, manifest, trial_deadline):
         trial = platform.start_trial(active, trial_deadline)  # unchanged: says whether it has booted
         return {'slot': active, 'staged': False, 'trial': trial, 'boot_id': platform.boot_id()}
     slot = firmware['inactive_slot']
-    work = tempfile.mkdtemp(prefix='posfleet-firmware-')
+    clear_stale_work_dirs()
+    work = tempfile.mkdtemp(prefix=f'{WORK_PREFIX}{os.getpid()}-')
     try:
         source = os.path.join(work, 'source')
         platform.assemble_content(files, source)
