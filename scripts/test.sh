@@ -12,7 +12,7 @@ cd "$POSFLEET_ROOT" || exit 1
 
 jobs=${POSFLEET_JOBS:-2}
 # The Molecule scenarios; POSFLEET_SCENARIOS picks some.
-scenarios=${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout}
+scenarios=${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout update_faults}
 out=$(mktemp -d /tmp/posfleet-test.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
@@ -24,6 +24,7 @@ add() { local name=$1; shift; steps+=("$name|$*"); }
 scenario() { case " $scenarios " in *" $1 "*) add "molecule $1" molecule_scenario "$1" ;; esac; }
 # Roughly the longest first, a CPU-bound step (sanity, unit, ansible-lint) beside a scenario that mostly waits.
 scenario resilience
+scenario update_faults
 add sanity bash scripts/sanity.sh
 scenario week
 add unit python -m pytest -q -p no:cacheprovider tests/unit

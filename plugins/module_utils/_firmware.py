@@ -256,6 +256,35 @@ def receive(platform, spool):
     return {'received': ingest_spool(platform, spool, remove_spool=False), 'content': platform.firmware_content()}
 
 
+# The install's work directory (the slot's files assembled before staging): posfleet-firmware-assemble-<pid>-*.
+WORK_PREFIX = 'posfleet-firmware-assemble-'
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def clear_stale_work_dirs(base=None):
+    """Remove the work directories of installs whose process is gone (a power cut or a kill during the install
+    leaves a copy of the whole slot behind, and every later update would add one); the names removed."""
+    base = base or tempfile.gettempdir()
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(base)):
+            pid = name[len(WORK_PREFIX):].split('-', 1)[0] if name.startswith(WORK_PREFIX) else ''
+            # our own pid: a directory of an earlier boot (ours is made after this)
+            if pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+                removed.append(name)
+    return removed
+
+
 def install(platform, files, manifest, trial_deadline, spool=None):
     """Take in the pieces the transfer left in ``spool``, stage the inactive slot from what the terminal holds and
     start its trial (or find the trial pending)."""
@@ -273,7 +302,8 @@ def install(platform, files, manifest, trial_deadline, spool=None):
         trial = platform.start_trial(active, trial_deadline)  # unchanged: says whether it has booted
         return {'slot': active, 'staged': False, 'trial': trial, 'boot_id': platform.boot_id()}
     slot = firmware['inactive_slot']
-    work = tempfile.mkdtemp(prefix='posfleet-firmware-')
+    clear_stale_work_dirs()
+    work = tempfile.mkdtemp(prefix=f'{WORK_PREFIX}{os.getpid()}-')
     try:
         source = os.path.join(work, 'source')
         platform.assemble_content(files, source)

@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
+import sys
 
 import pytest
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._firmware import (
+    WORK_PREFIX,
     check_option_ranges,
+    clear_stale_work_dirs,
     get_firmware_argument_spec,
     ingest_spool,
     piece_header,
@@ -154,3 +158,22 @@ def test_ingest_spool_keeps_no_file_that_does_not_match_its_sha256(terminal, tmp
     result = ingest_spool(terminal, spool)
     assert len(result['errors']) == 1 and 'does not match that sha256' in result['errors'][0]
     assert wrong not in terminal.firmware_content()['held'] and wrong not in terminal.firmware_content()['partial']
+
+
+def test_stale_install_work_dirs_are_removed(tmp_path):
+    """A killed install leaves its work directory: the next install removes it, never a live one's."""
+    gone = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True,
+                          check=True)
+    dead = int(gone.stdout)
+    names = {
+        'dead': f'{WORK_PREFIX}{dead}-abc',
+        'live': f'{WORK_PREFIX}{os.getppid()}-def',
+        'own': f'{WORK_PREFIX}{os.getpid()}-ghi',
+        'other': 'posfleet-firmware-xyz',
+    }
+    for name in names.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'bin').mkdir()
+    # a directory named with our own pid is from an earlier boot: ours is made after the clean-up
+    assert clear_stale_work_dirs(str(tmp_path)) == sorted([names['dead'], names['own']])
+    assert sorted(os.listdir(tmp_path)) == sorted([names['live'], names['other']])
