@@ -64,10 +64,12 @@ while time.time() < deadline:
     trial = ua == 1 and boot and boot != old_boot
     seen = None
     if window == 'transfer':
-        objects = os.listdir(cache + '/objects') if os.path.isdir(cache + '/objects') else []
-        if len(objects) >= 3:
-            partial = os.listdir(cache + '/partial') if os.path.isdir(cache + '/partial') else []
-            seen = f'seen_objects={len(objects)} seen_partial={len(partial)}'
+        # the pieces put so far wait in the connection user's spool until the install stage takes them in
+        pieces = glob.glob('/home/*/.ansible/tmp/posfleet-firmware-spool/*.piece') \
+            + glob.glob('/root/.ansible/tmp/posfleet-firmware-spool/*.piece')
+        if len(pieces) >= 2:
+            objects = os.listdir(cache + '/objects') if os.path.isdir(cache + '/objects') else []
+            seen = f'seen_pieces={len(pieces)} seen_objects={len(objects)}'
     elif window == 'staging':
         found = glob.glob(f'/slots/.{slot}.staging-*')
         if found:
