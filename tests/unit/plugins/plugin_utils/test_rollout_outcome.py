@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.posfleet.terminals.plugins.filter import rollout as rollout_filter
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _rollout as ro
 
 PKG = "posfleet-emv-kernel"
@@ -94,6 +93,9 @@ def test_revert_cannot_remove_a_new_package_nor_find_a_missing_deb():
 
 
 def test_revert_finds_the_old_deb_beside_the_new_one(tmp_path):
+    # Imported here, not at collection: the filter pulls in controller code that changes how modules report warnings.
+    from ansible_collections.posfleet.terminals.plugins.filter import rollout as rollout_filter
+
     old = tmp_path / f"{PKG}_7.1.1_all.deb"
     old.write_bytes(b"x")
     (tmp_path / f"{PKG}_7.1.10_all.deb").write_bytes(b"y")  # another version, not a prefix match
