@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import glob
+import os
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _rollout
@@ -42,6 +45,22 @@ def rollout_verdict(batch, outcomes, thresholds=_rollout.DEFAULT_THRESHOLDS, wav
     return _rollout.verdict(int(wave), list(batch), outcomes or {}, thresholds)
 
 
+def update_outcome(result, kind=_rollout.FIRMWARE, target=None, backup=None):
+    return _rollout.outcome(result, kind, target, backup)
+
+
+def _deb_beside(new_deb, name, version):
+    """The .deb of ``name`` ``version`` in the directory of ``new_deb`` (any architecture), or None."""
+    pattern = os.path.join(os.path.dirname(new_deb) or ".", _rollout.deb_file_name(glob.escape(name),
+                                                                                   glob.escape(version), "*"))
+    found = sorted(glob.glob(pattern))
+    return found[0] if found else None
+
+
+def software_revert_packages(previous_versions, packages, repository=None):
+    return _rollout.revert_packages(previous_versions, packages, repository, find_deb=_deb_beside)
+
+
 class FilterModule:
     """Rollout filters of update.yml: order, wave verdicts and the fleet summary."""
 
@@ -53,4 +72,6 @@ class FilterModule:
             "rollout_batch": _wrap(rollout_batch),
             "rollout_verdict": _wrap(rollout_verdict),
             "rollout_revert_targets": _wrap(_rollout.revert_targets),
+            "update_outcome": _wrap(update_outcome),
+            "software_revert_packages": _wrap(software_revert_packages),
         }

@@ -34,9 +34,15 @@ STATUSES = (UPDATED, UNCHANGED, ROLLED_BACK, REFUSED, DEFERRED, FAILED, UNREACHA
 # not counted.
 COUNTED = frozenset((ROLLED_BACK, FAILED, UNREACHABLE))
 
-# The keys of an outcome a terminal's record keeps.
-OUTCOME_KEYS = ("wave", "previous_version", "version", "target_version", "reason", "out_of_service_s",
-                "bytes_transferred", "backup")
+# The keys of an outcome a terminal's record keeps (``packages_before``/``packages_after``: a package update's
+# versions, package to version).
+OUTCOME_KEYS = ("wave", "kind", "previous_version", "version", "target_version", "reason", "out_of_service_s",
+                "bytes_transferred", "backup", "packages_before", "packages_after")
+FIRMWARE = "firmware"
+SOFTWARE = "software"
+KINDS = (FIRMWARE, SOFTWARE)
+# Words the software module's refusals carry (it fails before any change; the firmware module returns ``refused``).
+_UNCHANGED_WORDS = "nothing was changed"
 _PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
 
 
@@ -192,15 +198,111 @@ def revert_targets(outcomes):
                   if isinstance(outcome, dict) and outcome.get("status") == UPDATED)
 
 
+def _packages_text(versions):
+    """``{package: version}`` as one line (``None``: not installed), e.g. ``posfleet-emv-kernel 7.1.1``."""
+    if not isinstance(versions, dict) or not versions:
+        return None
+    return ", ".join(f"{name} {version or '(none)'}" for name, version in sorted(versions.items()))
+
+
+def _status(result, kind):
+    if result.get("unreachable"):
+        return UNREACHABLE
+    if result.get("rolled_back"):
+        return ROLLED_BACK
+    if result.get("refused"):
+        return REFUSED
+    if result.get("failed"):
+        # The software module refuses by failing before any change (no rollback key in its answer).
+        if kind == SOFTWARE and "rolled_back" not in result and _UNCHANGED_WORDS in str(result.get("msg") or ""):
+            return REFUSED
+        return FAILED
+    return UPDATED if result.get("changed") else UNCHANGED
+
+
+def outcome(result, kind=FIRMWARE, target=None, backup=None):
+    """How one terminal's update (or revert) ended, from the registered result of ``posfleet.terminals.firmware``
+    (``kind`` firmware, ``target`` the version) or ``posfleet.terminals.software`` (``kind`` software, ``target``
+    the packages, a list of ``{name, version}``): the outcome the roles set and update.yml records. A failed task's
+    result (``ansible_failed_result``) or none at all gives ``failed`` with the task's message."""
+    if kind not in KINDS:
+        raise RolloutError(f"update outcome: kind {kind!r} is not one of {', '.join(KINDS)}. Fix: give firmware or "
+                           "software")
+    result = result if isinstance(result, dict) else {"failed": True, "msg": "the update did not run"}
+    status = _status(result, kind)
+    reason = result.get("reason") or (result.get("msg") if result.get("failed") or result.get("unreachable")
+                                      else None)
+    found = {
+        "status": status,
+        "kind": kind,
+        "reason": reason or None,
+        "out_of_service_s": result.get("out_of_service_s"),
+        "bytes_transferred": result.get("bytes_transferred"),
+        "backup": backup or None,
+    }
+    if kind == FIRMWARE:
+        found.update(previous_version=result.get("previous_version"), version=result.get("version"),
+                     target_version=target or None)
+    else:
+        wanted = {p.get("name"): p.get("version") for p in target or [] if isinstance(p, dict)}
+        before, after = result.get("previous_versions"), result.get("versions")
+        found.update(packages_before=before if isinstance(before, dict) else None,
+                     packages_after=after if isinstance(after, dict) else None,
+                     previous_version=_packages_text(before), version=_packages_text(after),
+                     target_version=_packages_text(wanted))
+    return found
+
+
+def revert_packages(previous_versions, packages, repository=None, find_deb=None):
+    """What a package revert installs: ``{packages: [{name, version[, deb]}], problems: [text]}``.
+
+    ``previous_versions`` are the update outcome's ``packages_before`` (package -> version, ``None`` when the update
+    installed it first), ``packages`` the update's list. From a ``repository`` apt fetches the old version; from
+    files, ``find_deb(directory, name, version)`` finds the old version's ``.deb`` beside the new one (its
+    Debian file name ``name_version_arch.deb``). A package that was not installed before cannot be put back: the
+    module does not remove packages."""
+    chosen, problems = [], []
+    for package in packages or []:
+        name = package.get("name")
+        if name not in (previous_versions or {}):
+            continue
+        old = previous_versions[name]
+        if not old:
+            problems.append(f"{name} was not installed before the update and posfleet.terminals.software does not "
+                            "remove packages")
+            continue
+        if repository:
+            chosen.append({"name": name, "version": old})
+            continue
+        deb = find_deb(package.get("deb") or "", name, old) if find_deb else None
+        if not deb:
+            problems.append(f"no .deb of {name} {old} beside {package.get('deb') or 'the new one'} (its Debian file "
+                            f"name {deb_file_name(name, old, '*')})")
+            continue
+        chosen.append({"name": name, "version": old, "deb": deb})
+    return {"packages": chosen, "problems": problems}
+
+
+def deb_file_name(name, version, arch):
+    """The Debian file name of a package (``dpkg-name``): the epoch is not part of it."""
+    return f"{name}_{version.split(':', 1)[-1]}_{arch}.deb"
+
+
 def host_record(host, run_id, outcome=None, error=None, store=None, user=None):
     """One terminal's record of a rollout (results/update/hosts/<host>.json): the outcome's status and keys, the
-    firmware version before and after."""
+    versions before and after (the firmware, or each package)."""
     outcome = dict(outcome or {})
     status = outcome.get("status") if outcome.get("status") in STATUSES else (FAILED if error else UNREACHABLE)
-    before = {"firmware": outcome["previous_version"]} if outcome.get("previous_version") else {}
-    after = {"firmware": outcome["version"]} if outcome.get("version") else {}
+    if outcome.get("kind") == SOFTWARE:
+        before = {k: v for k, v in (outcome.get("packages_before") or {}).items() if v}
+        after = {k: v for k, v in (outcome.get("packages_after") or {}).items() if v}
+        changed = sorted(name for name in after if after[name] != before.get(name))
+    else:
+        before = {"firmware": outcome["previous_version"]} if outcome.get("previous_version") else {}
+        after = {"firmware": outcome["version"]} if outcome.get("version") else {}
+        changed = ["firmware"]
     return _runrecord.host_record(host, run_id, status, error=error, user=user, store=store,
-                                  changed=["firmware"] if status in (UPDATED, REVERTED) else [],
+                                  changed=changed if status in (UPDATED, REVERTED) else [],
                                   versions_before=before, versions_after=after,
                                   **{key: outcome.get(key) for key in OUTCOME_KEYS})
 
