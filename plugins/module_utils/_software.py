@@ -14,11 +14,11 @@ Target-side code: Python >= 3.9 standard library only.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _version
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 from ansible_collections.posfleet.terminals.plugins.module_utils._update_gate import health_gate
@@ -253,14 +253,6 @@ def run(platform, params, check_mode=False):
     if result['reason']:
         message = f'terminal {platform.terminal_id}: {STEP}: {result["reason"]}. Fix: {fix}'
     return result, message
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def received_debs(platform, todo, sent):
