@@ -20,8 +20,8 @@ import shutil
 import tempfile
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _update_gate
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, as_int
+from ansible_collections.posfleet.terminals.plugins.module_utils import _update_gate, _update_preconditions
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import as_int
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 
 STAGES = ('inspect', 'boot_id', 'receive', 'install', 'revert', 'gate', 'recover', 'verify', 'finish')
@@ -81,34 +81,13 @@ def plan_delta(files, held, partial):
     return missing, wire
 
 
-def _battery(platform):
-    """``{present, charge_pct, charging}`` of the battery, or ``None`` when the model has none."""
-    try:
-        state = platform.peripherals().get('battery') or {}
-    except TerminalError:
-        return None
-    if not state.get('present'):
-        return None
-    return {'present': True, 'charge_pct': state.get('charge_pct'), 'charging': state.get('charging')}
-
-
 def inspect(platform):
     """Everything the controller needs to decide, in one round trip."""
     model = platform.model()
     firmware = platform.firmware()
     content = platform.firmware_content()
     daemon = platform.daemon_info()
-    maintenance = None
-    journal = None
-    if daemon['running']:
-        try:
-            maintenance = platform.maintenance_state(live=True)
-        except TerminalError as exc:
-            maintenance = {'enabled': False, 'error': str(exc)}
-        try:
-            journal = platform.journal_summary()
-        except TerminalError as exc:
-            journal = {'error': str(exc)}
+    preconditions = _update_preconditions.read_facts(platform, model, daemon)
     return {
         'terminal_id': platform.terminal_id,
         'model': model['model'],
@@ -118,10 +97,8 @@ def inspect(platform):
         'partial': content['partial'],
         'free_bytes': content['free_bytes'],
         'daemon': daemon,
-        'maintenance': maintenance,
-        'journal': journal,
-        'battery': _battery(platform),
         'boot_id': platform.boot_id(),
+        **preconditions,  # mobile, maintenance, journal, battery: judged by _update_preconditions.problems
     }
 
 

@@ -26,7 +26,8 @@ description:
     with RV(rolled_back=true) and the RV(reason).
   - Refuses with a clear error, changing nothing, when the terminal is not in maintenance mode, its open batch is not
     settled (unless O(settlement_override_reason) is given), a mobile terminal's battery is below
-    O(min_battery_pct), a version is older than the installed one (unless O(allow_downgrade)), or free space is short.
+    O(min_battery_pct) or cannot be read, a version is older than the installed one (unless O(allow_downgrade)), or free
+    space is short. The refusal names every rule the update breaks, each with its fix, not only the first.
   - Packages already installed at their versions are left alone; when all are, nothing is sent and nothing changes.
 author:
   - posfleet developers (@posfleet)
@@ -98,7 +99,10 @@ options:
     type: str
   min_battery_pct:
     description:
-      - A terminal with a battery is refused below this charge, from V(0) to V(100).
+      - A terminal whose model has a battery is refused below this charge (V(0) to V(100)), and also when its
+        charge cannot be read (a battery that does not report is not known to last the update). V(0) turns the
+        battery check off, the override for a terminal whose battery gauge is broken. Terminals without a battery
+        are not affected. The same rule as M(posfleet.terminals.firmware).
     type: int
     default: 40
   health_gate:
