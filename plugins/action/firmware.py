@@ -181,8 +181,7 @@ class ActionModule(ActionBase):
                 'model': facts['model'], 'hardware_revision': facts['hardware_revision'], 'active_version': previous,
                 'security_version': fw.get('security_version', 0)}, allow_downgrade=args['allow_downgrade'])
             if fw['state'] == 'pending_trial':
-                problems.append(f'a trial of firmware {previous} is pending. Fix: let it be committed or fall back, '
-                                'then run again.')
+                problems.append(_update_preconditions.sentence(_firmware.pending_trial_problem(fw, 'refused')))
         held, partial = facts['held'], facts['partial']
         unique, wire = _firmware.plan_delta(files, held, partial)
         space = None if pending_same else (facts['free_bytes'], wire + 2 * total + HEADROOM)
@@ -259,11 +258,9 @@ class ActionModule(ActionBase):
         base = {'previous_version': current, 'version': current, 'slot': fw['active_slot'], 'terminal_id': self._host}
         problems, settlement_override = self._preconditions(facts, args, 'revert')
         if fw['state'] == 'pending_trial':
-            problems.append(f'a trial of firmware {current} is pending. Fix: let it be committed or fall back, then '
-                            'run again.')
+            problems.append(_update_preconditions.sentence(_firmware.pending_trial_problem(fw, 'revert')))
         if not target.get('present'):
-            problems.append(f'slot {other} holds no earlier firmware to go back to. Fix: install the version you '
-                            'want from a signed bundle.')
+            problems.append(_update_preconditions.sentence(_firmware.empty_slot_problem(other, 'revert')))
         elif target.get('security_version') is None or target['security_version'] < fw.get('security_version', 0):
             problems.append(f'firmware {target["version"]} in slot {other} has security version '
                             f'{target.get("security_version")}, below the terminal\'s floor '

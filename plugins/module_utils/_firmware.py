@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _update_gate, _update_preconditions
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import as_int
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, as_int
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 
 STAGES = ('inspect', 'boot_id', 'receive', 'install', 'revert', 'gate', 'recover', 'verify', 'finish')
@@ -81,6 +81,20 @@ def plan_delta(files, held, partial):
     return missing, wire
 
 
+def pending_trial_problem(firmware, step, terminal_id=None):
+    """The refusal of a change while a trial is pending (``firmware``: ``platform.firmware()``): the one wording of
+    it, for the module's stages and the action plugin's refusals."""
+    return TerminalError(step, f'a trial of firmware {firmware["active_version"]} in slot {firmware["active_slot"]} '
+                         'is pending', 'let it finish (it is committed or falls back by itself), then run again',
+                         terminal_id)
+
+
+def empty_slot_problem(slot, step, terminal_id=None):
+    """The refusal of a revert to ``slot`` that holds no firmware: the one wording of it."""
+    return TerminalError(step, f'slot {slot} holds no earlier firmware to go back to',
+                         'install the version you want from a signed bundle instead', terminal_id)
+
+
 def inspect(platform):
     """Everything the controller needs to decide, in one round trip."""
     model = platform.model()
@@ -120,8 +134,7 @@ def install(platform, files, manifest, trial_deadline):
     active = firmware['active_slot']
     if firmware['state'] == 'pending_trial':
         if firmware['active_version'] != manifest['version']:
-            raise platform.error('install', f'a trial of firmware {firmware["active_version"]} in slot {active} is '
-                                 'pending', 'let it finish (it is committed or falls back by itself), then run again')
+            raise pending_trial_problem(firmware, 'install', platform.terminal_id)
         trial = platform.start_trial(active, trial_deadline)  # unchanged: says whether it has booted
         return {'slot': active, 'staged': False, 'trial': trial, 'boot_id': platform.boot_id()}
     slot = firmware['inactive_slot']
@@ -142,14 +155,11 @@ def revert(platform, trial_deadline):
     ``start_trial`` refuses a slot that does not boot or is below the security floor."""
     firmware = platform.firmware()
     if firmware['state'] == 'pending_trial':
-        raise platform.error('revert', f'a trial of firmware {firmware["active_version"]} in slot '
-                             f'{firmware["active_slot"]} is pending', 'let it finish (it is committed or falls back by '
-                             'itself), then run again')
+        raise pending_trial_problem(firmware, 'revert', platform.terminal_id)
     slot = firmware['inactive_slot']
     previous = (firmware.get('slots') or {}).get(slot) or {}
     if not slot or not previous.get('present'):
-        raise platform.error('revert', f'slot {slot} holds no earlier firmware to go back to',
-                             'install the version you want with a signed bundle instead')
+        raise empty_slot_problem(slot, 'revert', platform.terminal_id)
     trial = platform.start_trial(slot, trial_deadline)
     return {'slot': slot, 'version': previous['version'], 'trial': trial, 'boot_id': platform.boot_id()}
 

@@ -11,10 +11,13 @@ import pytest
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._firmware import (
     check_option_ranges,
+    empty_slot_problem,
     get_firmware_argument_spec,
+    pending_trial_problem,
     plan_delta,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
+from ansible_collections.posfleet.terminals.plugins.module_utils._update_preconditions import sentence
 
 A, B, C = 'a' * 64, 'b' * 64, 'c' * 64
 FILES = {
@@ -47,3 +50,14 @@ def test_option_ranges_refuse_before_anything():
         check_option_ranges(dict(options, trial_deadline=5), 'T1')
     with pytest.raises(TerminalError, match='min_battery_pct'):
         check_option_ranges(dict(options, min_battery_pct=101), 'T1')
+
+
+def test_the_pending_trial_and_empty_slot_refusals_read_the_same_for_the_stage_and_the_plugin():
+    pending = pending_trial_problem({'active_version': '2.4.0', 'active_slot': 'b'}, 'revert', 'T1')
+    assert str(pending) == ('terminal T1: revert: a trial of firmware 2.4.0 in slot b is pending. Fix: let it finish '
+                            '(it is committed or falls back by itself), then run again')
+    assert sentence(pending) == ('A trial of firmware 2.4.0 in slot b is pending. Fix: let it finish (it is committed '
+                                 'or falls back by itself), then run again.')
+    empty = empty_slot_problem('a', 'revert', 'T1')
+    assert sentence(empty) == ('Slot a holds no earlier firmware to go back to. Fix: install the version you want from '
+                               'a signed bundle instead.')
