@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _firmware
+from ansible_collections.posfleet.terminals.plugins.module_utils import _firmware, _update_preconditions
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _bundle
 
 MODULE = 'posfleet.terminals.firmware'
@@ -131,38 +131,15 @@ class ActionModule(ActionBase):
 
     # -- the update ----------------------------------------------------------------------------------------------
 
-    def _preconditions(self, facts, args):
-        """What keeps any change of the terminal's firmware from starting (maintenance mode, the open batch, the
-        battery), each with its fix: ``(problems, the settlement override in force or None)``."""
-        problems = []
-        maintenance = facts.get('maintenance') or {}
-        if not maintenance.get('enabled'):
-            why = maintenance.get('error') or (facts['daemon'].get('error') if not facts['daemon']['running'] else None)
-            problems.append('the terminal is not in maintenance mode' + (f' ({why})' if why else '') + '. Fix: enter '
-                            'it first with posfleet.terminals.maintenance_mode (state: enabled).')
+    def _preconditions(self, facts, args, step, space=None):
+        """What keeps any change of the terminal's firmware from starting (``_update_preconditions``: maintenance
+        mode, the open batch, the battery, the free space), each a sentence with its fix: ``(problems, the
+        settlement override in force or None)``."""
+        found = _update_preconditions.problems(facts, args, step, self._host, space=space)
         journal = facts.get('journal') or {}
-        override = args['settlement_override_reason']
-        unsettled = journal.get('unsettled_count')
-        settlement_override = None
-        if journal.get('error') or unsettled is None:
-            if not override:
-                problems.append(f'the open batch cannot be read ({journal.get("error") or "no journal answer"}). '
-                                'Fix: check the terminal daemon, or give settlement_override_reason.')
-            else:
-                settlement_override = override
-        elif unsettled:
-            if not override:
-                amount = f'{journal.get("unsettled_amount_minor")} {journal.get("currency") or ""}'.strip()
-                problems.append(f'the terminal has {unsettled} unsettled transaction(s) ({amount} minor units). '
-                                'Fix: settle the batch first, or give settlement_override_reason (it is recorded).')
-            else:
-                settlement_override = override
-        battery = facts.get('battery')
-        if battery and isinstance(battery.get('charge_pct'), (int, float)) \
-                and battery['charge_pct'] < args['min_battery_pct']:
-            problems.append(f'the battery is at {battery["charge_pct"]}%, below min_battery_pct '
-                            f'{args["min_battery_pct"]}%. Fix: charge the terminal, then run again.')
-        return problems, settlement_override
+        needs_override = bool(journal.get('error')) or journal.get('unsettled_count') != 0
+        settlement_override = args['settlement_override_reason'] if needs_override else None
+        return [_update_preconditions.sentence(problem) for problem in found], settlement_override
 
     def _update(self, args):
         check = self._task.check_mode
@@ -205,16 +182,12 @@ class ActionModule(ActionBase):
                 'model': facts['model'], 'hardware_revision': facts['hardware_revision'], 'active_version': previous,
                 'security_version': fw.get('security_version', 0)}, allow_downgrade=args['allow_downgrade'])
             if fw['state'] == 'pending_trial':
-                problems.append(f'a trial of firmware {previous} is pending. Fix: let it be committed or fall back, '
-                                'then run again.')
-        more, settlement_override = self._preconditions(facts, args)
-        problems += more
+                problems.append(_update_preconditions.sentence(_firmware.pending_trial_problem(fw, 'refused')))
         held, partial = facts['held'], facts['partial']
         unique, wire = _firmware.plan_delta(files, held, partial)
-        need = wire + 2 * total + HEADROOM
-        if not pending_same and facts['free_bytes'] < need:
-            problems.append(f'{facts["free_bytes"]} bytes are free, the update needs {need}. Fix: free space on the '
-                            'terminal (old logs, receipts), then run again.')
+        space = None if pending_same else (facts['free_bytes'], wire + 2 * total + HEADROOM)
+        more, settlement_override = self._preconditions(facts, args, 'refused', space)
+        problems += more
         if problems:
             raise self._refusal('refused', problems, **base)
         base['settlement_override_reason'] = settlement_override
@@ -284,13 +257,11 @@ class ActionModule(ActionBase):
         other = fw.get('inactive_slot')
         target = (fw.get('slots') or {}).get(other) or {}
         base = {'previous_version': current, 'version': current, 'slot': fw['active_slot'], 'terminal_id': self._host}
-        problems, settlement_override = self._preconditions(facts, args)
+        problems, settlement_override = self._preconditions(facts, args, 'revert')
         if fw['state'] == 'pending_trial':
-            problems.append(f'a trial of firmware {current} is pending. Fix: let it be committed or fall back, then '
-                            'run again.')
+            problems.append(_update_preconditions.sentence(_firmware.pending_trial_problem(fw, 'revert')))
         if not target.get('present'):
-            problems.append(f'slot {other} holds no earlier firmware to go back to. Fix: install the version you '
-                            'want from a signed bundle.')
+            problems.append(_update_preconditions.sentence(_firmware.empty_slot_problem(other, 'revert')))
         elif target.get('security_version') is None or target['security_version'] < fw.get('security_version', 0):
             problems.append(f'firmware {target["version"]} in slot {other} has security version '
                             f'{target.get("security_version")}, below the terminal\'s floor '

@@ -32,7 +32,9 @@ def rollout_plan(ordered, waves=_rollout.DEFAULT_WAVES, stores=None, limits=None
 
 
 def rollout_wave(plan, host):
-    """The 0-based wave of ``host`` in ``plan`` (``rollout_plan``'s result)."""
+    """The 0-based wave of ``host`` in ``plan`` (``rollout_plan``'s result; None when it is not in the plan)."""
+    if "wave_of" in plan:  # computed once by rollout_plan
+        return plan["wave_of"].get(host)
     return _rollout.wave_of(host, plan["order"], plan["sizes"])
 
 

@@ -15,7 +15,6 @@ Target-side code: Python >= 3.9 standard library only.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -23,7 +22,8 @@ import shutil
 import tempfile
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _update_gate
+from ansible_collections.posfleet.terminals.plugins.module_utils import _update_gate, _update_preconditions
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, as_int
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 
@@ -84,15 +84,18 @@ def plan_delta(files, held, partial):
     return missing, wire
 
 
-def _battery(platform):
-    """``{present, charge_pct, charging}`` of the battery, or ``None`` when the model has none."""
-    try:
-        state = platform.peripherals().get('battery') or {}
-    except TerminalError:
-        return None
-    if not state.get('present'):
-        return None
-    return {'present': True, 'charge_pct': state.get('charge_pct'), 'charging': state.get('charging')}
+def pending_trial_problem(firmware, step, terminal_id=None):
+    """The refusal of a change while a trial is pending (``firmware``: ``platform.firmware()``): the one wording of
+    it, for the module's stages and the action plugin's refusals."""
+    return TerminalError(step, f'a trial of firmware {firmware["active_version"]} in slot {firmware["active_slot"]} '
+                         'is pending', 'let it finish (it is committed or falls back by itself), then run again',
+                         terminal_id)
+
+
+def empty_slot_problem(slot, step, terminal_id=None):
+    """The refusal of a revert to ``slot`` that holds no firmware: the one wording of it."""
+    return TerminalError(step, f'slot {slot} holds no earlier firmware to go back to',
+                         'install the version you want from a signed bundle instead', terminal_id)
 
 
 def inspect(platform):
@@ -101,17 +104,7 @@ def inspect(platform):
     firmware = platform.firmware()
     content = platform.firmware_content()
     daemon = platform.daemon_info()
-    maintenance = None
-    journal = None
-    if daemon['running']:
-        try:
-            maintenance = platform.maintenance_state(live=True)
-        except TerminalError as exc:
-            maintenance = {'enabled': False, 'error': str(exc)}
-        try:
-            journal = platform.journal_summary()
-        except TerminalError as exc:
-            journal = {'error': str(exc)}
+    preconditions = _update_preconditions.read_facts(platform, model, daemon)
     return {
         'terminal_id': platform.terminal_id,
         'model': model['model'],
@@ -121,10 +114,8 @@ def inspect(platform):
         'partial': content['partial'],
         'free_bytes': content['free_bytes'],
         'daemon': daemon,
-        'maintenance': maintenance,
-        'journal': journal,
-        'battery': _battery(platform),
         'boot_id': platform.boot_id(),
+        **preconditions,  # mobile, maintenance, journal, battery: judged by _update_preconditions.problems
     }
 
 
@@ -200,14 +191,6 @@ def read_piece_header(handle, file_size):
     return segments, len(line)
 
 
-def _piece_digest(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def ingest_spool(platform, spool, remove_spool=True):
     """Take the pieces in the directory ``spool`` into the content cache, in their order, and remove them (and the
     directory once it is empty, when ``remove_spool``): each piece checked against the sha256 in its name (a torn
@@ -223,7 +206,7 @@ def ingest_spool(platform, spool, remove_spool=True):
         path = os.path.join(spool, name)
         try:
             if not os.path.isfile(path) or os.path.islink(path) \
-                    or _piece_digest(path) != PIECE_NAME_RE.fullmatch(name).group(2):
+                    or file_sha256(path) != PIECE_NAME_RE.fullmatch(name).group(2):
                 result['dropped'].append(name)
                 continue
             with open(path, 'rb') as handle:
@@ -297,8 +280,7 @@ def install(platform, files, manifest, trial_deadline, spool=None):
     active = firmware['active_slot']
     if firmware['state'] == 'pending_trial':
         if firmware['active_version'] != manifest['version']:
-            raise platform.error('install', f'a trial of firmware {firmware["active_version"]} in slot {active} is '
-                                 'pending', 'let it finish (it is committed or falls back by itself), then run again')
+            raise pending_trial_problem(firmware, 'install', platform.terminal_id)
         trial = platform.start_trial(active, trial_deadline)  # unchanged: says whether it has booted
         return {'slot': active, 'staged': False, 'trial': trial, 'boot_id': platform.boot_id()}
     slot = firmware['inactive_slot']
@@ -320,14 +302,11 @@ def revert(platform, trial_deadline):
     ``start_trial`` refuses a slot that does not boot or is below the security floor."""
     firmware = platform.firmware()
     if firmware['state'] == 'pending_trial':
-        raise platform.error('revert', f'a trial of firmware {firmware["active_version"]} in slot '
-                             f'{firmware["active_slot"]} is pending', 'let it finish (it is committed or falls back by '
-                             'itself), then run again')
+        raise pending_trial_problem(firmware, 'revert', platform.terminal_id)
     slot = firmware['inactive_slot']
     previous = (firmware.get('slots') or {}).get(slot) or {}
     if not slot or not previous.get('present'):
-        raise platform.error('revert', f'slot {slot} holds no earlier firmware to go back to',
-                             'install the version you want with a signed bundle instead')
+        raise empty_slot_problem(slot, 'revert', platform.terminal_id)
     trial = platform.start_trial(slot, trial_deadline)
     return {'slot': slot, 'version': previous['version'], 'trial': trial, 'boot_id': platform.boot_id()}
 

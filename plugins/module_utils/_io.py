@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The one atomic file writer of the target side.
+"""The one atomic file writer of the target side, and the one way the collection reads a file's sha256.
 
 A terminal loses power mid-write; a reader must then see the old file or the new one, never a mix. So: write
 a temporary file in the same directory (same file system, so the rename is atomic), fsync it, give it its
@@ -21,13 +21,38 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
 import time
 
+# Bytes read at a time when a file is hashed or copied: large reads keep a bundle's hashing out of the
+# interpreter's per-call overhead, and stay small beside a terminal's memory.
+READ_SIZE = 1 << 20
 # How long a writer waits for another to release a lock before it gives up with an error naming the lock file.
 LOCK_TIMEOUT = 300
+
+
+def read_chunks(handle, size=READ_SIZE):
+    """The bytes of the open binary file ``handle`` up to its end, ``size`` bytes at a time."""
+    while True:
+        chunk = handle.read(size)
+        if not chunk:
+            return
+        yield chunk
+
+
+def file_sha256(path):
+    """The sha256 (hex) of the file at ``path``, read in chunks (a bundle does not fit in memory).
+
+    The collection's one copy; ``_platform/slots.py`` keeps its own because the terminal image carries that file
+    standalone (its boot loader imports it, with no collection around it)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in read_chunks(handle):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def atomic_write(path, data, mode=0o644, dir_mode=0o755):

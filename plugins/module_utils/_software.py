@@ -14,11 +14,11 @@ Target-side code: Python >= 3.9 standard library only.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _version
+from ansible_collections.posfleet.terminals.plugins.module_utils import _update_preconditions, _version
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, check_ranges
 from ansible_collections.posfleet.terminals.plugins.module_utils._update_gate import health_gate
@@ -113,40 +113,24 @@ class Update:
         return self.todo, self.refusal()
 
     def refusal(self):
-        """The first rule the update breaks, as a TerminalError, or ``None``: downgrade, maintenance mode, the
-        open batch, the battery of a mobile terminal. Free space is judged where the sizes are known."""
+        """Every rule the update breaks, as one TerminalError, or ``None``: a downgrade, then the preconditions
+        of every update (``_update_preconditions``: maintenance mode, the open batch, the battery of a mobile
+        terminal). Free space is judged where the sizes are known (``space_refusal``)."""
+        found = []
         for name, version in sorted(self.todo.items()):
             old = self.installed[name]['version']
             if old and not self.p['allow_downgrade'] and _version.compare(version, old) < 0:
-                return self.error(f'{name} {version} is older than the installed {old} (a downgrade); nothing was '
-                                  'changed', 'install a newer version, or set allow_downgrade: true')
-        maintenance = self.platform.maintenance_state(live=True)
-        if not maintenance['enabled']:
-            return self.error('the terminal is not in maintenance mode; nothing was changed',
-                              'enter it first (posfleet.terminals.maintenance_mode state=enabled)')
-        journal = self.platform.journal_summary()
-        count = journal.get('unsettled_count')
-        if (not isinstance(count, int) or isinstance(count, bool) or count != 0) \
-                and not self.p['settlement_override_reason']:
-            what = (f'{count} approved sale(s) are not settled' if isinstance(count, int)
-                    else 'nothing is known about the open batch (no unsettled count)')
-            return self.error(f'{what}; nothing was changed',
-                              'settle the batch first, or give settlement_override_reason (it is recorded)')
-        if self.platform.model()['peripherals'].get('battery'):
-            battery = self.platform.peripherals().get('battery') or {}
-            charge = battery.get('charge_pct')
-            if not isinstance(charge, (int, float)) or isinstance(charge, bool) or charge < self.p['min_battery_pct']:
-                return self.error(f'the battery is at {charge}% (below min_battery_pct {self.p["min_battery_pct"]}%); '
-                                  'nothing was changed', 'put the terminal on its charger and run again')
-        return None
+                found.append(self.error(f'{name} {version} is older than the installed {old} (a downgrade)',
+                                        'install a newer version, or set allow_downgrade: true'))
+        facts = _update_preconditions.read_facts(self.platform)
+        found += _update_preconditions.problems(facts, self.p, STEP, self.platform.terminal_id)
+        return _update_preconditions.refusal(found, STEP, self.platform.terminal_id)
 
     def space_refusal(self, need_bytes):
+        """The free-space problem of installing packages of ``need_bytes`` (a TerminalError), or ``None``."""
         free = self.platform.package_cache()['free_bytes']
-        need = need_bytes * SPACE_FACTOR + SPACE_MARGIN
-        if free < need:
-            return self.error(f'{free // 1048576} MiB free for the packages, {need // 1048576} MiB needed; nothing '
-                              'was changed', 'free space on the terminal (old logs, receipts), then run again')
-        return None
+        return _update_preconditions.space_problem(free, need_bytes * SPACE_FACTOR + SPACE_MARGIN, STEP,
+                                                   self.platform.terminal_id)
 
     def gate(self):
         if not self.p['health_gate']:
@@ -253,14 +237,6 @@ def run(platform, params, check_mode=False):
     if result['reason']:
         message = f'terminal {platform.terminal_id}: {STEP}: {result["reason"]}. Fix: {fix}'
     return result, message
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def received_debs(platform, todo, sent):

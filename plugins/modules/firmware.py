@@ -20,8 +20,9 @@ description:
     O(revoked_keys)), its expiry and creation time, the sha256 of every payload file, and its compatibility with
     the terminal (model, hardware revision, minimum source version, downgrade, security version floor). The
     terminal must be in maintenance mode (C(posfleet.terminals.maintenance_mode)), its open batch settled (or
-    O(settlement_override_reason) given), a mobile terminal's battery at O(min_battery_pct) or more, and its free
-    space enough. A refusal fails the task with the reason and changes nothing on the terminal.
+    O(settlement_override_reason) given), a mobile terminal's battery readable and at O(min_battery_pct) or more, and
+    its free space enough. A refusal fails the task with every reason, each with its fix, and changes nothing on the
+    terminal.
   - A terminal that already runs O(version), committed, is left alone (nothing transferred, no reboot,
     C(changed=false)).
   - B(Delta transfer.) Only the files whose sha256 the terminal holds in neither slot nor in its content cache are
@@ -107,8 +108,10 @@ options:
     type: str
   min_battery_pct:
     description:
-      - A terminal with a battery is refused below this charge (V(0) to V(100)). Terminals without a battery are
-        not affected.
+      - A terminal whose model has a battery is refused below this charge (V(0) to V(100)), and also when its
+        charge cannot be read (a battery that does not report is not known to last the update). V(0) turns the
+        battery check off, the override for a terminal whose battery gauge is broken. Terminals without a battery
+        are not affected. The same rule as M(posfleet.terminals.software).
     type: int
     default: 40
   bandwidth_limit_kbps:

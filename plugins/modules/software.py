@@ -26,7 +26,8 @@ description:
     with RV(rolled_back=true) and the RV(reason).
   - Refuses with a clear error, changing nothing, when the terminal is not in maintenance mode, its open batch is not
     settled (unless O(settlement_override_reason) is given), a mobile terminal's battery is below
-    O(min_battery_pct), a version is older than the installed one (unless O(allow_downgrade)), or free space is short.
+    O(min_battery_pct) or cannot be read, a version is older than the installed one (unless O(allow_downgrade)), or free
+    space is short. The refusal names every rule the update breaks, each with its fix, not only the first.
   - Packages already installed at their versions are left alone; when all are, nothing is sent and nothing changes.
 author:
   - posfleet developers (@posfleet)
@@ -98,7 +99,10 @@ options:
     type: str
   min_battery_pct:
     description:
-      - A terminal with a battery is refused below this charge, from V(0) to V(100).
+      - A terminal whose model has a battery is refused below this charge (V(0) to V(100)), and also when its
+        charge cannot be read (a battery that does not report is not known to last the update). V(0) turns the
+        battery check off, the override for a terminal whose battery gauge is broken. Terminals without a battery
+        are not affected. The same rule as M(posfleet.terminals.firmware).
     type: int
     default: 40
   health_gate:
@@ -212,6 +216,13 @@ files_transferred:
   returned: always
   type: int
   sample: 1
+refused:
+  description:
+    - V(true) when the update was refused before anything changed (a precondition, a version the source lacks, a
+      downgrade, free space); the task fails and C(msg) names every problem with its fix.
+  returned: when refused
+  type: bool
+  sample: true
 rolled_back:
   description: Whether the install failed (dpkg or the health gate) and the previous versions were put back.
   returned: always
@@ -282,7 +293,8 @@ def main():
         platform = load_platform()
         result, failure = run(platform, module.params, check_mode=module.check_mode)
     except TerminalError as exc:
-        module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
+        # Raised before anything changed (rollbacks are a result, not an exception): a refusal.
+        module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal, refused=True)
     except Exception as exc:
         module.fail_json(msg=f'posfleet.terminals.software: unexpected error: {exc}', exception=traceback.format_exc())
     diff = result.pop('diff')

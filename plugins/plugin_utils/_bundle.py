@@ -353,22 +353,6 @@ def _no_duplicate_keys(pairs):
     return document
 
 
-def _chunks(handle):
-    while True:
-        chunk = handle.read(CHUNK)
-        if not chunk:
-            return
-        yield chunk
-
-
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in _chunks(handle):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --- build ------------------------------------------------------------------------------------------------------
 
 def _payload_files(source_dir):
@@ -481,7 +465,7 @@ def plan_build(source_dir, private_key_path, passphrase=None, version=None, mode
     payload = _payload_files(source_dir)
     files = {}
     for rel, (path, size, mode) in payload.items():
-        files[rel] = {'sha256': _file_sha256(path), 'size': size, 'mode': f'{mode:04o}'}
+        files[rel] = {'sha256': _io.file_sha256(path), 'size': size, 'mode': f'{mode:04o}'}
     manifest = {
         'format': FORMAT, 'kind': 'firmware', 'version': version, 'models': list(models),
         'hardware_revisions': revisions, 'min_source_version': min_source_version,
@@ -659,7 +643,7 @@ class Bundle:
                 os.fchmod(fd, int(entry['mode'], 8))
                 digest = hashlib.sha256()
                 with os.fdopen(fd, 'wb') as out, self.open_payload(rel) as src:
-                    for chunk in _chunks(src):
+                    for chunk in _io.read_chunks(src):
                         digest.update(chunk)
                         out.write(chunk)
                 if digest.hexdigest() != entry['sha256']:
@@ -751,7 +735,7 @@ def read_bundle(path):
     if missing:
         raise BundleError(f'bundle {path}: the manifest lists files the bundle does not hold: '
                           f'{", ".join(missing[:5])}', rebuild)
-    return Bundle(path, manifest, manifest_bytes, signature, _file_sha256(path), size, payload)
+    return Bundle(path, manifest, manifest_bytes, signature, _io.file_sha256(path), size, payload)
 
 
 # --- verify -----------------------------------------------------------------------------------------------------
@@ -792,7 +776,7 @@ def verify(bundle, trust, now=None):
         digest = hashlib.sha256()
         count = 0
         with bundle.open_payload(rel) as handle:
-            for chunk in _chunks(handle):
+            for chunk in _io.read_chunks(handle):
                 digest.update(chunk)
                 count += len(chunk)
         if count != entry['size'] or digest.hexdigest() != entry['sha256']:

@@ -13,10 +13,11 @@ Private to the collection (leading underscore): it may change without notice.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tarfile
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256
 
 AR_MAGIC = b'!<arch>\n'
 CONTROL_MEMBERS = ('control.tar', 'control.tar.gz', 'control.tar.xz', 'control.tar.bz2')
@@ -76,10 +77,6 @@ def read_control(path):
             fields[key.strip().lower()] = value.strip()
     if not fields.get('package') or not fields.get('version'):
         raise DebError(f'{path}: its control file has no Package or Version', 'fix DEBIAN/control and rebuild')
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
     return {'package': fields['package'], 'version': fields['version'],
-            'architecture': fields.get('architecture') or 'all', 'sha256': digest.hexdigest(),
+            'architecture': fields.get('architecture') or 'all', 'sha256': file_sha256(path),
             'size': os.path.getsize(path)}

@@ -41,8 +41,6 @@ OUTCOME_KEYS = ("wave", "kind", "previous_version", "version", "target_version",
 FIRMWARE = "firmware"
 SOFTWARE = "software"
 KINDS = (FIRMWARE, SOFTWARE)
-# Words the software module's refusals carry (it fails before any change; the firmware module returns ``refused``).
-_UNCHANGED_WORDS = "nothing was changed"
 _PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
 
 
@@ -80,12 +78,14 @@ def wave_sizes(total, waves=DEFAULT_WAVES):
 
 
 def plan(ordered, waves=DEFAULT_WAVES, stores=None, limits=None):
-    """Waves that never take a store's last serving terminal out of service: ``{order, sizes}`` for ``serial``.
+    """Waves that never take a store's last serving terminal out of service: ``{order, sizes, wave_of}``, the
+    sizes for ``serial``.
 
     The waves get the sizes ``wave_sizes`` gives, filled in rollout order, but a terminal whose store already has
     its limit in the wave (``limits``: store -> ``posfleet_store_max_out_of_service``, None = all but one of the
     store's terminals, a store of one terminal: 1) waits for the next wave, and a wave that cannot be filled that
-    way is cut short. ``sizes`` are exact counts, so ``serial`` runs the waves as planned."""
+    way is cut short. ``sizes`` are exact counts, so ``serial`` runs the waves as planned; ``wave_of`` maps each
+    terminal to its 0-based wave (computed here once, not once per terminal)."""
     stores, limits = stores or {}, limits or {}
     store_of = {host: str(stores.get(host) or f"({host})") for host in ordered}
     members = {}
@@ -111,20 +111,24 @@ def plan(ordered, waves=DEFAULT_WAVES, stores=None, limits=None):
         new_order.extend(taken)
         sizes.append(len(taken))
         wave += 1
-    return {"order": new_order, "sizes": sizes}
+    return {"order": new_order, "sizes": sizes, "wave_of": wave_index(new_order, sizes)}
+
+
+def wave_index(ordered, waves=DEFAULT_WAVES):
+    """``{host: 0-based wave}`` of every terminal of the rollout order ``ordered``, the wave sizes computed once;
+    ``waves`` as ``serial`` takes it (the exact sizes of ``plan`` or the requested list)."""
+    index, start = {}, 0
+    for wave, size in enumerate(wave_sizes(len(ordered), waves)):
+        for host in ordered[start:start + size]:
+            index.setdefault(host, wave)
+        start += size
+    return index
 
 
 def wave_of(host, ordered, waves=DEFAULT_WAVES):
-    """The 0-based wave of ``host`` in the rollout order ``ordered`` (None when it is not in it); ``waves`` as
-    ``serial`` takes it (the exact sizes of ``plan`` or the requested list)."""
-    if host not in ordered:
-        return None
-    position, start = ordered.index(host), 0
-    for index, size in enumerate(wave_sizes(len(ordered), waves)):
-        if position < start + size:
-            return index
-        start += size
-    return None  # pragma: no cover - wave_sizes covers every position
+    """The 0-based wave of ``host`` in the rollout order ``ordered`` (None when it is not in it). For every host of
+    a plan, read ``plan["wave_of"]`` instead: this computes the waves again."""
+    return wave_index(ordered, waves).get(host)
 
 
 def batch(ordered, sizes, wave):
@@ -205,7 +209,7 @@ def _packages_text(versions):
     return ", ".join(f"{name} {version or '(none)'}" for name, version in sorted(versions.items()))
 
 
-def _status(result, kind):
+def _status(result):
     if result.get("unreachable"):
         return UNREACHABLE
     if result.get("rolled_back"):
@@ -213,9 +217,6 @@ def _status(result, kind):
     if result.get("refused"):
         return REFUSED
     if result.get("failed"):
-        # The software module refuses by failing before any change (no rollback key in its answer).
-        if kind == SOFTWARE and "rolled_back" not in result and _UNCHANGED_WORDS in str(result.get("msg") or ""):
-            return REFUSED
         return FAILED
     return UPDATED if result.get("changed") else UNCHANGED
 
@@ -229,7 +230,7 @@ def outcome(result, kind=FIRMWARE, target=None, backup=None):
         raise RolloutError(f"update outcome: kind {kind!r} is not one of {', '.join(KINDS)}. Fix: give firmware or "
                            "software")
     result = result if isinstance(result, dict) else {"failed": True, "msg": "the update did not run"}
-    status = _status(result, kind)
+    status = _status(result)
     reason = result.get("reason") or (result.get("msg") if result.get("failed") or result.get("unreachable")
                                       else None)
     found = {

@@ -19,8 +19,10 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._firmware impor
     WORK_PREFIX,
     check_option_ranges,
     clear_stale_work_dirs,
+    empty_slot_problem,
     get_firmware_argument_spec,
     ingest_spool,
+    pending_trial_problem,
     piece_header,
     piece_name,
     plan_delta,
@@ -29,6 +31,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._firmware impor
     receive,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
+from ansible_collections.posfleet.terminals.plugins.module_utils._update_preconditions import sentence
 
 A, B, C = 'a' * 64, 'b' * 64, 'c' * 64
 FILES = {
@@ -177,3 +180,14 @@ def test_stale_install_work_dirs_are_removed(tmp_path):
     # a directory named with our own pid is from an earlier boot: ours is made after the clean-up
     assert clear_stale_work_dirs(str(tmp_path)) == sorted([names['dead'], names['own']])
     assert sorted(os.listdir(tmp_path)) == sorted([names['live'], names['other']])
+
+
+def test_the_pending_trial_and_empty_slot_refusals_read_the_same_for_the_stage_and_the_plugin():
+    pending = pending_trial_problem({'active_version': '2.4.0', 'active_slot': 'b'}, 'revert', 'T1')
+    assert str(pending) == ('terminal T1: revert: a trial of firmware 2.4.0 in slot b is pending. Fix: let it finish '
+                            '(it is committed or falls back by itself), then run again')
+    assert sentence(pending) == ('A trial of firmware 2.4.0 in slot b is pending. Fix: let it finish (it is committed '
+                                 'or falls back by itself), then run again.')
+    empty = empty_slot_problem('a', 'revert', 'T1')
+    assert sentence(empty) == ('Slot a holds no earlier firmware to go back to. Fix: install the version you want from '
+                               'a signed bundle instead.')

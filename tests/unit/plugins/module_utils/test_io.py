@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -66,3 +67,15 @@ def test_time_helpers():
     assert _time.utc_date(1700000000).isoformat() == '2023-11-14'
     midnight = _time.parse_time(_time.local_midnight_utc_iso(1700000000))
     assert 0 <= 1700000000 - midnight < 86400
+
+
+@pytest.mark.parametrize('size', [0, 1, _io.READ_SIZE, _io.READ_SIZE * 2 + 3])
+def test_file_sha256_reads_across_chunk_borders(tmp_path, size):
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    path = tmp_path / 'payload.bin'
+    path.write_bytes(data)
+    assert _io.file_sha256(str(path)) == hashlib.sha256(data).hexdigest()
+    with open(path, 'rb') as handle:
+        chunks = list(_io.read_chunks(handle))
+    assert b''.join(chunks) == data
+    assert all(0 < len(chunk) <= _io.READ_SIZE for chunk in chunks)

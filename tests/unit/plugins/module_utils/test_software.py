@@ -89,8 +89,8 @@ def params(deb, **extra):
 @needs_dpkg
 @pytest.mark.parametrize('maintenance, unsettled, words', [
     (False, 0, 'not in maintenance mode'),
-    (True, 3, '3 approved sale(s) are not settled'),
-    (True, None, 'nothing is known about the open batch'),
+    (True, 3, 'the open batch is not settled: 3 unsettled transaction(s)'),
+    (True, None, 'the open batch cannot be read'),
 ])
 def test_refusals_change_nothing(dpkg_root, fake_posd, maintenance, unsettled, words):
     root, deb = dpkg_root
@@ -132,4 +132,4 @@ def test_short_free_space_is_refused(terminal_root):
     update = Update(platform, params('/nonexistent.deb'))
     assert update.space_refusal(0) is None
     refusal = update.space_refusal(platform.package_cache()['free_bytes'])  # the packages alone fill the disk
-    assert 'MiB needed; nothing was changed' in refusal.message and refusal.fix
+    assert 'MiB are free, the update needs' in refusal.message and refusal.fix

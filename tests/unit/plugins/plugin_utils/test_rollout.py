@@ -116,3 +116,21 @@ def test_plan_honours_a_store_limit_and_single_terminal_stores():
     result = ro.plan(sorted(stores), ["100%"], stores, {"sa": 1})
     assert result["sizes"] == [2, 1, 1, 1]
     assert result["order"][:2] == ["a1", "z1"]
+
+
+def test_the_plan_gives_every_terminal_its_wave_once_as_serial_runs_them():
+    from ansible_collections.posfleet.terminals.plugins.filter.rollout import rollout_wave
+
+    stores = {f"h{i}": f"s{i % 4}" for i in range(23)}
+    ordered = ro.order(list(stores), ro.DEFAULT_RINGS, {}, stores)
+    result = ro.plan(ordered, ro.DEFAULT_WAVES, stores)
+    assert set(result["wave_of"]) == set(stores)
+    for wave in range(len(result["sizes"])):
+        for host in ro.batch(result["order"], result["sizes"], wave):
+            assert result["wave_of"][host] == wave == ro.wave_of(host, result["order"], result["sizes"])
+            assert rollout_wave(result, host) == wave
+    assert rollout_wave(result, "nope") is None
+    # A plan without the map (made by hand) is answered the same way.
+    bare = {"order": result["order"], "sizes": result["sizes"]}
+    assert [rollout_wave(bare, h) for h in result["order"]] == [result["wave_of"][h] for h in result["order"]]
+    assert ro.wave_index([], ro.DEFAULT_WAVES) == {}

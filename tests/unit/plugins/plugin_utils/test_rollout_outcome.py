@@ -22,10 +22,11 @@ TARGET = [{"name": PKG, "version": "7.1.2"}]
     ({"changed": True, "previous_versions": {PKG: "7.1.1"}, "versions": {PKG: "7.1.2"}}, "software", "updated"),
     ({"changed": False, "previous_versions": {PKG: "7.1.2"}, "versions": {PKG: "7.1.2"}}, "software", "unchanged"),
     ({"failed": True, "rolled_back": True, "reason": "health gate failed"}, "software", "rolled_back"),
-    # The software module refuses by failing before any change, its message saying so.
-    ({"failed": True, "msg": "terminal T1: software: not in maintenance mode; nothing was changed. Fix: x"},
+    # The software module refuses by failing before any change, with refused: true.
+    ({"failed": True, "refused": True, "msg": "terminal T1: software: the terminal is not in maintenance mode"},
      "software", "refused"),
-    # A failed rollback says "nothing was changed" nowhere and carries rolled_back: false: failed, counted.
+    ({"failed": True, "msg": "terminal T1: software: the terminal is not in maintenance mode"}, "software", "failed"),
+    # A failed rollback carries rolled_back: false and no refused: failed, counted.
     ({"failed": True, "rolled_back": False, "reason": "install failed; the rollback failed too",
       "msg": "terminal T1: software: install failed"}, "software", "failed"),
     ({"failed": True, "msg": "the firmware said nothing was changed"}, "firmware", "failed"),
