@@ -26,9 +26,9 @@ description:
   - A terminal that already runs O(version), committed, is left alone (nothing transferred, no reboot,
     C(changed=false)).
   - B(Delta transfer.) Only the files whose sha256 the terminal holds in neither slot nor in its content cache are
-    sent, in chunks; the terminal checks the sha256 of every file it receives. An interrupted transfer resumes;
-    the chunks already received are not sent again. O(bandwidth_limit_kbps) paces the transfer for stores on slow
-    links.
+    sent, packed into pieces of 8 MiB (one put each); the terminal checks the sha256 of every file it receives
+    before anything is staged. An interrupted transfer resumes: the pieces that arrived are not sent again.
+    O(bandwidth_limit_kbps) paces the transfer for stores on slow links.
   - B(Trial and gate.) The inactive slot is staged (atomically; the active slot keeps the terminal bootable), a
     trial boot is started with a deadline (O(trial_deadline); an uncommitted trial falls back by itself), and the
     terminal is rebooted for real (its C(reboot) command). Once it answers again with a new boot id, the daemon must
