@@ -27,7 +27,7 @@ description:
     C(changed=false)).
   - B(Delta transfer.) Only the files whose sha256 the terminal holds in neither slot nor in its content cache are
     sent, packed into pieces of 8 MiB (one put each); the terminal checks the sha256 of every file it receives
-    before anything is staged. An interrupted transfer resumes: the pieces that arrived are not sent again.
+    before anything is staged. An interrupted transfer resumes, and the pieces that arrived are not sent again.
     O(bandwidth_limit_kbps) paces the transfer for stores on slow links.
   - B(Trial and gate.) The inactive slot is staged (atomically; the active slot keeps the terminal bootable), a
     trial boot is started with a deadline (O(trial_deadline); an uncommitted trial falls back by itself), and the
