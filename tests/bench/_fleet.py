@@ -55,3 +55,11 @@ def demo_fleet(inventory, state, log=None):
     if proc.returncode:
         sys.stderr.write(proc.stdout[-4000:])
         sys.exit(f"demo_fleet.yml {state} exited {proc.returncode}")
+
+
+def write_report(name, report):
+    """The bench's figures as results/bench/<name>.json (the README's tables are copied from them)."""
+    out = os.path.join(ROOT, "results", "bench")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{name}.json"), "w") as handle:
+        json.dump(report, handle, indent=2)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import shutil
 import statistics
@@ -36,7 +35,7 @@ import time
 
 import _fleet
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = _fleet.ROOT
 BENCH = os.path.join(ROOT, "tests", "bench")
 PLAYBOOKS = {
     "collection (daily.yml)": os.path.join(ROOT, "playbooks", "daily.yml"),
@@ -185,10 +184,7 @@ def main():
                      - statistics.median(s[1] for s in samples[(lo, name)])) / (hi - lo)
             report["marginal_cpu_seconds_per_terminal"][name] = round(slope, 3)
             print(f"  {name:<24} {slope:.2f} s")
-    out = os.path.join(ROOT, "results", "bench")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "daily.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
+    _fleet.write_report("daily", report)
 
 
 if __name__ == "__main__":

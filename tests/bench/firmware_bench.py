@@ -40,7 +40,7 @@ import time
 
 import _fleet
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = _fleet.ROOT
 BENCH = os.path.join(ROOT, "tests", "bench")
 STEP = os.path.join(BENCH, "firmware_step.yml")
 # The bench fleet: the first terminal takes the measurements 1-3 (re-created fresh each round), all take part in the
@@ -389,10 +389,7 @@ def main():
     ] + [(f"  wave {w['wave']} ({', '.join(w['terminals'])})", f"{w['seconds']}", "") for w in r["waves"]]
     for name, value, goal in rows:
         print(f"{name:<52} {value:>24} {goal:>10}")
-    out = os.path.join(ROOT, "results", "bench")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "firmware.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
+    _fleet.write_report("firmware", report)
 
 
 if __name__ == "__main__":
