@@ -30,7 +30,9 @@ ensure_docker() {
   command -v dockerd >/dev/null 2>&1 || apt_install docker.io
   log "starting the Docker engine (dockerd)"
   mkdir -p /var/log
-  nohup dockerd >/var/log/posfleet-dockerd.log 2>&1 &
+  # Not a job of the calling shell: a script's plain `wait` must not wait for the engine.
+  nohup dockerd >/var/log/posfleet-dockerd.log 2>&1 </dev/null &
+  disown
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 1

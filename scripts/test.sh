@@ -78,8 +78,10 @@ lane() {
 }
 
 log "running ${#steps[@]} steps, $jobs side by side"
-for _ in $(seq 1 "$jobs"); do lane & done
-wait
+lanes=()
+for _ in $(seq 1 "$jobs"); do lane & lanes+=($!); done
+# The lanes only: a plain wait would also wait for a dockerd that ensure_docker started from this shell, forever.
+wait "${lanes[@]}"
 
 passed=0 failed=0 failures=()
 for index in "${!steps[@]}"; do
