@@ -746,7 +746,7 @@ class ReferencePlatform(Platform):
                 if env['active_slot'] == slot:
                     return {'changed': False, 'slot': slot, 'fallback_slot': slots.other_slot(slot),
                             'trial_deadline': utc_iso(env['trial_deadline']) if env['trial_deadline'] else None,
-                            'reboot_required': (env['last_boot'] or 0) < (env['trial_started'] or 0)}
+                            'reboot_required': not slots.trial_booted(env)}
                 raise self.error(step, f'a trial of slot {env["active_slot"]} is already pending',
                                  'commit or roll it back first')
             if slot == env['active_slot']:
@@ -762,8 +762,7 @@ class ReferencePlatform(Platform):
                                  f'{floor} (anti-rollback)', f'stage firmware of security version {floor} or higher '
                                  f'into slot {slot}')
             now = int(time.time())
-            env.update(active_slot=slot, upgrade_available=1, bootcount=0, trial_started=now,
-                       trial_deadline=now + seconds)
+            slots.start_trial(env, slot, now, seconds)
             self._save_env(env, step)
         return {'changed': True, 'slot': slot, 'fallback_slot': slots.other_slot(slot),
                 'trial_deadline': utc_iso(now + seconds), 'reboot_required': True}
@@ -777,7 +776,7 @@ class ReferencePlatform(Platform):
             if env['upgrade_available'] != 1:
                 self._raise_security_floor(slot, step)  # a commit killed before the floor was raised
                 return {'changed': False, 'slot': slot, 'version': version}
-            if (env['last_boot'] or 0) < (env['trial_started'] or 0):
+            if not slots.trial_booted(env):
                 raise self.error(step, f'slot {slot} has not booted since its trial started',
                                  'reboot the terminal, check its health, then commit')
             slots.end_trial(env)
@@ -793,7 +792,7 @@ class ReferencePlatform(Platform):
             if env['upgrade_available'] != 1:
                 return {'changed': False, 'active_slot': env['active_slot'], 'reason': env['last_fallback_reason'],
                         'reboot_required': False}
-            booted = (env['last_boot'] or 0) >= (env['trial_started'] or 0)
+            booted = slots.trial_booted(env)
             slots.fall_back(env, time.time(), f'rollback: {reason}')
             self._save_env(env, step)
         return {'changed': True, 'active_slot': env['active_slot'], 'reason': env['last_fallback_reason'],

@@ -26,7 +26,7 @@ VERSION_RE = re.compile(r'[0-9A-Za-z][0-9A-Za-z.+~-]{0,63}')
 DEFAULT_ENV = {
     'active_slot': 'a', 'upgrade_available': 0, 'bootcount': 0, 'bootlimit': 3, 'last_boot': None,
     'last_fallback': None, 'last_fallback_reason': None, 'boots': 0, 'boot_id': None,
-    'trial_started': None, 'trial_deadline': None,
+    'trial_started': None, 'trial_deadline': None, 'trial_boots': None,
 }
 EPOCH_KEYS = ('last_boot', 'last_fallback', 'trial_started', 'trial_deadline')
 TEXT_KEYS = ('last_fallback_reason', 'boot_id')
@@ -120,6 +120,10 @@ def validate_env(env):
         value = env.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             errors.append(f'{key} must be an integer >= {low}')
+    trial_boots = env.get('trial_boots')
+    if trial_boots is not None and (not isinstance(trial_boots, int) or isinstance(trial_boots, bool)
+                                    or trial_boots < 0):
+        errors.append('trial_boots must be an integer >= 0 or null')
     for key in EPOCH_KEYS:
         value = env.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -147,14 +151,28 @@ def trial_expired(env, now):
     return f'trial of slot {env.get("active_slot")} was not committed within its deadline{allowed}'
 
 
+def start_trial(env, slot, now, seconds):
+    """Make ``slot`` the trial of ``env`` (in place), ending at ``now + seconds`` unless committed."""
+    env.update(active_slot=slot, upgrade_available=1, bootcount=0, trial_started=int(now),
+               trial_deadline=int(now) + seconds, trial_boots=env.get('boots') or 0)
+
+
+def trial_booted(env):
+    """Whether the terminal booted since its pending trial started. Counted in boots, not compared in seconds: a
+    fast terminal boots, stages and starts a trial within one second."""
+    if env.get('trial_boots') is None:  # a trial started before the count was kept
+        return (env.get('last_boot') or 0) >= (env.get('trial_started') or 0)
+    return (env.get('boots') or 0) > env['trial_boots']
+
+
 def fall_back(env, now, reason):
     """Switch ``env`` (in place) back to the other slot, keeping the reason; returns the slot it left."""
     old = env['active_slot']
     env.update(active_slot=other_slot(old), upgrade_available=0, bootcount=0, last_fallback=int(now),
-               last_fallback_reason=str(reason)[:300], trial_started=None, trial_deadline=None)
+               last_fallback_reason=str(reason)[:300], trial_started=None, trial_deadline=None, trial_boots=None)
     return old
 
 
 def end_trial(env):
     """Commit a pending trial in ``env`` (in place)."""
-    env.update(upgrade_available=0, bootcount=0, trial_started=None, trial_deadline=None)
+    env.update(upgrade_available=0, bootcount=0, trial_started=None, trial_deadline=None, trial_boots=None)

@@ -44,6 +44,12 @@ def set_env(platform, **values):
     write_json(platform.root, platform.BOOTENV_FILE, env)
 
 
+def boot_trial(platform):
+    """What posboot writes when the trial boots: one boot more, one attempt counted."""
+    env = env_of(platform)
+    set_env(platform, boots=env['boots'] + 1, last_boot=env['trial_started'], bootcount=env['bootcount'] + 1)
+
+
 # ---------------------------------------------------------------------------------------------- shared slot rules
 
 def test_slot_problems_accepts_a_complete_slot_and_names_each_defect(tmp_path):
@@ -84,6 +90,18 @@ def test_trial_deadline_and_fall_back_keep_the_reason():
     assert env['last_fallback_reason'] == reason and env['trial_deadline'] is None
     assert slots.validate_env(env) == []
     assert slots.trial_expired(env, 9999) is None
+
+
+def test_a_trial_counts_as_booted_by_the_boot_count_not_the_second():
+    env = slots.with_defaults({'boots': 4, 'last_boot': 1000})
+    slots.start_trial(env, 'b', 1000, 600)  # staged and started within the second of the boot
+    assert env['trial_boots'] == 4 and slots.trial_booted(env) is False
+    env.update(boots=5, last_boot=1000)  # and booted within that second too
+    assert slots.trial_booted(env) is True
+    assert slots.validate_env(env) == []
+    legacy = slots.with_defaults({'upgrade_available': 1, 'trial_started': 1000, 'last_boot': 999})
+    assert slots.trial_booted(legacy) is False  # a trial started before the count was kept
+    assert slots.validate_env(dict(env, trial_boots=-1)) == ['trial_boots must be an integer >= 0 or null']
 
 
 def test_validate_env_checks_the_new_keys():
@@ -159,7 +177,7 @@ def test_trial_commit_sequence(terminal):
     assert terminal.start_trial('b', 600)['changed'] is False
     with pytest.raises(TerminalError, match='has not booted since its trial started'):
         terminal.commit_slot()
-    set_env(terminal, last_boot=env['trial_started'] + 5, bootcount=1)  # what posboot writes at the trial boot
+    boot_trial(terminal)
     assert terminal.commit_slot() == {'changed': True, 'slot': 'b', 'version': '2.4.0'}
     env = env_of(terminal)
     assert env['upgrade_available'] == 0 and env['trial_deadline'] is None and env['active_slot'] == 'b'
@@ -195,7 +213,7 @@ def test_security_version_floor_is_raised_by_commit_and_never_lowered(terminal):
     trial = terminal.start_trial('b', 600)
     assert trial['changed']
     assert terminal.firmware()['security_version'] == 0  # a trial does not raise it: only a commit
-    set_env(terminal, last_boot=env_of(terminal)['trial_started'] + 5)
+    boot_trial(terminal)
     terminal.commit_slot()
     assert terminal.firmware()['security_version'] == 3
     older = dict(terminal.manifest, version='2.3.9', security_version=2)
@@ -205,7 +223,7 @@ def test_security_version_floor_is_raised_by_commit_and_never_lowered(terminal):
     same = dict(terminal.manifest, version='2.3.9', security_version=3)
     terminal.stage_slot('a', terminal.bundle, same)
     terminal.start_trial('a', 600)
-    set_env(terminal, last_boot=env_of(terminal)['trial_started'] + 5)
+    boot_trial(terminal)
     terminal.commit_slot()
     assert terminal.firmware()['security_version'] == 3
 
@@ -215,7 +233,7 @@ def test_booting_back_a_slot_below_the_floor_is_refused(terminal):
     # revert would boot it again without staging, and start_trial refuses it.
     terminal.stage_slot('b', terminal.bundle, dict(terminal.manifest, security_version=3))
     terminal.start_trial('b', 600)
-    set_env(terminal, last_boot=env_of(terminal)['trial_started'] + 5)
+    boot_trial(terminal)
     terminal.commit_slot()
     assert terminal.firmware()['slots']['a']['security_version'] == 0
     with pytest.raises(TerminalError, match='slot a has security version 0, below the terminal.s floor 3'):
@@ -231,7 +249,7 @@ def test_revert_stage_boots_the_other_slot_as_a_trial(terminal):
     terminal.start_trial('b', 600)
     with pytest.raises(TerminalError, match='a trial of firmware 2.4.0 in slot b is pending'):
         _firmware.revert(terminal, 600)
-    set_env(terminal, last_boot=env_of(terminal)['trial_started'] + 5)
+    boot_trial(terminal)
     terminal.commit_slot()
     result = _firmware.revert(terminal, 600)
     assert result['slot'] == 'a' and result['version'] == '2.3.1' and result['trial']['reboot_required']
