@@ -80,7 +80,7 @@ lane() {
 log "running ${#steps[@]} steps, $jobs side by side"
 lanes=()
 for _ in $(seq 1 "$jobs"); do lane & lanes+=($!); done
-# The lanes only: a plain wait would also wait for a dockerd that ensure_docker started from this shell, forever.
+# The lanes only: a plain wait would also wait for any daemon the set-up started from this shell, forever.
 wait "${lanes[@]}"
 
 passed=0 failed=0 failures=()

@@ -116,14 +116,13 @@ def validate_env(env):
         errors.append('active_slot must be one of ' + ', '.join(SLOTS))
     if env.get('upgrade_available') not in (0, 1) or isinstance(env.get('upgrade_available'), bool):
         errors.append('upgrade_available must be 0 or 1')
-    for key, low in (('bootcount', 0), ('bootlimit', 1), ('boots', 0)):
+    for key, low, nullable in (('bootcount', 0, False), ('bootlimit', 1, False), ('boots', 0, False),
+                               ('trial_boots', 0, True)):
         value = env.get(key)
+        if value is None and nullable:
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            errors.append(f'{key} must be an integer >= {low}')
-    trial_boots = env.get('trial_boots')
-    if trial_boots is not None and (not isinstance(trial_boots, int) or isinstance(trial_boots, bool)
-                                    or trial_boots < 0):
-        errors.append('trial_boots must be an integer >= 0 or null')
+            errors.append(f'{key} must be an integer >= {low}' + (' or null' if nullable else ''))
     for key in EPOCH_KEYS:
         value = env.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
