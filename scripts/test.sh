@@ -11,17 +11,21 @@ apt_install shellcheck   # ansible-test sanity runs it on the shell scripts
 cd "$POSFLEET_ROOT" || exit 1
 
 jobs=${POSFLEET_JOBS:-2}
+# A step that runs longer than this (seconds) is killed with its whole process group and fails: a hung step
+# fails visibly instead of using up CI's time. The longest step takes about 6 minutes on a loaded machine.
+step_limit=${POSFLEET_STEP_TIMEOUT:-1500}
 # The Molecule scenarios; POSFLEET_SCENARIOS picks some.
 scenarios=${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout update_faults}
 out=$(mktemp -d /tmp/posfleet-test.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
 # A scenario has fixed container names: the lock keeps two checkouts on one machine from running it at once.
-molecule_scenario() { (cd "$POSFLEET_ROOT/extensions" && flock "/tmp/posfleet-molecule-$1.lock" molecule test -s "$1"); }
+# (A command, not a shell function: the step's time limit runs it.)
+molecule_scenario="env --chdir=$POSFLEET_ROOT/extensions flock /tmp/posfleet-molecule-%s.lock molecule test -s %s"
 
 steps=()   # "name|command ..." in the order they start
 add() { local name=$1; shift; steps+=("$name|$*"); }
-scenario() { case " $scenarios " in *" $1 "*) add "molecule $1" molecule_scenario "$1" ;; esac; }
+scenario() { case " $scenarios " in *" $1 "*) add "molecule $1" "${molecule_scenario//%s/$1}" ;; esac; }
 # Roughly the longest first, a CPU-bound step (sanity, unit, ansible-lint) beside a scenario that mostly waits.
 scenario resilience
 scenario update_faults
@@ -44,14 +48,21 @@ add yamllint yamllint -s .
 add changelog antsibull-changelog lint
 add execution-environment bash scripts/ee-create.sh
 for name in $scenarios; do   # a scenario not placed above runs last
-  case " ${steps[*]} " in *"molecule $name|"*) ;; *) add "molecule $name" molecule_scenario "$name" ;; esac
+  case " ${steps[*]} " in *"molecule $name|"*) ;; *) add "molecule $name" "${molecule_scenario//%s/$name}" ;; esac
 done
 
 run_step() {
   # Run step number $1, keep its output, then print it whole under the output lock.
-  local index=$1 name=${steps[$1]%%|*} command=${steps[$1]#*|} start=$SECONDS status
+  local index=$1 name=${steps[$1]%%|*} command=${steps[$1]#*|} start=$SECONDS status rc=0
   # shellcheck disable=SC2086 # the command is a word list written above
-  if $command >"$out/$index.log" 2>&1 </dev/null; then status=ok; else status=FAILED; fi
+  timeout --kill-after=30 "$step_limit" $command >"$out/$index.log" 2>&1 </dev/null || rc=$?
+  case $rc in
+    0) status=ok ;;
+    124 | 137) status=FAILED; echo "posfleet: the step ran longer than ${step_limit} s and was killed" \
+      "(POSFLEET_STEP_TIMEOUT sets the limit); the containers then:" >>"$out/$index.log"
+      docker ps -a --format '{{.Names}} {{.Status}}' >>"$out/$index.log" 2>&1 ;;
+    *) status=FAILED ;;
+  esac
   {
     flock 9
     log "step: $name"
