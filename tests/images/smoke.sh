@@ -93,6 +93,12 @@ check "t100: synthetic transactions reach the journal" bash -c "sleep 5; docker 
 check "t100: journal is 0600, PANs masked" docker exec "$P-sh01-t100-01" sh -c \
   '[ "$(stat -c %a /var/lib/posd/journal.db)" = 600 ] &&
    ! sqlite3 /var/lib/posd/journal.db "select pan_masked from transactions" | grep -vqE "^[0-9]{6}\*{6}[0-9]{4}$"'
+check "t100: the applications are dpkg packages, their manifests owned by them (first boot recreated the dirs)" \
+  docker exec "$P-sh01-t100-01" sh -c \
+  '[ "$(dpkg-query -W -f "\${Version} \${db:Status-Status}" posfleet-emv-kernel posfleet-loyalty)" = \
+     "7.1.0 installed3.4.2 installed" ] && dpkg --verify posfleet-emv-kernel posfleet-loyalty &&
+   [ "$(dpkg-query -S /opt/posapps/emv-kernel/manifest.json)" = \
+     "posfleet-emv-kernel: /opt/posapps/emv-kernel/manifest.json" ]'
 
 docker exec "$P-sh01-t100-01" sh -c 'echo "{\"paper_pct\": 0}" > /var/lib/posd/hw/printer.json;
   echo "{\"acquirer\": \"down\"}" > /var/lib/posd/hw/network.json; echo "{broken" > /var/lib/posd/hw/scanner.json'

@@ -43,10 +43,31 @@ PY
 done
 cp -a /usr/lib/posfleet/firmware/2.3.1 /slots/a
 
+# The applications are Debian packages, as on a real terminal: posfleet.terminals.software updates them and rolls
+# them back (the first update rebuilds the installed version's .deb from dpkg's database). Each tree's manifest
+# must name the version its control file gives.
+debs=$(mktemp -d)
+for tree in "$BUILD"/packages/*/; do
+  find "$tree" -type d -exec chmod 0755 {} + && find "$tree" -type f -exec chmod 0644 {} +
+  python3 - "$tree" <<'PY'
+import glob, json, sys
+tree = sys.argv[1]
+with open(tree + "DEBIAN/control") as f:
+    control = dict(line.split(": ", 1) for line in f.read().splitlines() if ": " in line)
+for path in glob.glob(tree + "opt/posapps/*/manifest.json"):
+    with open(path) as f:
+        if json.load(f)["version"] != control["Version"]:
+            sys.exit(f"{path}: its version is not the package's {control['Version']}")
+PY
+  dpkg-deb --root-owner-group --build "$tree" "$debs/" >/dev/null
+done
+dpkg --install "$debs"/*.deb >/dev/null
+rm -rf "$debs" "$BUILD/packages"
+
 ln -sf /sbin/posboot /usr/sbin/posboot-env
 install -d -m 0755 /etc/posfleet/ca /etc/posboot/services.d /var/lib/posboot /var/lib/posd/hw /run/sshd
 install -d -m 0750 -g adm /var/log/posd
-chmod 0644 /etc/posfleet/acquirer.json /var/lib/posfleet/records.json /opt/posapps/*/manifest.json
+chmod 0644 /etc/posfleet/acquirer.json /var/lib/posfleet/records.json
 touch /var/log/posboot.log /var/log/auth.log
 chmod 0640 /var/log/posboot.log /var/log/auth.log
 chgrp adm /var/log/posboot.log /var/log/auth.log
