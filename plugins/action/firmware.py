@@ -136,10 +136,8 @@ class ActionModule(ActionBase):
         mode, the open batch, the battery, the free space), each a sentence with its fix: ``(problems, the
         settlement override in force or None)``."""
         found = _update_preconditions.problems(facts, args, step, self._host, space=space)
-        journal = facts.get('journal') or {}
-        needs_override = bool(journal.get('error')) or journal.get('unsettled_count') != 0
-        settlement_override = args['settlement_override_reason'] if needs_override else None
-        return [_update_preconditions.sentence(problem) for problem in found], settlement_override
+        return ([_update_preconditions.sentence(problem) for problem in found],
+                _update_preconditions.settlement_override(facts, args))
 
     def _update(self, args):
         check = self._task.check_mode

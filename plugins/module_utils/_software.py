@@ -93,6 +93,7 @@ class Update:
         self.installed = None
         self.todo = {}
         self.debs = {}  # name -> path on the terminal of the .deb to install (files mode)
+        self.settlement_override = None  # the override reason the update goes ahead under (plan() sets it)
 
     def error(self, message, fix):
         return TerminalError(STEP, message, fix, self.platform.terminal_id)
@@ -123,6 +124,7 @@ class Update:
                 found.append(self.error(f'{name} {version} is older than the installed {old} (a downgrade)',
                                         'install a newer version, or set allow_downgrade: true'))
         facts = _update_preconditions.read_facts(self.platform)
+        self.settlement_override = _update_preconditions.settlement_override(facts, self.p)
         found += _update_preconditions.problems(facts, self.p, STEP, self.platform.terminal_id)
         return _update_preconditions.refusal(found, STEP, self.platform.terminal_id)
 
@@ -208,7 +210,7 @@ def run(platform, params, check_mode=False):
         'reason': None,
         'old_version_serves': None,
         'health': None,
-        'settlement_override_reason': params['settlement_override_reason'] if todo else None,
+        'settlement_override_reason': update.settlement_override,
         'out_of_service_s': 0.0,
         'diff': {'before': previous, 'after': dict(update.wanted)},
     }

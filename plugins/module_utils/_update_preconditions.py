@@ -73,6 +73,20 @@ def space_problem(free_bytes, need_bytes, step, terminal_id=None):
                          'MiB', SPACE_FIX, terminal_id)
 
 
+def _batch_readable(journal):
+    unsettled = journal.get('unsettled_count')
+    return not journal.get('error') and isinstance(unsettled, int) and not isinstance(unsettled, bool)
+
+
+def settlement_override(facts, options):
+    """The ``settlement_override_reason`` the update goes ahead under (recorded in its result), or ``None`` when
+    the open batch is settled and no override is needed."""
+    journal = facts.get('journal') or {}
+    if _batch_readable(journal) and journal.get('unsettled_count') == 0:
+        return None
+    return options.get('settlement_override_reason') or None
+
+
 def problems(facts, options, step, terminal_id=None, space=None):
     """Every precondition the update breaks, in a fixed order, as TerminalErrors (``[]``: it may go ahead).
 
@@ -90,7 +104,7 @@ def problems(facts, options, step, terminal_id=None, space=None):
     journal = facts.get('journal') or {}
     unsettled = journal.get('unsettled_count')
     if not options.get('settlement_override_reason'):
-        if journal.get('error') or not isinstance(unsettled, int) or isinstance(unsettled, bool):
+        if not _batch_readable(journal):
             refuse(f'the open batch cannot be read ({journal.get("error") or "no unsettled count"})',
                    'check the terminal daemon (posfleet.terminals.selftest), or give settlement_override_reason '
                    '(it is recorded)')

@@ -115,6 +115,14 @@ def test_check_mode_and_the_override_reason(dpkg_root, fake_posd):
 
 
 @needs_dpkg
+def test_an_override_reason_a_settled_batch_did_not_need_is_not_recorded(dpkg_root, fake_posd):
+    root, deb = dpkg_root
+    platform = load_platform(root=str(root), socket_path=fake_posd(status(True, 0)).path)
+    result, failure = run(platform, params(deb, settlement_override_reason='CHG-1'), check_mode=True)
+    assert failure is None and result['changed'] is True and result['settlement_override_reason'] is None
+
+
+@needs_dpkg
 def test_a_file_that_arrived_damaged_is_refused(dpkg_root, fake_posd):
     root, deb = dpkg_root
     server = fake_posd(status(True, 0))

@@ -11,6 +11,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._update_precond
     problems,
     read_facts,
     refusal,
+    settlement_override,
     space_problem,
 )
 
@@ -73,6 +74,16 @@ def test_a_terminal_without_a_battery_is_not_judged_on_it():
 def test_the_override_reason_lets_an_unsettled_or_unknown_batch_pass(journal):
     options = dict(OPTIONS, settlement_override_reason='CHG-1')
     assert problems(facts(journal=journal), options, 'software', 'T1') == []
+
+
+@pytest.mark.parametrize('journal', [
+    {'unsettled_count': 3}, {'unsettled_count': None}, {'unsettled_count': True}, {'error': 'socket refused'}])
+def test_the_override_is_in_force_only_where_it_lets_the_batch_pass(journal):
+    options = dict(OPTIONS, settlement_override_reason='CHG-1')
+    assert settlement_override(facts(journal=journal), options) == 'CHG-1'
+    assert settlement_override(facts(journal=journal), OPTIONS) is None  # refused: problems() says why
+    assert settlement_override(READY, options) is None  # a settled batch needs no override: none is recorded
+    assert settlement_override(facts(journal=None), options) == 'CHG-1'
 
 
 def test_every_problem_is_listed_in_order_and_refusal_says_them_all():
