@@ -82,7 +82,9 @@ class ActionModule(ActionBase):
         tmpdir = self._make_tmp_path()
         debs, sent_bytes, sent_files, remote = {}, 0, 0, []
         for name in sorted(plan['todo']):
-            info = local[name]
+            info = local.get(name)
+            if info is None:
+                continue  # given without a deb: the module takes it from the terminal's package cache
             if info['sha256'] in held:
                 debs[name] = {'sha256': info['sha256'], 'path': None}
                 continue

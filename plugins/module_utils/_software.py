@@ -77,9 +77,6 @@ def problem_of_packages(packages, repository):
         if repository and package.get('deb'):
             return (f'{package["name"]} has a deb although a repository is given',
                     'either push .deb files (deb per package) or install from the repository')
-        if not repository and not package.get('deb'):
-            return (f'{package["name"]} has no deb and no repository is given',
-                    'give each package the controller path of its .deb, or a repository')
     return None
 
 
@@ -92,8 +89,11 @@ class Update:
         self.wanted = {pkg['name']: pkg['version'] for pkg in params['packages']}
         self.installed = None
         self.todo = {}
-        self.debs = {}  # name -> path on the terminal of the .deb to install (files mode)
         self.settlement_override = None  # the override reason the update goes ahead under (plan() sets it)
+        self.debs = {}  # name -> path on the terminal of the .deb to install (files mode)
+        # Without a repository, a package given without its deb comes from the terminal's package cache.
+        self.from_cache = set() if params['repository'] else {
+            pkg['name'] for pkg in params['packages'] if not pkg.get('deb')}
 
     def error(self, message, fix):
         return TerminalError(STEP, message, fix, self.platform.terminal_id)
@@ -123,6 +123,11 @@ class Update:
             if old and not self.p['allow_downgrade'] and _version.compare(version, old) < 0:
                 found.append(self.error(f'{name} {version} is older than the installed {old} (a downgrade)',
                                         'install a newer version, or set allow_downgrade: true'))
+        for name in sorted(self.from_cache & set(self.todo)):
+            if cached_deb(self.platform, name, self.todo[name]) is None:
+                found.append(self.error(
+                    f'{name} {self.todo[name]} has no deb and the package cache holds no .deb of it',
+                    "give the package's deb (the .deb of that version on the controller) or a repository"))
         facts = _update_preconditions.read_facts(self.platform)
         self.settlement_override = _update_preconditions.settlement_override(facts, self.p)
         found += _update_preconditions.problems(facts, self.p, STEP, self.platform.terminal_id)
@@ -222,7 +227,7 @@ def run(platform, params, check_mode=False):
         result['duration_s'] = round(time.monotonic() - started, 1)
         return result, None
     if not params['repository']:
-        update.debs = received_debs(platform, todo, params['_debs'] or {})
+        update.debs = received_debs(platform, todo, params['_debs'] or {}, update.from_cache)
         space = update.space_refusal(sum(os.path.getsize(path) for path in update.debs.values()))
     else:
         space = update.space_refusal(0)
@@ -241,13 +246,28 @@ def run(platform, params, check_mode=False):
     return result, message
 
 
-def received_debs(platform, todo, sent):
+def cached_deb(platform, name, version):
+    """``{file, sha256, ...}`` of the .deb of ``name`` ``version`` in the terminal's package cache, or ``None``."""
+    return next((deb for deb in platform.package_cache()['debs']
+                 if deb['package'] == name and deb['version'] == version), None)
+
+
+def received_debs(platform, todo, sent, from_cache=()):
     """``{name: path}`` of the .deb of each package in ``todo``: the file the controller sent, whose sha256 the
-    terminal checks here, or the cache's copy of that sha256 when nothing had to be sent."""
+    terminal checks here, or the cache's copy of that sha256 when nothing had to be sent; for a package in
+    ``from_cache`` (given without a deb), the cache's .deb of that version, checked against the sha256 the cache
+    recorded when it kept it."""
     held = {deb['sha256']: deb['file'] for deb in platform.package_cache()['debs']}
     paths = {}
     for name in sorted(todo):
         entry = sent.get(name)
+        if name in from_cache:
+            kept = cached_deb(platform, name, todo[name])
+            if kept is None:
+                raise TerminalError(STEP, f'the package cache no longer holds the .deb of {name} {todo[name]}',
+                                    "give the package's deb (the .deb of that version on the controller)",
+                                    platform.terminal_id)
+            entry = {'sha256': kept['sha256'], 'path': kept['file']}
         if not isinstance(entry, dict) or not entry.get('sha256'):
             raise TerminalError(STEP, f'no .deb was sent for {name}',
                                 'run the module through its action plugin (posfleet.terminals.software)',

@@ -72,7 +72,11 @@ options:
         description:
           - Path on the controller of the package's C(.deb) file; its C(Package) and C(Version) must match
             O(packages[].name) and O(packages[].version).
-          - Required for every package unless O(repository) is given; not allowed with O(repository).
+          - Not allowed with O(repository).
+          - Without O(repository), a package given without O(packages[].deb) is installed from the terminal's package
+            cache (the C(.deb) files earlier updates kept, and the one rebuilt from dpkg's database of the version
+            installed before the first update); nothing is sent, and a version the cache does not hold is refused.
+            This is how an update is reverted to a version whose C(.deb) the controller does not have.
         type: path
   repository:
     description:
@@ -157,6 +161,14 @@ EXAMPLES = r"""
     - name: Leave maintenance mode
       posfleet.terminals.maintenance_mode:
         state: disabled
+
+- name: Go back to the version the image installed, from the terminal's package cache (nothing is sent)
+  posfleet.terminals.software:
+    packages:
+      - name: posfleet-emv-kernel
+        version: 7.1.0
+    allow_downgrade: true
+  become: true
 
 - name: Install a pinned version from a signed apt repository
   posfleet.terminals.software:

@@ -260,8 +260,10 @@ def revert_packages(previous_versions, packages, repository=None, find_deb=None)
     ``previous_versions`` are the update outcome's ``packages_before`` (package -> version, ``None`` when the update
     installed it first), ``packages`` the update's list. From a ``repository`` apt fetches the old version; from
     files, ``find_deb(directory, name, version)`` finds the old version's ``.deb`` beside the new one (its
-    Debian file name ``name_version_arch.deb``). A package that was not installed before cannot be put back: the
-    module does not remove packages."""
+    Debian file name ``name_version_arch.deb``) or, when there is none, the version is given without a deb: the
+    module then installs it from the terminal's package cache (or refuses, changing nothing, when the cache does
+    not hold it). A package that was not installed before cannot be put back: the module does not remove
+    packages."""
     chosen, problems = [], []
     for package in packages or []:
         name = package.get("name")
@@ -276,11 +278,7 @@ def revert_packages(previous_versions, packages, repository=None, find_deb=None)
             chosen.append({"name": name, "version": old})
             continue
         deb = find_deb(package.get("deb") or "", name, old) if find_deb else None
-        if not deb:
-            problems.append(f"no .deb of {name} {old} beside {package.get('deb') or 'the new one'} (its Debian file "
-                            f"name {deb_file_name(name, old, '*')})")
-            continue
-        chosen.append({"name": name, "version": old, "deb": deb})
+        chosen.append({"name": name, "version": old, "deb": deb} if deb else {"name": name, "version": old})
     return {"packages": chosen, "problems": problems}
 
 

@@ -30,7 +30,6 @@ PKG = 'posfleet-emv-kernel'
     ([{'name': PKG, 'version': '7.1.1', 'deb': 'a.deb'}, {'name': PKG, 'version': '7.1.2', 'deb': 'b.deb'}], None,
      'listed twice'),
     ([{'name': PKG, 'version': 'v7', 'deb': 'a.deb'}], None, 'does not start with a digit'),
-    ([{'name': PKG, 'version': '7.1.1', 'deb': None}], None, 'has no deb and no repository'),
     ([{'name': PKG, 'version': '7.1.1', 'deb': 'a.deb'}], 'deb http://repo/ ./', 'has a deb although a repository'),
 ])
 def test_bad_packages_are_refused_with_a_fix(packages, repository, words):
@@ -41,6 +40,7 @@ def test_bad_packages_are_refused_with_a_fix(packages, repository, words):
 @pytest.mark.parametrize('packages, repository', [
     ([{'name': PKG, 'version': '1:7.1.1-2', 'deb': 'a.deb'}], None),
     ([{'name': PKG, 'version': '7.1.2', 'deb': None}], 'deb http://repo/ ./'),
+    ([{'name': PKG, 'version': '7.1.1', 'deb': None}], None),  # from the terminal's package cache
 ])
 def test_good_packages_pass(packages, repository):
     assert problem_of_packages(packages, repository) is None
@@ -82,7 +82,7 @@ def dpkg_root(terminal_root, tmp_path):
 
 def params(deb, **extra):
     values = {name: option.get('default') for name, option in get_software_argument_spec().items()}
-    values.update(packages=[{'name': PKG, 'version': '7.1.1', 'deb': deb}], **extra)
+    values.update({'packages': [{'name': PKG, 'version': '7.1.1', 'deb': deb}], **extra})
     return values
 
 
@@ -120,6 +120,35 @@ def test_an_override_reason_a_settled_batch_did_not_need_is_not_recorded(dpkg_ro
     platform = load_platform(root=str(root), socket_path=fake_posd(status(True, 0)).path)
     result, failure = run(platform, params(deb, settlement_override_reason='CHG-1'), check_mode=True)
     assert failure is None and result['changed'] is True and result['settlement_override_reason'] is None
+
+
+def build_deb(tmp_path, version):
+    tree = tmp_path / f'pkg-{version}'
+    write_json(str(tree), '/opt/posapps/emv-kernel/manifest.json', {'name': 'emv-kernel', 'version': version})
+    write_json(str(tree), '/DEBIAN/control', f'Package: {PKG}\nVersion: {version}\nArchitecture: all\n'
+               'Maintainer: posfleet <dev@posfleet.invalid>\nDescription: test\n')
+    deb = str(tmp_path / f'p-{version}.deb')
+    subprocess.run(['dpkg-deb', '--root-owner-group', '--build', str(tree), deb], check=True, stdout=subprocess.DEVNULL)
+    return deb
+
+
+@needs_dpkg
+def test_a_package_without_a_deb_comes_from_the_terminal_cache_or_is_refused(dpkg_root, fake_posd, tmp_path):
+    root, deb = dpkg_root
+    platform = load_platform(root=str(root), socket_path=fake_posd(status(True, 0)).path)
+    newer = build_deb(tmp_path, '7.1.2')
+    for path, version in ((deb, '7.1.1'), (newer, '7.1.2')):
+        answer = platform.install_packages([path])  # as the pushed updates do: the cache keeps each .deb
+        assert answer['installed'] == {PKG: version}
+    from_cache = [{'name': PKG, 'version': '7.1.1', 'deb': None}]
+    result, failure = run(platform, params(deb, packages=from_cache, allow_downgrade=True, health_gate=False))
+    assert failure is None and result['changed'] and result['versions'] == {PKG: '7.1.1'}
+    assert result['previous_versions'] == {PKG: '7.1.2'} and platform.packages([PKG])[PKG]['version'] == '7.1.1'
+    with pytest.raises(TerminalError) as info:
+        run(platform, params(deb, packages=[{'name': PKG, 'version': '7.0.9', 'deb': None}], allow_downgrade=True,
+                             health_gate=False), check_mode=True)
+    assert 'has no deb and the package cache holds no .deb of it' in info.value.message and info.value.fix
+    assert platform.packages([PKG])[PKG]['version'] == '7.1.1'
 
 
 @needs_dpkg
