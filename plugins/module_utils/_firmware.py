@@ -367,7 +367,14 @@ def recover(platform, reason):
     return dict(result, firmware=platform.firmware(), boot_id=platform.boot_id())
 
 
+# The stages that change the terminal: one at a time per terminal (``hold_update_lock``), so that a stage a killed
+# run left going on the terminal and the stages of a run that retries the update never interleave.
+CHANGING_STAGES = ('receive', 'install', 'revert', 'gate', 'recover', 'finish')
+
+
 def run_stage(platform, stage, args, options):
+    if stage in CHANGING_STAGES:
+        platform.hold_update_lock(f'firmware {stage}')
     if stage == 'inspect':
         return inspect(platform)
     if stage == 'boot_id':

@@ -198,6 +198,9 @@ class Update:
 def run(platform, params, check_mode=False):
     """The module's result (without ``failed``) and the failure message (``None`` when the task should not fail)."""
     started = time.monotonic()
+    if not (check_mode or params['_plan']):
+        # No other update step of this terminal runs between what the plan reads and the install.
+        platform.hold_update_lock('software install')
     update = Update(platform, params)
     todo, refusal = update.plan()
     if refusal:

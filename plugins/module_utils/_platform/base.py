@@ -377,6 +377,17 @@ class Platform:
     # before it changes anything. ``changed`` says whether it changed something; a method raises TerminalError
     # when it cannot do its job.
 
+    # updates
+
+    @abstract
+    def hold_update_lock(self, holder, wait=300):
+        """Take this terminal's update lock for the rest of the calling process: one firmware or software update
+        step at a time, so that a step another run left going (its controller killed) and the step of a run that
+        retries the update do not interleave. The lock ends with the process, however it ends (a kill, a power
+        cut). Waits up to ``wait`` seconds for another holder, then raises TerminalError naming it (``holder``,
+        a short text such as ``firmware install``, is what the next waiter is told). Returns ``{lock: str (where
+        it is held), holder: str, waited_s: float}``."""
+
     # firmware
 
     @abstract

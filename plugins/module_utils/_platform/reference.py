@@ -633,6 +633,44 @@ class ReferencePlatform(Platform):
         finally:
             os.close(fd)
 
+    UPDATE_LOCK = '/var/lib/posfleet/update.lock'
+
+    def hold_update_lock(self, holder, wait=300):
+        step = 'update_lock'
+        if getattr(self, '_update_lock_fd', None) is not None:
+            return {'lock': self.UPDATE_LOCK, 'holder': holder, 'waited_s': 0.0}  # this process holds it already
+        path = self.path(self.UPDATE_LOCK)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        started = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - started >= wait:
+                    other = self._lock_holder(fd)
+                    os.close(fd)
+                    raise self.error(step, f'another update step holds {self.UPDATE_LOCK} (holder '
+                                     f'{_untrusted.shown(other.get("holder", "unknown"))}, pid '
+                                     f'{_untrusted.shown(other.get("pid", "unknown"))}) for over {wait} s',
+                                     'let the other run finish (a step a killed run left going ends by itself), '
+                                     'then run again') from None
+                time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({'holder': holder, 'pid': os.getpid(), 'since': time.time()}).encode() + b'\n', 0)
+        self._update_lock_fd = fd  # held until the process ends: flock releases with its last descriptor
+        return {'lock': self.UPDATE_LOCK, 'holder': holder, 'waited_s': round(time.monotonic() - started, 1)}
+
+    @staticmethod
+    def _lock_holder(fd):
+        """What the update lock's holder wrote into it (``{holder, pid, since}``; ``{}`` when unreadable)."""
+        try:
+            other = json.loads(os.pread(fd, 4096, 0) or b'{}')
+        except (OSError, ValueError):
+            return {}
+        return other if isinstance(other, dict) else {}
+
     def _raw_env(self):
         env = self._json(self.BOOTENV_FILE, 'firmware', missing={})
         return slots.with_defaults(env)

@@ -249,6 +249,7 @@ CASES = [
     Case('settle', Dict({'batch_id': STR, 'count': int, 'amount_minor': int, 'currency': STR}, extra=True)),
 
     # write side: firmware
+    Case('hold_update_lock', Dict({'lock': str, 'holder': str, 'waited_s': float}), args=('contract test', 5)),
     Case('boot_id', str),
     Case('stage_slot', Dict({'changed': bool, 'slot': str, 'version': str, 'files': int}),
          args=(Arg('inactive_slot'), Arg('bundle'), Arg('manifest'))),

@@ -495,3 +495,41 @@ def test_atomic_write_mode_content_and_no_leftovers(tmp_path):
         assert handle.read() == b'two\n'
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
     assert os.listdir(tmp_path) == ['file']
+
+
+# ----------------------------------------------------------------------------------------------- update lock
+
+LOCK_HOLDER = """
+import sys, time
+sys.path[:0] = sys.argv[2].split(':')
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform
+load_platform(root=sys.argv[1]).hold_update_lock('firmware install')
+print('held', flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_update_lock_refuses_a_second_holder_and_ends_with_a_killed_one(terminal_root):
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, '-c', LOCK_HOLDER, str(terminal_root), os.pathsep.join(sys.path)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == 'held'
+        platform = load_platform(root=str(terminal_root))
+        started = time.monotonic()
+        with pytest.raises(TerminalError) as info:
+            platform.hold_update_lock('software install', wait=1)
+        assert time.monotonic() - started >= 1
+        assert f"holder 'firmware install', pid '{child.pid}') for over 1 s" in info.value.message
+        assert info.value.step == 'update_lock' and 'run again' in info.value.fix
+        os.kill(child.pid, signal.SIGKILL)  # the holder dies as a killed run's module does: its lock with it
+        child.wait(10)
+        held = platform.hold_update_lock('software install', wait=5)
+        assert held['holder'] == 'software install' and held['waited_s'] < 5
+        assert platform.hold_update_lock('software install again', wait=0)['waited_s'] == 0.0  # held already
+    finally:
+        child.kill()
+        child.wait(10)
