@@ -30,8 +30,8 @@ kill_run() {
 # One Python loop inside the terminal polls every 20 ms and prints the state when the window is open (exit 0), or
 # gives up at the deadline (exit 3); a reboot of the terminal ends it, and it starts again in the new boot. It reads the files themselves: no code of the collection is involved.
 probe=$(cat <<'PROBE'
-import glob, json, os, sys, time
-window, slot, old_boot = sys.argv[1:4]  # and the deadline, in epoch seconds
+import glob, json, os, signal, sys, time
+window, slot, old_boot = sys.argv[1:4]  # then the deadline (epoch seconds) and the kill
 cache = '/var/lib/posfleet/firmware-cache'
 
 def env():
@@ -58,6 +58,7 @@ def gate_state():
     return selftest, answered
 
 deadline = float(sys.argv[4])
+freeze = sys.argv[5] == 'terminal'  # the terminal is killed once the window is open
 while time.time() < deadline:
     e = env()
     ua, boot = e.get('upgrade_available'), e.get('boot_id')
@@ -83,6 +84,15 @@ while time.time() < deadline:
         if trial and selftest and not answered:
             seen = f'seen_boot={boot} seen_slot={e.get("active_slot")} seen_selftest=1 seen_tx=0'
     if seen:
+        if freeze:
+            # A power cut is instant: stop every process of the terminal where it stands, so that the update does
+            # not run on (a fast machine finishes the staging) in the moment docker kill takes to arrive.
+            for pid in (int(name) for name in os.listdir('/proc') if name.isdigit()):
+                if pid not in (1, os.getpid()):
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except OSError:
+                        pass
         print(f'{seen} seen_ua={ua}', flush=True)
         sys.exit(0)
     time.sleep(0.02)
@@ -93,7 +103,7 @@ PROBE
 deadline=$(( $(date +%s) + 600 ))  # generous: a loaded CI machine is slow
 found=false
 while [ "$(date +%s)" -lt "$deadline" ] && kill -0 "$run" 2>/dev/null; do
-  docker exec "$container" python3 -c "$probe" "$window" "$slot" "$old_boot" "$deadline"
+  docker exec "$container" python3 -c "$probe" "$window" "$slot" "$old_boot" "$deadline" "$kill"
   case $? in
     0) found=true; break ;;
     3) break ;;
