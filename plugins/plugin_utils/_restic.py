@@ -1,0 +1,398 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The ``restic`` binary (Debian's restic 0.14) driven from the controller, for ``posfleet.terminals.backup``.
+
+Secrets never reach argv or the environment: the repository password and the repository location (which may be
+``rest:http://user:pass@host/``) are written into pipes and given as ``--password-file /dev/fd/N`` and
+``--repository-file /dev/fd/M`` (``pass_fds``). restic runs with a minimal environment (``PATH``, ``LC_ALL=C``,
+``TZ=UTC``, ``HOME`` = the cache directory's parent), stdin closed, always ``--cache-dir``, and a timeout: restic
+0.14 has no network timeout and waits forever on a server that accepts and never answers. On timeout it gets
+SIGINT (it removes its lock), then SIGKILL.
+
+Errors are ``ResticError`` with a ``kind`` the caller can act on, classified from restic's stderr. Messages are
+scrubbed of the password and of the location's URL password (restic masks the latter as ``***`` itself).
+
+Times given to ``backup(time=...)`` and read from ``snapshots()`` are UTC (restic runs with ``TZ=UTC``).
+
+Private to the collection (leading underscore): it may change without notice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time as _time
+from urllib.parse import unquote, urlsplit
+
+KINDS = ('wrong_password', 'locked', 'no_repository', 'unreachable', 'refused', 'damaged', 'timeout', 'failed')
+# restic's repository location prefixes (restic 0.14 internal/backend/location); anything else is a local path.
+SCHEMES = ('b2:', 'azure:', 'gs:', 'rclone:', 'rest:', 's3:', 'sftp:', 'swift:')
+HEX64_RE = re.compile(r'[0-9a-f]{64}')
+TAG_RE = re.compile(r'[^,\s]+')
+# A line of a Go stack trace (restic prints one on some backend errors): not worth showing.
+_TRACE_RE = re.compile(r'^(\s|goroutine |\S+\.go:\d+|[\w./*()-]+\(.*\)$|created by )')
+# After SIGINT restic removes its lock and exits; a restic stuck on a silent server gets SIGKILL after this long.
+INTERRUPT_GRACE = 5
+MESSAGE_LINES = 6
+
+FIX_WRONG_PASSWORD = 'check the vault variable holding the repository password'
+FIX_NO_REPOSITORY = 'initialise the repository (restic init), or check the repository location'
+FIX_UNREACHABLE = 'check the repository server is running and reachable from the controller'
+FIX_LOCKED = ('make sure no other restic is using the repository; a killed backup leaves a stale lock, which '
+              '"restic unlock" (unlock()) removes (it removes only locks whose process is gone)')
+FIX_REFUSED = 'run retention with the maintenance credential, not the append-only backup one'
+FIX_DAMAGED = ('restore what is needed from another copy, then repair the repository (restic rebuild-index, '
+               'prune) or start a new one')
+FIX_TIMEOUT = 'check the repository server answers (restic waits forever on a silent one), or raise the timeout'
+FIX_UNAUTHORIZED = 'check the user and password of the REST server in the repository location'
+FIX_FAILED = 'read restic\'s message above'
+
+
+class ResticError(Exception):
+    """What went wrong and what to do: ``str()`` is ``"<message>. Fix: <fix>"``; ``kind`` is one of KINDS."""
+
+    def __init__(self, message, fix, kind='failed'):
+        self.message = message.rstrip('.')
+        self.fix = fix
+        self.kind = kind
+        super().__init__(f'{self.message}. Fix: {fix}')
+
+
+def classify(text, deleting=False):
+    """``(kind, fix)`` for restic's output ``text`` of a failed call; ``deleting``: the call removes files."""
+    if 'wrong password or no key found' in text:
+        return 'wrong_password', FIX_WRONG_PASSWORD
+    if 'repository is already locked' in text:
+        return 'locked', FIX_LOCKED
+    if re.search(r'\b403\b', text) and (deleting or 'not removed' in text or 'Remove(' in text):
+        return 'refused', FIX_REFUSED
+    if re.search(r'connection refused|dial tcp|no such host|network is unreachable|no route to host|'
+                 r'i/o timeout|connection reset', text):
+        return 'unreachable', FIX_UNREACHABLE
+    if re.search(r'\b401\b', text):
+        return 'failed', FIX_UNAUTHORIZED
+    if 'Is there a repository at the following location?' in text or 'unable to open config file' in text:
+        return 'no_repository', FIX_NO_REPOSITORY
+    if 'repository contains errors' in text:
+        return 'damaged', FIX_DAMAGED
+    return 'failed', FIX_FAILED
+
+
+def _first_lines(text, count=MESSAGE_LINES):
+    lines = [line.rstrip() for line in text.splitlines()]
+    lines = [line for line in lines if line.strip() and not _TRACE_RE.match(line)]
+    return '; '.join(lines[:count])
+
+
+def _url_password(location):
+    """The password in the userinfo of a URL-like ``location`` (``rest:http://u:p@h/``, ``s3:https://...``)."""
+    match = re.search(r'[a-z][a-z0-9+.-]*://[^/]*', location)
+    if not match:
+        return None
+    try:
+        password = urlsplit(match.group(0)).password
+    except ValueError:
+        return None
+    return password or None
+
+
+def _time_arg(value):
+    """``--time`` text (UTC) of a datetime (naive = UTC) or an already formatted ``YYYY-MM-DD HH:MM:SS``."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value.strftime('%Y-%m-%d %H:%M:%S')
+    text = str(value)
+    try:
+        datetime.datetime.strptime(text, '%Y-%m-%d %H:%M:%S')
+    except ValueError:
+        raise ResticError(f'backup time {text!r} is not "YYYY-MM-DD HH:MM:SS"', 'give the time as a UTC '
+                          '"YYYY-MM-DD HH:MM:SS" or a datetime') from None
+    return text
+
+
+def _check_tags(tags):
+    tags = [str(tag) for tag in (tags or ())]
+    for tag in tags:
+        if not TAG_RE.fullmatch(tag):
+            raise ResticError(f'tag {tag!r} is empty or has a comma or a space (restic splits tags on commas)',
+                              'use tags without commas or spaces')
+    return tags
+
+
+class Repository:
+    """One restic repository: a local directory or any restic location string, opened with ``password``."""
+
+    def __init__(self, location, password, cache_dir, timeout=600, binary='restic'):
+        if not password:
+            # restic reads an empty password file as "no password" and would ask on stdin.
+            raise ResticError('the repository password is empty', FIX_WRONG_PASSWORD, 'wrong_password')
+        location = str(location)
+        if location.startswith(SCHEMES):
+            self.location = location
+        else:
+            local = location[len('local:'):] if location.startswith('local:') else location
+            # Absolute: backup runs in the source directory.
+            self.location = os.path.abspath(local)
+        self.password = str(password)
+        self.cache_dir = os.path.abspath(cache_dir)
+        self.timeout = timeout
+        self.binary = binary
+        secrets = {self.password, self.password.strip()}
+        url_password = _url_password(self.location)
+        if url_password:
+            secrets |= {url_password, unquote(url_password)}
+        self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+
+    # --- running restic ---------------------------------------------------------------------------------------
+
+    def _scrub(self, text):
+        for secret in self._secrets:
+            text = text.replace(secret, '***')
+        return text
+
+    def _env(self):
+        env = {'PATH': os.environ.get('PATH') or '/usr/bin:/bin', 'LC_ALL': 'C', 'TZ': 'UTC',
+               'HOME': os.path.dirname(self.cache_dir.rstrip(os.sep)) or self.cache_dir}
+        if os.environ.get('TMPDIR'):
+            env['TMPDIR'] = os.environ['TMPDIR']
+        return env
+
+    def _command(self, args):
+        """``(argv, env, pass_fds)`` for ``restic args``; the caller closes ``pass_fds`` (pipes holding the
+        password and the location, already written and closed on the writing side)."""
+        fds = []
+        try:
+            for content in (self.password, self.location):
+                read_end, write_end = os.pipe()
+                fds.append(read_end)
+                with os.fdopen(write_end, 'w', encoding='utf-8') as writer:
+                    writer.write(content + '\n')  # far below a pipe's buffer: never blocks
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        password_fd, location_fd = fds
+        argv = [self.binary, '--password-file', f'/dev/fd/{password_fd}', '--repository-file',
+                f'/dev/fd/{location_fd}', '--cache-dir', self.cache_dir] + list(args)
+        return argv, self._env(), tuple(fds)
+
+    def _run(self, args, cwd=None, deleting=False, ok_codes=(0,)):
+        """Run ``restic args``; ``(stdout bytes, stderr text, rc)``, or ResticError on failure or timeout.
+
+        ``deleting``: the call removes files; a 403 from the server (an append-only REST server) is final, so
+        restic is interrupted at the first one instead of retrying for ~45 s per file."""
+        argv, env, fds = self._command(args)
+        name = args[0]
+        try:
+            try:
+                proc = subprocess.Popen(argv, env=env, pass_fds=fds, cwd=cwd, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            except OSError as exc:
+                raise ResticError(f'cannot run {self.binary} ({exc.strerror or exc})',
+                                  'install restic on the controller (apt-get install restic)') from None
+        finally:
+            for fd in fds:
+                os.close(fd)
+        out, err = [], []
+        refused = threading.Event()
+
+        def read_stdout():
+            out.append(proc.stdout.read())
+
+        def read_stderr():
+            for raw in proc.stderr:
+                line = raw.decode('utf-8', 'replace')
+                err.append(line)
+                if deleting and not refused.is_set() and re.search(r'\b403\b', line):
+                    refused.set()
+                    _signal(proc, signal.SIGINT)
+
+        readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr,
+                                                                                      daemon=True)]
+        for reader in readers:
+            reader.start()
+        started = _time.monotonic()
+        timed_out = False
+        try:
+            proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _signal(proc, signal.SIGINT)
+            try:
+                proc.wait(timeout=INTERRUPT_GRACE)
+            except subprocess.TimeoutExpired:
+                _signal(proc, signal.SIGKILL)
+                proc.wait()
+        for reader in readers:
+            reader.join(timeout=INTERRUPT_GRACE)
+        proc.stdout.close()
+        proc.stderr.close()
+        stdout, stderr = b''.join(out), ''.join(err)
+        if timed_out:
+            raise ResticError(self._scrub(f'restic {name} did not finish within {self.timeout} s and was stopped'
+                                          + (f' ({_first_lines(stderr, 2)})' if stderr.strip() else '')),
+                              FIX_TIMEOUT, 'timeout')
+        if refused.is_set():
+            elapsed = _time.monotonic() - started
+            raise ResticError(self._scrub(f'restic {name}: the repository server refused to delete (403 '
+                                          f'Forbidden; append-only?), stopped after {elapsed:.1f} s (exit '
+                                          f'{proc.returncode}): {_first_lines(stderr, 2)}'), FIX_REFUSED, 'refused')
+        if proc.returncode not in ok_codes:
+            text = stderr if stderr.strip() else stdout.decode('utf-8', 'replace')
+            kind, fix = classify(stderr + '\n' + stdout.decode('utf-8', 'replace'), deleting)
+            raise ResticError(self._scrub(f'restic {name} failed (exit {proc.returncode}): '
+                                          f'{_first_lines(text) or "no message"}'), fix, kind)
+        return stdout, stderr, proc.returncode
+
+    def _json(self, args, **kwargs):
+        stdout = self._run(args, **kwargs)[0]
+        try:
+            return json.loads(stdout.decode('utf-8') or 'null')
+        except ValueError:
+            raise ResticError(self._scrub(f'restic {args[0]} printed no JSON: {stdout[:200]!r}'),
+                              'check /usr/bin/restic is restic 0.14 or later') from None
+
+    # --- the calls --------------------------------------------------------------------------------------------
+
+    def init_if_missing(self):
+        """True when this created the repository, False when one is there already (and the password opens it)."""
+        try:
+            self._run(['cat', 'config', '-q'])
+            return False
+        except ResticError as exc:
+            if exc.kind != 'no_repository':
+                raise
+        self._run(['init', '-q'])
+        return True
+
+    def backup(self, source_dir, host, tags, paths=('.',), time=None, parent=None):
+        """Back up ``paths`` (relative to ``source_dir``, which is the working directory, so the snapshot holds
+        the contents) as ``host`` with ``tags``; ``time``: the snapshot's time (UTC) instead of now.
+
+        ``{snapshot_id (64 hex), short_id, files_new, files_changed, files_unmodified, files, bytes_read,
+        bytes_added, duration_s, warnings}``; ``warnings``: restic's messages about files it could not read
+        (exit 3: the snapshot was saved without them)."""
+        if not os.path.isdir(source_dir):
+            raise ResticError(f'backup source {source_dir} is not a directory', 'check the staging directory')
+        args = ['backup', '--json', '-q', '--host', str(host)]
+        for tag in _check_tags(tags):
+            args += ['--tag', tag]
+        if time is not None:
+            args += ['--time', _time_arg(time)]
+        if parent:
+            args += ['--parent', str(parent)]
+        args += ['--'] + [str(path) for path in paths]
+        stdout, stderr, rc = self._run(args, cwd=source_dir, ok_codes=(0, 3))
+        summary = None
+        for line in stdout.decode('utf-8', 'replace').splitlines():
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get('message_type') == 'summary':
+                summary = message
+        if not summary or not summary.get('snapshot_id'):
+            raise ResticError(self._scrub(f'restic backup gave no summary (exit {rc}): {_first_lines(stderr)}'),
+                              FIX_FAILED)
+        short_id = summary['snapshot_id']
+        if HEX64_RE.fullmatch(short_id):
+            full_id = short_id  # restic >= 0.15 gives the full id
+        else:
+            found = self._json(['snapshots', '--json', '-q', short_id]) or []
+            if len(found) != 1:
+                raise ResticError(f'restic backup saved snapshot {short_id}, which snapshots does not list',
+                                  'run check on the repository')
+            full_id = found[0]['id']
+        return {'snapshot_id': full_id, 'short_id': full_id[:8],
+                'files_new': summary.get('files_new', 0), 'files_changed': summary.get('files_changed', 0),
+                'files_unmodified': summary.get('files_unmodified', 0),
+                'files': summary.get('total_files_processed', 0),
+                'bytes_read': summary.get('total_bytes_processed', 0), 'bytes_added': summary.get('data_added', 0),
+                'duration_s': summary.get('total_duration', 0.0),
+                'warnings': [self._scrub(line) for line in _first_lines(stderr, 50).split('; ') if line]
+                if rc == 3 else []}
+
+    def snapshots(self, host=None, tags=None):
+        """The snapshots (``restic snapshots --json``), of ``host`` and having all ``tags`` when given."""
+        args = ['snapshots', '--json', '-q']
+        if host:
+            args += ['--host', str(host)]
+        tags = _check_tags(tags)
+        if tags:
+            args += ['--tag', ','.join(tags)]
+        return self._json(args) or []
+
+    def check(self, read_data_subset=None):
+        """``{ok: True, read_data_subset}``; ResticError kind ``damaged`` (or ``locked``, ...) otherwise.
+
+        ``read_data_subset``: ``None`` checks the structure only (it does not see a damaged data pack), ``'10%'``,
+        ``'1/5'``, ``'100%'`` also read and verify that much of the data."""
+        args = ['check']
+        if read_data_subset:
+            args += ['--read-data-subset', str(read_data_subset)]
+        self._run(args)
+        return {'ok': True, 'read_data_subset': read_data_subset}
+
+    def unlock(self):
+        """Remove stale locks (of processes that are gone); locks of a running restic stay."""
+        self._run(['unlock', '-q'])
+        return {'unlocked': True}
+
+    def forget(self, snapshot_ids, prune=False):
+        """Remove these snapshots (full ids or unique prefixes), then prune unreferenced data when ``prune``.
+
+        ``{removed: [full ids], not_found: [given ids no snapshot has], pruned}``; ResticError kind ``refused``
+        when the server will not delete (append-only), at its first 403."""
+        wanted = [str(i) for i in snapshot_ids]
+        existing = [snap['id'] for snap in self.snapshots()]
+        removed, not_found = [], []
+        for given in wanted:
+            matches = [full for full in existing if full.startswith(given.lower())] if given else []
+            if len(matches) > 1:
+                raise ResticError(f'snapshot id {given} is ambiguous ({len(matches)} snapshots start with it)',
+                                  'give the full 64-hex snapshot id')
+            if matches:
+                if matches[0] not in removed:
+                    removed.append(matches[0])
+            else:
+                not_found.append(given)
+        if removed or prune:
+            args = ['forget', '-q'] + (['--prune'] if prune else [])
+            if not removed:
+                # forget with no ids and no policy does nothing; prune alone still cleans up.
+                args = ['prune', '-q']
+            self._run(args + removed, deleting=True)
+        return {'removed': removed, 'not_found': not_found, 'pruned': bool(prune)}
+
+    def restore(self, snapshot_id, target_dir, include=None):
+        """Restore snapshot ``snapshot_id`` (or ``latest``) into ``target_dir``; ``include``: paths inside the
+        snapshot (``/cfg/app.conf``) to restore only those. ``{snapshot_id, target_dir, include, duration_s}``."""
+        args = ['restore', '-q', str(snapshot_id), '--target', os.path.abspath(target_dir)]
+        includes = [include] if isinstance(include, str) else list(include or ())
+        for path in includes:
+            args += ['--include', str(path)]
+        started = _time.monotonic()
+        self._run(args)
+        return {'snapshot_id': str(snapshot_id), 'target_dir': os.path.abspath(target_dir), 'include': includes,
+                'duration_s': round(_time.monotonic() - started, 3)}
+
+    def dump(self, snapshot_id, path):
+        """The content of file ``path`` (as stored: ``/cfg/app.conf``) in snapshot ``snapshot_id``."""
+        return self._run(['dump', '-q', str(snapshot_id), str(path)])[0]
+
+
+def _signal(proc, signum):
+    """Signal restic's process group (restic may run ssh or rclone for its backend)."""
+    if proc.returncode is not None:  # reaped: its pid may be reused
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)

@@ -1,0 +1,388 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""``_restic.Repository`` against the real restic binary: local repositories in tmp_path, and real
+``rclone serve restic`` REST servers on 127.0.0.1 (one ``--append-only``, one not) for the append-only proof.
+Nothing of restic is mocked."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _restic
+
+pytestmark = pytest.mark.skipif(not shutil.which('restic'), reason='needs the restic binary (apt-get install restic)')
+needs_rclone = pytest.mark.skipif(not (shutil.which('rclone') and shutil.which('openssl')),
+                                  reason='needs rclone and openssl (apt-get install rclone openssl)')
+
+PASSWORD = 'Repo-pw 7f3a!x'
+HEX64 = re.compile(r'[0-9a-f]{64}')
+
+
+def repository(tmp_path, name='repo', password=PASSWORD, **kwargs):
+    return _restic.Repository(str(tmp_path / name), password, str(tmp_path / 'cache'), **kwargs)
+
+
+def make_source(tmp_path, name='src', size=64 * 1024):
+    src = tmp_path / name
+    (src / 'cfg').mkdir(parents=True)
+    (src / 'bin').mkdir()
+    files = {'cfg/secret.key': (os.urandom(size), 0o600), 'cfg/app.conf': (b'mode=live\n', 0o640),
+             'bin/run.sh': (b'#!/bin/sh\necho run\n', 0o755)}
+    for rel, (data, mode) in files.items():
+        (src / rel).write_bytes(data)
+        os.chmod(src / rel, mode)
+    return src, files
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def rclone_server(tmp_path, store, user, password, append_only):
+    """``rclone serve restic`` on 127.0.0.1 (free port) over ``store`` with an apr1 htpasswd entry for ``user``;
+    yields the repository location ``rest:http://user:password@127.0.0.1:PORT/``."""
+    label = 'ao' if append_only else 'admin'
+    hashed = subprocess.run(['openssl', 'passwd', '-apr1', password], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    htpasswd = tmp_path / f'htpasswd.{label}'
+    htpasswd.write_text(f'{user}:{hashed}\n')
+    log = tmp_path / f'rclone.{label}.log'
+    argv = ['rclone', 'serve', 'restic', str(store), '--addr', '127.0.0.1:0', '--htpasswd', str(htpasswd),
+            '--config', '/dev/null'] + (['--append-only'] if append_only else [])
+    with open(log, 'wb') as stderr:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            match = re.search(r'Serving restic REST API on http://127\.0\.0\.1:(\d+)/', log.read_text())
+            if match:
+                break
+            assert proc.poll() is None, f'rclone exited: {log.read_text()}'
+            assert time.monotonic() < deadline, f'rclone not ready: {log.read_text()}'
+            time.sleep(0.05)
+        yield f'rest:http://{user}:{password}@127.0.0.1:{match.group(1)}/'
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def children_named(name):
+    """Pids of this process's children whose command is ``name``."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as handle:
+                    fields = handle.read().rsplit(')', 1)[1].split()
+                with open(f'/proc/{entry}/comm') as handle:
+                    comm = handle.read().strip()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and comm == name:
+                pids.append(int(entry))
+    return pids
+
+
+def wait_for(predicate, seconds=10, step=0.01):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError('timed out waiting')
+
+
+# --- local repositories ---------------------------------------------------------------------------------------
+
+def test_init_then_init_again_is_false(tmp_path):
+    repo = repository(tmp_path)
+    assert repo.init_if_missing() is True
+    assert (tmp_path / 'repo' / 'config').is_file()
+    assert repo.init_if_missing() is False
+
+
+def test_backup_gives_the_full_id_and_the_counts(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, files = make_source(tmp_path)
+    result = repo.backup(str(src), 'term01', ['posfleet', 'daily'])
+    assert HEX64.fullmatch(result['snapshot_id']) and result['short_id'] == result['snapshot_id'][:8]
+    assert (result['files'], result['files_new'], result['files_changed'], result['files_unmodified']) == (3, 3, 0, 0)
+    assert result['bytes_read'] == sum(len(data) for data, _ in files.values())
+    assert result['bytes_added'] >= 64 * 1024 and result['duration_s'] > 0 and result['warnings'] == []
+    [snap] = repo.snapshots()
+    assert snap['id'] == result['snapshot_id'] and snap['hostname'] == 'term01'
+    assert sorted(snap['tags']) == ['daily', 'posfleet']
+    again = repo.backup(str(src), 'term01', ['posfleet', 'daily'])
+    assert (again['files_new'], again['files_unmodified']) == (0, 3) and again['snapshot_id'] != snap['id']
+
+
+def test_a_second_backup_with_two_percent_more_data_adds_little(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, _ = make_source(tmp_path, size=2 * 1024 * 1024)
+    first = repo.backup(str(src), 'term01', ['posfleet'])
+    (src / 'cfg' / 'journal.bin').write_bytes(os.urandom(40 * 1024))  # ~2 %
+    second = repo.backup(str(src), 'term01', ['posfleet'])
+    assert second['files_new'] == 1 and second['files_unmodified'] == 3
+    assert second['bytes_added'] / first['bytes_added'] <= 0.1, (first, second)
+
+
+def test_a_backup_time_in_the_past_is_the_snapshot_time(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, _ = make_source(tmp_path, size=10)
+    repo.backup(str(src), 'term01', ['posfleet'], time='2023-01-01 10:00:00')
+    repo.backup(str(src), 'term02', ['posfleet'],
+                time=datetime.datetime(2022, 6, 1, 14, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2))))
+    times = {snap['hostname']: snap['time'] for snap in repo.snapshots()}
+    assert times['term01'].startswith('2023-01-01T10:00:00') and times['term01'].endswith('Z')
+    assert times['term02'].startswith('2022-06-01T12:30:00'), times  # +02:00 given, UTC stored
+    with pytest.raises(_restic.ResticError) as info:
+        repo.backup(str(src), 'term01', ['posfleet'], time='yesterday')
+    assert 'YYYY-MM-DD HH:MM:SS' in info.value.message
+
+
+def test_snapshots_filtered_by_host_and_tags(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, _ = make_source(tmp_path, size=10)
+    ids = {key: repo.backup(str(src), host, tags)['snapshot_id'] for key, host, tags in [
+        ('a', 'term01', ['posfleet', 'daily']), ('b', 'term01', ['posfleet']), ('c', 'term02', ['posfleet', 'daily'])]}
+    assert {s['id'] for s in repo.snapshots()} == set(ids.values())
+    assert {s['id'] for s in repo.snapshots(host='term01')} == {ids['a'], ids['b']}
+    assert {s['id'] for s in repo.snapshots(tags=['daily'])} == {ids['a'], ids['c']}
+    assert [s['id'] for s in repo.snapshots(host='term01', tags=['posfleet', 'daily'])] == [ids['a']]
+    assert repo.snapshots(host='term03') == []
+    with pytest.raises(_restic.ResticError):
+        repo.snapshots(tags=['a,b'])
+
+
+def test_restore_gives_back_contents_and_modes(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, files = make_source(tmp_path)
+    snap = repo.backup(str(src), 'term01', ['posfleet'])['snapshot_id']
+    out = tmp_path / 'out'
+    result = repo.restore(snap, str(out))
+    assert result['snapshot_id'] == snap and result['target_dir'] == str(out)
+    for rel, (data, mode) in files.items():
+        assert (out / rel).read_bytes() == data, rel
+        assert stat.S_IMODE((out / rel).stat().st_mode) == mode, rel
+    only = tmp_path / 'only'
+    repo.restore(snap, str(only), include='/cfg/app.conf')
+    assert [p.relative_to(only).as_posix() for p in only.rglob('*') if p.is_file()] == ['cfg/app.conf']
+    assert repo.dump(snap, '/cfg/app.conf') == b'mode=live\n'
+
+
+def test_forget_and_prune_on_a_local_repository(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, _ = make_source(tmp_path, size=10)
+    first = repo.backup(str(src), 'term01', ['posfleet'])['snapshot_id']
+    second = repo.backup(str(src), 'term01', ['posfleet'])['snapshot_id']
+    result = repo.forget([first[:8], 'deadbeef'], prune=True)
+    assert result == {'removed': [first], 'not_found': ['deadbeef'], 'pruned': True}
+    assert [s['id'] for s in repo.snapshots()] == [second]
+
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+def test_a_wrong_password_is_said_without_the_password(tmp_path):
+    repository(tmp_path).init_if_missing()
+    wrong = 'Not-the-pw 93kq'
+    for call in (lambda r: r.snapshots(), lambda r: r.init_if_missing()):
+        with pytest.raises(_restic.ResticError) as info:
+            call(repository(tmp_path, password=wrong))
+        assert info.value.kind == 'wrong_password' and 'vault variable' in info.value.fix
+        assert 'exit 1' in str(info.value) and '. Fix: ' in str(info.value)
+        assert wrong not in str(info.value) and PASSWORD not in str(info.value)
+
+
+def test_a_missing_repository_is_no_repository(tmp_path):
+    with pytest.raises(_restic.ResticError) as info:
+        repository(tmp_path, name='nothing').snapshots()
+    assert info.value.kind == 'no_repository' and 'initialise' in info.value.fix
+    assert 'exit 1' in info.value.message
+
+
+def test_a_closed_port_is_unreachable_at_once(tmp_path):
+    location = f'rest:http://backup:Rest-pw-q81@127.0.0.1:{free_port()}/'
+    repo = _restic.Repository(location, PASSWORD, str(tmp_path / 'cache'))
+    started = time.monotonic()
+    with pytest.raises(_restic.ResticError) as info:
+        repo.init_if_missing()
+    assert time.monotonic() - started < 5
+    assert info.value.kind == 'unreachable' and 'reachable from the controller' in info.value.fix
+    assert 'Rest-pw-q81' not in str(info.value) and PASSWORD not in str(info.value)
+
+
+def test_a_silent_server_times_out_and_restic_never_holds_a_secret_in_argv_or_environ(tmp_path):
+    """A server that accepts TCP and never answers: restic 0.14 would wait forever. While it waits, its
+    /proc/<pid>/cmdline and environ are read: neither holds the password or the REST password."""
+    rest_password = 'Rest-pw-silent-55'
+    with socket.socket() as listener:
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(8)  # the kernel completes the handshakes; nothing ever answers
+        location = f'rest:http://backup:{rest_password}@127.0.0.1:{listener.getsockname()[1]}/'
+        repo = _restic.Repository(location, PASSWORD, str(tmp_path / 'cache'), timeout=3)
+        caught = []
+
+        def call():
+            try:
+                repo.snapshots()
+            except _restic.ResticError as exc:
+                caught.append(exc)
+
+        worker = threading.Thread(target=call)
+        started = time.monotonic()
+        worker.start()
+        [pid] = wait_for(lambda: children_named('restic'))
+        time.sleep(0.3)  # past exec
+        with open(f'/proc/{pid}/cmdline', 'rb') as handle:
+            cmdline = handle.read()
+        with open(f'/proc/{pid}/environ', 'rb') as handle:
+            environ = handle.read()
+        worker.join(30)
+    elapsed = time.monotonic() - started
+    assert b'--password-file' in cmdline and b'/dev/fd/' in cmdline
+    for secret in (PASSWORD, rest_password, location, '127.0.0.1'):
+        assert secret.encode() not in cmdline and secret.encode() not in environ, secret
+    assert set(dict(v.split(b'=', 1) for v in environ.split(b'\0') if v)) <= {b'PATH', b'LC_ALL', b'TZ', b'HOME',
+                                                                            b'TMPDIR'}
+    [exc] = caught
+    assert exc.kind == 'timeout' and 'within 3 s' in exc.message and elapsed < 3 + _restic.INTERRUPT_GRACE + 3
+    assert rest_password not in str(exc)
+    assert children_named('restic') == []
+
+
+def test_the_command_gives_secrets_only_through_pipes(tmp_path):
+    location = 'rest:http://backup:Rest-pw-seam-1@127.0.0.1:9/'
+    repo = _restic.Repository(location, PASSWORD, str(tmp_path / 'cache'))
+    argv, env, fds = repo._command(['snapshots', '--json', '-q'])
+    try:
+        contents = [os.read(fd, 4096).decode() for fd in fds]
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert contents == [PASSWORD + '\n', location + '\n']
+    flat = ' '.join(argv) + ' ' + ' '.join(f'{k}={v}' for k, v in env.items())
+    assert PASSWORD not in flat and 'Rest-pw-seam-1' not in flat and '127.0.0.1' not in flat
+    assert argv[argv.index('--password-file') + 1] == f'/dev/fd/{fds[0]}'
+    assert argv[argv.index('--repository-file') + 1] == f'/dev/fd/{fds[1]}'
+    assert argv[argv.index('--cache-dir') + 1] == str(tmp_path / 'cache')
+    assert env['LC_ALL'] == 'C' and env['HOME'] == str(tmp_path) and 'RESTIC_PASSWORD' not in env
+
+
+def test_secrets_are_scrubbed_from_messages(tmp_path):
+    repo = _restic.Repository('rest:http://u:p%40ss-77@127.0.0.1:9/', PASSWORD, str(tmp_path / 'cache'))
+    assert repo._scrub(f'x {PASSWORD} p%40ss-77 p@ss-77 y') == 'x *** *** *** y'
+
+
+@pytest.mark.parametrize('text, kind', [
+    ('Fatal: wrong password or no key found', 'wrong_password'),
+    ('Fatal: unable to open config file: stat /r/config: no such file or directory\n'
+     'Is there a repository at the following location?', 'no_repository'),
+    ('Fatal: unable to open config file: client.Head: Head "http://u:***@127.0.0.1:1/config": dial tcp '
+     '127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?', 'unreachable'),
+    ('unable to create lock in backend: repository is already locked by PID 2158', 'locked'),
+    ('Fatal: repository contains errors', 'damaged'),
+    ('Fatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized', 'failed'),
+])
+def test_classify(text, kind):
+    assert _restic.classify(text)[0] == kind
+
+
+# --- damage and locks -----------------------------------------------------------------------------------------
+
+def test_a_damaged_data_pack_is_found_by_reading_the_data(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, _ = make_source(tmp_path, size=256 * 1024)
+    repo.backup(str(src), 'term01', ['posfleet'])
+    assert repo.check(read_data_subset='100%') == {'ok': True, 'read_data_subset': '100%'}
+    pack = max((p for p in (tmp_path / 'repo' / 'data').rglob('*') if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    os.chmod(pack, 0o600)
+    pack.write_bytes(bytes(data))
+    assert repo.check() == {'ok': True, 'read_data_subset': None}  # the structure alone does not show it
+    with pytest.raises(_restic.ResticError) as info:
+        repo.check(read_data_subset='100%')
+    assert info.value.kind == 'damaged' and 'exit 1' in info.value.message
+    assert pack.name[:8] in info.value.message or 'does not match' in info.value.message, info.value.message
+
+
+def test_a_killed_backup_leaves_a_lock_that_unlock_removes(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, _ = make_source(tmp_path, size=4 * 1024 * 1024)
+    argv, env, fds = repo._command(['backup', '-q', '--limit-upload', '256', '--host', 'term01', '.'])
+    try:
+        proc = subprocess.Popen(argv, env=env, pass_fds=fds, cwd=str(src), stdin=subprocess.DEVNULL)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    locks = tmp_path / 'repo' / 'locks'
+    try:
+        wait_for(lambda: any(locks.iterdir()))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL and any(locks.iterdir())
+    assert repo.snapshots() == []
+    with pytest.raises(_restic.ResticError) as info:
+        repo.check()
+    assert info.value.kind == 'locked' and 'unlock' in info.value.fix
+    repo.unlock()
+    assert not any(locks.iterdir())
+    assert repo.check()['ok'] is True
+
+
+# --- REST servers (rclone), append-only ----------------------------------------------------------------------
+
+@needs_rclone
+def test_an_append_only_server_backs_up_and_refuses_to_forget(tmp_path):
+    """Backup credential on an ``--append-only`` server: init, backup and check work, forget is refused. restic
+    0.14 retries a 403 for ~44 s per file; the wrapper stops it at the first 403, so this takes a second or so."""
+    store = tmp_path / 'store'
+    store.mkdir()
+    src, files = make_source(tmp_path)
+    with rclone_server(tmp_path, store, 'backup', 'Ao-pw-4d2', append_only=True) as location:
+        repo = _restic.Repository(location, PASSWORD, str(tmp_path / 'cache'))
+        assert repo.init_if_missing() is True
+        assert repo.init_if_missing() is False
+        snap = repo.backup(str(src), 'term01', ['posfleet'])['snapshot_id']
+        assert repo.check() == {'ok': True, 'read_data_subset': None}
+        started = time.monotonic()
+        with pytest.raises(_restic.ResticError) as info:
+            repo.forget([snap])
+        elapsed = time.monotonic() - started
+        assert info.value.kind == 'refused' and 'maintenance credential' in info.value.fix
+        assert elapsed < 15, elapsed
+        assert 'Ao-pw-4d2' not in str(info.value) and PASSWORD not in str(info.value)
+        assert [s['id'] for s in repo.snapshots()] == [snap]
+        assert repo.check()['ok'] is True  # the interrupted forget left no lock behind
+        with rclone_server(tmp_path, store, 'admin', 'Adm-pw-9x1', append_only=False) as admin_location:
+            admin = _restic.Repository(admin_location, PASSWORD, str(tmp_path / 'cache-admin'))
+            assert admin.forget([snap], prune=True) == {'removed': [snap], 'not_found': [], 'pruned': True}
+            assert admin.snapshots() == []
+        assert repo.snapshots() == []
