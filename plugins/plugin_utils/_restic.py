@@ -38,7 +38,8 @@ SCHEMES = ('b2:', 'azure:', 'gs:', 'rclone:', 'rest:', 's3:', 'sftp:', 'swift:')
 HEX64_RE = re.compile(r'[0-9a-f]{64}')
 TAG_RE = re.compile(r'[^,\s]+')
 # A line of a Go stack trace (restic prints one on some backend errors): not worth showing.
-_TRACE_RE = re.compile(r'^(\s|goroutine |\S+\.go:\d+|[\w./*()-]+\(.*\)$|created by )')
+_ANSI_RE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\r')
+_TRACE_RE = re.compile(r'^(\s|goroutine |created by |\S+\.go:\d+|\S+\((0x[0-9a-f]+|\.\.\.)?[,)])')
 # After SIGINT restic removes its lock and exits; a restic stuck on a silent server gets SIGKILL after this long.
 INTERRUPT_GRACE = 5
 MESSAGE_LINES = 6
@@ -86,10 +87,13 @@ def classify(text, deleting=False):
     return 'failed', FIX_FAILED
 
 
+def _lines(text):
+    """restic's message lines in ``text``, without blank lines and Go stack traces."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not _TRACE_RE.match(line)]
+
+
 def _first_lines(text, count=MESSAGE_LINES):
-    lines = [line.rstrip() for line in text.splitlines()]
-    lines = [line for line in lines if line.strip() and not _TRACE_RE.match(line)]
-    return '; '.join(lines[:count])
+    return '; '.join(_lines(text)[:count])
 
 
 def _url_password(location):
@@ -204,15 +208,17 @@ class Repository:
                 os.close(fd)
         out, err = [], []
         refused = threading.Event()
+        refusal = []
 
         def read_stdout():
             out.append(proc.stdout.read())
 
         def read_stderr():
             for raw in proc.stderr:
-                line = raw.decode('utf-8', 'replace')
+                line = _ANSI_RE.sub('', raw.decode('utf-8', 'replace'))  # restic clears its progress line
                 err.append(line)
                 if deleting and not refused.is_set() and re.search(r'\b403\b', line):
+                    refusal.append(line.strip())
                     refused.set()
                     _signal(proc, signal.SIGINT)
 
@@ -245,7 +251,7 @@ class Repository:
             elapsed = _time.monotonic() - started
             raise ResticError(self._scrub(f'restic {name}: the repository server refused to delete (403 '
                                           f'Forbidden; append-only?), stopped after {elapsed:.1f} s (exit '
-                                          f'{proc.returncode}): {_first_lines(stderr, 2)}'), FIX_REFUSED, 'refused')
+                                          f'{proc.returncode}): {refusal[0]}'), FIX_REFUSED, 'refused')
         if proc.returncode not in ok_codes:
             text = stderr if stderr.strip() else stdout.decode('utf-8', 'replace')
             kind, fix = classify(stderr + '\n' + stdout.decode('utf-8', 'replace'), deleting)
@@ -279,8 +285,8 @@ class Repository:
         the contents) as ``host`` with ``tags``; ``time``: the snapshot's time (UTC) instead of now.
 
         ``{snapshot_id (64 hex), short_id, files_new, files_changed, files_unmodified, files, bytes_read,
-        bytes_added, duration_s, warnings}``; ``warnings``: restic's messages about files it could not read
-        (exit 3: the snapshot was saved without them)."""
+        bytes_added, duration_s, warnings}``; ``warnings``: what restic said on stderr (with ``-q`` only
+        problems: a path that does not exist, a file it could not read; the snapshot was saved without them)."""
         if not os.path.isdir(source_dir):
             raise ResticError(f'backup source {source_dir} is not a directory', 'check the staging directory')
         args = ['backup', '--json', '-q', '--host', str(host)]
@@ -318,8 +324,7 @@ class Repository:
                 'files': summary.get('total_files_processed', 0),
                 'bytes_read': summary.get('total_bytes_processed', 0), 'bytes_added': summary.get('data_added', 0),
                 'duration_s': summary.get('total_duration', 0.0),
-                'warnings': [self._scrub(line) for line in _first_lines(stderr, 50).split('; ') if line]
-                if rc == 3 else []}
+                'warnings': [self._scrub(line) for line in _lines(stderr)[:50]]}
 
     def snapshots(self, host=None, tags=None):
         """The snapshots (``restic snapshots --json``), of ``host`` and having all ``tags`` when given."""

@@ -131,8 +131,9 @@ def test_backup_gives_the_full_id_and_the_counts(tmp_path):
     [snap] = repo.snapshots()
     assert snap['id'] == result['snapshot_id'] and snap['hostname'] == 'term01'
     assert sorted(snap['tags']) == ['daily', 'posfleet']
-    again = repo.backup(str(src), 'term01', ['posfleet', 'daily'])
+    again = repo.backup(str(src), 'term01', ['posfleet', 'daily'], paths=('cfg', 'bin', 'gone'), parent=snap['id'])
     assert (again['files_new'], again['files_unmodified']) == (0, 3) and again['snapshot_id'] != snap['id']
+    assert again['warnings'] == ['gone does not exist, skipping']
 
 
 def test_a_second_backup_with_two_percent_more_data_adds_little(tmp_path):
@@ -328,7 +329,7 @@ def test_a_damaged_data_pack_is_found_by_reading_the_data(tmp_path):
     with pytest.raises(_restic.ResticError) as info:
         repo.check(read_data_subset='100%')
     assert info.value.kind == 'damaged' and 'exit 1' in info.value.message
-    assert pack.name[:8] in info.value.message or 'does not match' in info.value.message, info.value.message
+    assert f'Pack ID does not match, want {pack.name}' in info.value.message, info.value.message
 
 
 def test_a_killed_backup_leaves_a_lock_that_unlock_removes(tmp_path):
@@ -377,6 +378,7 @@ def test_an_append_only_server_backs_up_and_refuses_to_forget(tmp_path):
             repo.forget([snap])
         elapsed = time.monotonic() - started
         assert info.value.kind == 'refused' and 'maintenance credential' in info.value.fix
+        assert '403 Forbidden' in info.value.message and snap[:10] in info.value.message
         assert elapsed < 15, elapsed
         assert 'Ao-pw-4d2' not in str(info.value) and PASSWORD not in str(info.value)
         assert [s['id'] for s in repo.snapshots()] == [snap]
