@@ -14,6 +14,9 @@ SIGINT (it removes its lock), then SIGKILL.
 Errors are ``ResticError`` with a ``kind`` the caller can act on, classified from restic's stderr. Messages are
 scrubbed of the password and of the location's URL password (restic masks the latter as ``***`` itself).
 
+restic trims white space around a password read from a file (``--password-file``): ``' pw '`` and ``'pw'``
+open the same repository; a repository initialised here is always keyed with the trimmed password.
+
 Times given to ``backup(time=...)`` and read from ``snapshots()`` are UTC (restic runs with ``TZ=UTC``).
 
 Private to the collection (leading underscore): it may change without notice.
@@ -38,6 +41,8 @@ SCHEMES = ('b2:', 'azure:', 'gs:', 'rclone:', 'rest:', 's3:', 'sftp:', 'swift:')
 HEX64_RE = re.compile(r'[0-9a-f]{64}')
 TAG_RE = re.compile(r'[^,\s]+')
 # A line of a Go stack trace (restic prints one on some backend errors): not worth showing.
+# A server's refusal (an append-only REST server refusing a delete), not any "403" (a count in a progress line).
+FORBIDDEN_RE = re.compile(r'\b403 Forbidden\b|\(403\)')
 _ANSI_RE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\r')
 _TRACE_RE = re.compile(r'^(\s|goroutine |created by |\S+\.go:\d+|\S+\((0x[0-9a-f]+|\.\.\.)?[,)])')
 # After SIGINT restic removes its lock and exits; a restic stuck on a silent server gets SIGKILL after this long.
@@ -73,7 +78,7 @@ def classify(text, deleting=False):
         return 'wrong_password', FIX_WRONG_PASSWORD
     if 'repository is already locked' in text:
         return 'locked', FIX_LOCKED
-    if re.search(r'\b403\b', text) and (deleting or 'not removed' in text or 'Remove(' in text):
+    if FORBIDDEN_RE.search(text) and (deleting or 'not removed' in text or 'Remove(' in text):
         return 'refused', FIX_REFUSED
     if re.search(r'connection refused|dial tcp|no such host|network is unreachable|no route to host|'
                  r'i/o timeout|connection reset', text):
@@ -217,7 +222,7 @@ class Repository:
             for raw in proc.stderr:
                 line = _ANSI_RE.sub('', raw.decode('utf-8', 'replace'))  # restic clears its progress line
                 err.append(line)
-                if deleting and not refused.is_set() and re.search(r'\b403\b', line):
+                if deleting and not refused.is_set() and FORBIDDEN_RE.search(line):
                     refusal.append(line.strip())
                     refused.set()
                     _signal(proc, signal.SIGINT)
@@ -238,10 +243,10 @@ class Repository:
             except subprocess.TimeoutExpired:
                 _signal(proc, signal.SIGKILL)
                 proc.wait()
-        for reader in readers:
+        for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
             reader.join(timeout=INTERRUPT_GRACE)
-        proc.stdout.close()
-        proc.stderr.close()
+            if not reader.is_alive():  # else a grandchild (ssh) still holds it: closing would wait for the read
+                pipe.close()
         stdout, stderr = b''.join(out), ''.join(err)
         if timed_out:
             raise ResticError(self._scrub(f'restic {name} did not finish within {self.timeout} s and was stopped'

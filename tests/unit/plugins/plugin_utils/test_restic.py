@@ -218,6 +218,12 @@ def test_a_wrong_password_is_said_without_the_password(tmp_path):
         assert wrong not in str(info.value) and PASSWORD not in str(info.value)
 
 
+def test_restic_trims_the_password_it_reads_from_the_pipe(tmp_path):
+    """Documented in _restic: white space around the password does not count (restic's TrimSpace)."""
+    repository(tmp_path).init_if_missing()
+    assert repository(tmp_path, password=f' {PASSWORD}\t').init_if_missing() is False
+
+
 def test_a_missing_repository_is_no_repository(tmp_path):
     with pytest.raises(_restic.ResticError) as info:
         repository(tmp_path, name='nothing').snapshots()
