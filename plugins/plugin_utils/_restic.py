@@ -141,9 +141,10 @@ class Repository:
     """One restic repository: a local directory or any restic location string, opened with ``password``."""
 
     def __init__(self, location, password, cache_dir, timeout=600, binary='restic'):
-        if not password:
-            # restic reads an empty password file as "no password" and would ask on stdin.
-            raise ResticError('the repository password is empty', FIX_WRONG_PASSWORD, 'wrong_password')
+        if password is None or not str(password).strip():
+            # restic trims the password file and reads an empty one as "no password" (it would ask on stdin).
+            raise ResticError('the repository password is empty (or only white space)', FIX_WRONG_PASSWORD,
+                              'wrong_password')
         location = str(location)
         if location.startswith(SCHEMES):
             self.location = location

@@ -222,6 +222,9 @@ def test_restic_trims_the_password_it_reads_from_the_pipe(tmp_path):
     """Documented in _restic: white space around the password does not count (restic's TrimSpace)."""
     repository(tmp_path).init_if_missing()
     assert repository(tmp_path, password=f' {PASSWORD}\t').init_if_missing() is False
+    with pytest.raises(_restic.ResticError) as info:
+        repository(tmp_path, password=' \n')
+    assert info.value.kind == 'wrong_password' and 'empty' in info.value.message
 
 
 def test_a_missing_repository_is_no_repository(tmp_path):
