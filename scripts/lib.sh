@@ -21,7 +21,8 @@ apt_install() {
 ensure_system_packages() {
   # systemd: systemd-analyze, systemctl --root and systemd-sysusers for the schedule export tests.
   # dpkg-dev (dpkg-scanpackages) and gpg: the software scenario's test packages and signed apt repository.
-  apt_install python3-venv openssh-client debootstrap docker.io ca-certificates systemd dpkg-dev gpg
+  # restic stores the backups (posfleet.terminals.backup); rclone serves the tests' restic REST repositories.
+  apt_install python3-venv openssh-client debootstrap docker.io ca-certificates systemd dpkg-dev gpg restic rclone
 }
 
 ensure_docker() {

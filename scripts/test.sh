@@ -15,7 +15,7 @@ jobs=${POSFLEET_JOBS:-2}
 # fails visibly instead of using up CI's time. The longest step takes about 6 minutes on a loaded machine.
 step_limit=${POSFLEET_STEP_TIMEOUT:-1500}
 # The Molecule scenarios; POSFLEET_SCENARIOS picks some.
-scenarios=${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout update_faults}
+scenarios=${POSFLEET_SCENARIOS:-default faults timetable compliance resilience week firmware software rollout update_faults backup}
 out=$(mktemp -d /tmp/posfleet-test.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
@@ -38,6 +38,7 @@ scenario compliance
 add ansible-lint ansible-lint --offline --profile production
 scenario timetable
 scenario software
+scenario backup
 scenario faults
 add "platform write side" python3 tests/images/platform_write.py --no-build
 scenario default

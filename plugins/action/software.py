@@ -18,7 +18,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._software impor
     SOFTWARE_CONSTRAINTS,
     get_software_argument_spec,
 )
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _deb
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _action, _deb
 
 MODULE = 'posfleet.terminals.software'
 
@@ -31,10 +31,9 @@ class ActionModule(ActionBase):
         del tmp
         task_vars = task_vars or {}
         self._host = task_vars.get('inventory_hostname')
-        internal = sorted(key for key in self._task.args if key.startswith('_'))
-        if internal:
-            return dict(result, failed=True, msg=f'terminal {self._host}: software: {", ".join(internal)} are set by '
-                        'the action plugin. Fix: remove them from the task')
+        private = _action.private_options_message(self._task.args, self._host, 'software')
+        if private:
+            return dict(result, failed=True, msg=private)
         dummy, args = self.validate_argument_spec(argument_spec=get_software_argument_spec(), **SOFTWARE_CONSTRAINTS)
         started = time.monotonic()
         try:

@@ -98,14 +98,18 @@ class Update:
     def error(self, message, fix):
         return TerminalError(STEP, message, fix, self.platform.terminal_id)
 
-    def plan(self):
-        """Read the terminal and refuse what must not happen: ``(todo, refusal)``; ``todo`` is ``{name: version}``
-        of the packages that change, ``refusal`` a TerminalError (``None`` when the update may go ahead)."""
+    def check_input(self):
+        """Refuse bad options before the terminal is read (or anything is written, the update lock included)."""
         p = self.p
         check_ranges({key: p[key] for key in SOFTWARE_RANGES}, SOFTWARE_RANGES, self.platform.terminal_id)
         problem = problem_of_packages(p['packages'], p['repository'])
         if problem:
             raise self.error(*problem)
+
+    def plan(self):
+        """Read the terminal and refuse what must not happen: ``(todo, refusal)``; ``todo`` is ``{name: version}``
+        of the packages that change, ``refusal`` a TerminalError (``None`` when the update may go ahead)."""
+        self.check_input()
         self.installed = self.platform.packages(list(self.wanted))
         self.todo = {name: version for name, version in self.wanted.items()
                      if self.installed[name] != {'version': version, 'status': 'installed'}}
@@ -198,10 +202,11 @@ class Update:
 def run(platform, params, check_mode=False):
     """The module's result (without ``failed``) and the failure message (``None`` when the task should not fail)."""
     started = time.monotonic()
+    update = Update(platform, params)
     if not (check_mode or params['_plan']):
+        update.check_input()
         # No other update step of this terminal runs between what the plan reads and the install.
         platform.hold_update_lock('software install')
-    update = Update(platform, params)
     todo, refusal = update.plan()
     if refusal:
         raise refusal

@@ -87,7 +87,8 @@ def classify(text, deleting=False):
         return 'failed', FIX_UNAUTHORIZED
     if 'Is there a repository at the following location?' in text or 'unable to open config file' in text:
         return 'no_repository', FIX_NO_REPOSITORY
-    if 'repository contains errors' in text:
+    if re.search(r'repository contains errors|LoadIndex returned errors|error loading index|invalid data returned|'
+                 r'ciphertext verification failed|Pack ID does not match', text):
         return 'damaged', FIX_DAMAGED
     return 'failed', FIX_FAILED
 
@@ -228,8 +229,8 @@ class Repository:
                     refused.set()
                     _signal(proc, signal.SIGINT)
 
-        readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr,
-                                                                                      daemon=True)]
+        readers = [threading.Thread(target=read_stdout, daemon=True),
+                   threading.Thread(target=read_stderr, daemon=True)]
         for reader in readers:
             reader.start()
         started = _time.monotonic()

@@ -461,6 +461,14 @@ class Platform:
         max_id: int|None}``."""
 
     @abstract
+    def backup_sources(self):
+        """What a backup of this terminal holds: ``{journal: str (the transaction journal, copied with
+        ``snapshot_journal`` while the daemon keeps writing; on the reference terminal it also holds the
+        settlement records), paths: [str] (files and directories copied as they are: identity, configuration,
+        records, logs)}``. A path that does not exist is left out of the backup. Never a private key or a
+        password hash: a replacement terminal keeps its own."""
+
+    @abstract
     def quiesce_journal(self, drain_timeout=30, resume_after=900):
         """The daemon finishes in-flight sales, takes no new ones and closes its journal; it resumes by itself
         after ``resume_after`` s. Returns ``{changed: bool, quiesced: bool, since: str|int|float|None,

@@ -1026,6 +1026,12 @@ class ReferencePlatform(Platform):
                              f'check the free space where {dest} lives and that {self.JOURNAL_DB} '
                              'is readable') from None
 
+    def backup_sources(self):
+        # The host keys (/etc/ssh) and the accounts stay with the hardware: a replacement terminal has its own.
+        return {'journal': self.JOURNAL_DB,
+                'paths': [IDENTITY_FILE, self.MODEL_FILE, self.ACQUIRER_FILE, self.ACQUIRER_CA_DIR, self.RECORDS_FILE,
+                          self.DAEMON_LOG_DIR]}
+
     def quiesce_journal(self, drain_timeout=30, resume_after=900):
         return self._change('journal_quiesce', {'drain_timeout': drain_timeout, 'resume_after': resume_after},
                             timeout=drain_timeout + DAEMON_MARGIN)

@@ -250,6 +250,7 @@ CASES = [
 
     # write side: firmware
     Case('hold_update_lock', Dict({'lock': str, 'holder': str, 'waited_s': float}), args=('contract test', 5)),
+    Case('backup_sources', Dict({'journal': str, 'paths': ListOf(str)})),
     Case('boot_id', str),
     Case('stage_slot', Dict({'changed': bool, 'slot': str, 'version': str, 'files': int}),
          args=(Arg('inactive_slot'), Arg('bundle'), Arg('manifest'))),

@@ -17,6 +17,7 @@ from test_bad_input import tree
 from test_docs_match_specs import MODULES, built_spec
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import (
+    _backup,
     _firmware,
     _maintenance,
     _pan,
@@ -31,6 +32,7 @@ PACKAGE = 'ansible_collections.posfleet.terminals.plugins'
 
 # Module -> the ranges declared beside its argument spec. None: its spec has no numeric option.
 MODULE_RANGES = {
+    'backup': _backup.BACKUP_RANGES,
     'facts': None,
     'firmware': _firmware.FIRMWARE_RANGES,
     'firmware_bundle': _bundle.OPTION_RANGES,

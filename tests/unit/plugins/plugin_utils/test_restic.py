@@ -126,7 +126,7 @@ def test_backup_gives_the_full_id_and_the_counts(tmp_path):
     result = repo.backup(str(src), 'term01', ['posfleet', 'daily'])
     assert HEX64.fullmatch(result['snapshot_id']) and result['short_id'] == result['snapshot_id'][:8]
     assert (result['files'], result['files_new'], result['files_changed'], result['files_unmodified']) == (3, 3, 0, 0)
-    assert result['bytes_read'] == sum(len(data) for data, _ in files.values())
+    assert result['bytes_read'] == sum(len(data) for data, dummy in files.values())
     assert result['bytes_added'] >= 64 * 1024 and result['duration_s'] > 0 and result['warnings'] == []
     [snap] = repo.snapshots()
     assert snap['id'] == result['snapshot_id'] and snap['hostname'] == 'term01'
@@ -139,7 +139,7 @@ def test_backup_gives_the_full_id_and_the_counts(tmp_path):
 def test_a_second_backup_with_two_percent_more_data_adds_little(tmp_path):
     repo = repository(tmp_path)
     repo.init_if_missing()
-    src, _ = make_source(tmp_path, size=2 * 1024 * 1024)
+    src, dummy = make_source(tmp_path, size=2 * 1024 * 1024)
     first = repo.backup(str(src), 'term01', ['posfleet'])
     (src / 'cfg' / 'journal.bin').write_bytes(os.urandom(40 * 1024))  # ~2 %
     second = repo.backup(str(src), 'term01', ['posfleet'])
@@ -150,7 +150,7 @@ def test_a_second_backup_with_two_percent_more_data_adds_little(tmp_path):
 def test_a_backup_time_in_the_past_is_the_snapshot_time(tmp_path):
     repo = repository(tmp_path)
     repo.init_if_missing()
-    src, _ = make_source(tmp_path, size=10)
+    src, dummy = make_source(tmp_path, size=10)
     repo.backup(str(src), 'term01', ['posfleet'], time='2023-01-01 10:00:00')
     repo.backup(str(src), 'term02', ['posfleet'],
                 time=datetime.datetime(2022, 6, 1, 14, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2))))
@@ -165,7 +165,7 @@ def test_a_backup_time_in_the_past_is_the_snapshot_time(tmp_path):
 def test_snapshots_filtered_by_host_and_tags(tmp_path):
     repo = repository(tmp_path)
     repo.init_if_missing()
-    src, _ = make_source(tmp_path, size=10)
+    src, dummy = make_source(tmp_path, size=10)
     ids = {key: repo.backup(str(src), host, tags)['snapshot_id'] for key, host, tags in [
         ('a', 'term01', ['posfleet', 'daily']), ('b', 'term01', ['posfleet']), ('c', 'term02', ['posfleet', 'daily'])]}
     assert {s['id'] for s in repo.snapshots()} == set(ids.values())
@@ -197,7 +197,7 @@ def test_restore_gives_back_contents_and_modes(tmp_path):
 def test_forget_and_prune_on_a_local_repository(tmp_path):
     repo = repository(tmp_path)
     repo.init_if_missing()
-    src, _ = make_source(tmp_path, size=10)
+    src, dummy = make_source(tmp_path, size=10)
     first = repo.backup(str(src), 'term01', ['posfleet'])['snapshot_id']
     second = repo.backup(str(src), 'term01', ['posfleet'])['snapshot_id']
     result = repo.forget([first[:8], 'deadbeef'], prune=True)
@@ -276,8 +276,8 @@ def test_a_silent_server_times_out_and_restic_never_holds_a_secret_in_argv_or_en
     assert b'--password-file' in cmdline and b'/dev/fd/' in cmdline
     for secret in (PASSWORD, rest_password, location, '127.0.0.1'):
         assert secret.encode() not in cmdline and secret.encode() not in environ, secret
-    assert set(dict(v.split(b'=', 1) for v in environ.split(b'\0') if v)) <= {b'PATH', b'LC_ALL', b'TZ', b'HOME',
-                                                                            b'TMPDIR'}
+    names = set(dict(v.split(b'=', 1) for v in environ.split(b'\0') if v))
+    assert names <= {b'PATH', b'LC_ALL', b'TZ', b'HOME', b'TMPDIR'}
     [exc] = caught
     assert exc.kind == 'timeout' and 'within 3 s' in exc.message and elapsed < 3 + _restic.INTERRUPT_GRACE + 3
     assert rest_password not in str(exc)
@@ -315,6 +315,8 @@ def test_secrets_are_scrubbed_from_messages(tmp_path):
      '127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?', 'unreachable'),
     ('unable to create lock in backend: repository is already locked by PID 2158', 'locked'),
     ('Fatal: repository contains errors', 'damaged'),
+    ('error: error loading index 1baa: load <index/1baa217c74>: invalid data returned\n'
+     'Fatal: LoadIndex returned errors', 'damaged'),
     ('Fatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized', 'failed'),
 ])
 def test_classify(text, kind):
@@ -326,7 +328,7 @@ def test_classify(text, kind):
 def test_a_damaged_data_pack_is_found_by_reading_the_data(tmp_path):
     repo = repository(tmp_path)
     repo.init_if_missing()
-    src, _ = make_source(tmp_path, size=256 * 1024)
+    src, dummy = make_source(tmp_path, size=256 * 1024)
     repo.backup(str(src), 'term01', ['posfleet'])
     assert repo.check(read_data_subset='100%') == {'ok': True, 'read_data_subset': '100%'}
     pack = max((p for p in (tmp_path / 'repo' / 'data').rglob('*') if p.is_file()), key=lambda p: p.stat().st_size)
@@ -344,7 +346,7 @@ def test_a_damaged_data_pack_is_found_by_reading_the_data(tmp_path):
 def test_a_killed_backup_leaves_a_lock_that_unlock_removes(tmp_path):
     repo = repository(tmp_path)
     repo.init_if_missing()
-    src, _ = make_source(tmp_path, size=4 * 1024 * 1024)
+    src, dummy = make_source(tmp_path, size=4 * 1024 * 1024)
     argv, env, fds = repo._command(['backup', '-q', '--limit-upload', '256', '--host', 'term01', '.'])
     try:
         proc = subprocess.Popen(argv, env=env, pass_fds=fds, cwd=str(src), stdin=subprocess.DEVNULL)

@@ -1,0 +1,229 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of ``posfleet.terminals.backup`` (documentation: plugins/modules/backup.py).
+
+The module collects one archive on the terminal (the journal's online-backup copy, the platform's files, a
+manifest); this plugin fetches it, checks it, unpacks it into a work directory of its own and stores it with
+restic (``plugin_utils/_restic.py``), then lets the terminal record ``last_backup``. No secret is sent to the
+terminal: the module gets only the archive's path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tarfile
+import time
+import urllib.parse
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._backup import (
+    BACKUP_RANGES,
+    FILES_PREFIX,
+    JOURNAL_PREFIX,
+    MANIFEST,
+    get_backup_argument_spec,
+)
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256
+from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import range_problem
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _action, _restic
+
+MODULE = 'posfleet.terminals.backup'
+ARCHIVE_NAME = 'posfleet-backup.tar'
+
+
+class BackupError(Exception):
+    def __init__(self, message, fix):
+        super().__init__(message)
+        self.message, self.fix = message, fix
+
+
+class _ModuleFailed(Exception):
+    def __init__(self, answer):
+        super().__init__(answer.get('msg'))
+        self.answer = answer
+
+
+def shown_location(location):
+    """``location`` for output: a password in a URL's user part replaced by ``***`` (as restic shows it)."""
+    return re.sub(r'(://[^/@:]*:)[^/@]*@', r'\1***@', location)
+
+
+def with_credentials(location, user, password):
+    """``location`` (a ``rest:http(s)://`` URL) with ``user:password@`` in it, for restic's --repository-file."""
+    if not user:
+        return location
+    scheme, sep, url = location.partition(':')
+    parts = urllib.parse.urlsplit(url)
+    if scheme != 'rest' or not sep or parts.scheme not in ('http', 'https') or '@' in parts.netloc:
+        raise BackupError(f'repository_user is for a rest:http(s)://host:port/ repository without credentials in '
+                          f'it, not {shown_location(location)}',
+                          'give the REST server URL alone in repository and its credential in repository_user and '
+                          'repository_user_password')
+    auth = urllib.parse.quote(user, safe='') + ':' + urllib.parse.quote(password or '', safe='')
+    return 'rest:' + urllib.parse.urlunsplit(parts._replace(netloc=f'{auth}@{parts.netloc}'))
+
+
+def snapshot_tags(terminal_id, store, reason, extra):
+    tags = [f'terminal_id={terminal_id}'] + ([f'store={store}'] if store else []) + [f'reason={reason}'] + list(extra)
+    for tag in tags:
+        if not tag or ',' in tag or any(ch.isspace() for ch in tag):
+            raise BackupError(f'the tag {tag!r} holds a comma or a space (restic separates tags with commas)',
+                              'use tags without commas and spaces')
+    return tags
+
+
+def unpack(archive, dest):
+    """Unpack the terminal's archive into ``dest`` (new, 0700) and check it against its manifest: only regular
+    files and directories under journal/ and files/, each file's sha256 as the manifest says, the journal's
+    integrity. Returns the manifest. A terminal is not trusted: nothing else is written."""
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest, mode=0o700)
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                name = member.name
+                top = name.split('/', 1)[0]
+                if not (member.isfile() or member.isdir()) or top not in (JOURNAL_PREFIX, FILES_PREFIX, MANIFEST) \
+                        or name.startswith('/') or '..' in name.split('/'):
+                    raise BackupError(f'the archive holds {name!r}, which a backup never holds',
+                                      'check the terminal: its backup module or platform was changed')
+            tar.extractall(dest, members=members, filter='data')
+    except (tarfile.TarError, OSError) as exc:
+        raise BackupError(f'the archive from the terminal cannot be read ({exc})', 'run the backup again') from None
+    try:
+        with open(os.path.join(dest, MANIFEST), encoding='utf-8') as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise BackupError(f'the archive has no readable manifest ({exc})', 'run the backup again') from None
+    journal = os.path.join(dest, JOURNAL_PREFIX, str(manifest['journal']['path']).lstrip('/'))
+    expected = dict({manifest['journal']['path']: manifest['journal']['sha256']},
+                    **{path: entry['sha256'] for path, entry in manifest['files'].items()})
+    for path, digest in expected.items():
+        local = journal if path == manifest['journal']['path'] else os.path.join(dest, FILES_PREFIX, path.lstrip('/'))
+        if _sha256(local) != digest:
+            raise BackupError(f'{path} in the archive does not match its sha256 in the terminal\'s manifest',
+                              'run the backup again; if it persists, check the link to the terminal')
+    db = sqlite3.connect(f'file:{journal}?mode=ro', uri=True)
+    try:
+        integrity = db.execute('PRAGMA integrity_check').fetchone()[0]
+    finally:
+        db.close()
+    if integrity != 'ok':
+        raise BackupError(f'the journal copy fails its integrity check ({integrity})', 'run the backup again')
+    return manifest
+
+
+def _sha256(path):
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        host = task_vars.get('inventory_hostname')
+        private = _action.private_options_message(self._task.args, host, 'backup')
+        if private:
+            return dict(result, failed=True, msg=private)
+        dummy, args = self.validate_argument_spec(argument_spec=get_backup_argument_spec())
+        problem = range_problem({key: args[key] for key in BACKUP_RANGES}, BACKUP_RANGES)
+        if problem:
+            return dict(result, failed=True, step='options', msg=f'terminal {host}: options: {problem[0]}. Fix: '
+                        f'{problem[1]}')
+        for option in ('repository', 'repository_password'):
+            if not args[option]:
+                return dict(result, failed=True, msg=f'terminal {host}: backup: {option} is required. Fix: give it '
+                            '(the password from an Ansible Vault variable)')
+        started = time.monotonic()
+        home = os.path.expanduser('~')
+        work_root = args['work_dir'] or os.path.join(home, '.cache', 'posfleet', 'backup')
+        cache_dir = args['cache_dir'] or os.path.join(home, '.cache', 'posfleet', 'restic')
+        base = {'changed': False, 'terminal_id': host, 'snapshot_id': None, 'short_id': None,
+                'repository': shown_location(args['repository']), 'tags': [], 'files': 0,
+                'bytes_read': 0, 'bytes_added': 0, 'archive_bytes': 0, 'journal_rows': 0,
+                'journal_last_txn_id': None, 'journal_batches': 0, 'left_out': [], 'checked': None,
+                'duration_s': 0.0}
+        try:
+            base['tags'] = snapshot_tags('{terminal_id}', args['store'], args['reason'], args['tags'])
+            location = with_credentials(args['repository'], args['repository_user'], args['repository_user_password'])
+        except BackupError as exc:
+            return dict(result, **base, failed=True, msg=f'terminal {host}: backup: {exc.message}. Fix: {exc.fix}')
+        if self._task.check_mode:
+            return dict(result, **dict(base, changed=True), msg='check mode: the backup would be taken')
+        try:
+            result.update(base)
+            result.update(self._backup(task_vars, args, location, work_root, cache_dir, result))
+        except (BackupError, _restic.ResticError) as exc:
+            result.update(failed=True, msg=f'terminal {result["terminal_id"]}: backup: {exc.message}. Fix: {exc.fix}')
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        result['duration_s'] = round(time.monotonic() - started, 1)
+        return result
+
+    def _module(self, task_vars, **args):
+        answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        if answer.get('failed') or answer.get('unreachable'):
+            raise _ModuleFailed(answer)
+        return answer
+
+    def _backup(self, task_vars, args, location, work_root, cache_dir, result):
+        tmpdir = self._make_tmp_path()
+        remote = self._connection._shell.join_path(tmpdir, ARCHIVE_NAME)
+        try:
+            collected = self._module(task_vars, _stage='collect', _archive=remote)
+        except _ModuleFailed as exc:
+            return exc.answer
+        terminal_id = collected['terminal_id']
+        tags = snapshot_tags(terminal_id, args['store'], args['reason'], args['tags'])
+        result.update(terminal_id=terminal_id, tags=tags, archive_bytes=collected['bytes'],
+                      left_out=collected['left_out'])
+        os.makedirs(work_root, mode=0o700, exist_ok=True)
+        os.chmod(work_root, 0o700)
+        local_archive = os.path.join(work_root, f'{terminal_id}.tar')
+        staging = os.path.join(work_root, terminal_id)
+        try:
+            self._connection.fetch_file(remote, local_archive)
+            os.chmod(local_archive, 0o600)
+            manifest = unpack(local_archive, staging)
+            os.unlink(local_archive)
+            journal = manifest['journal']
+            result.update(journal_rows=journal['transactions'], journal_last_txn_id=journal['max_id'],
+                          journal_batches=journal['batches'])
+            repository = _restic.Repository(location, args['repository_password'], cache_dir,
+                                            timeout=args['timeout'])
+            repository.init_if_missing()
+            repository.unlock()  # the stale lock of a killed run (only locks whose process is gone)
+            stored = repository.backup(staging, host=terminal_id, tags=tags)
+            result.update(changed=True, snapshot_id=stored['snapshot_id'], short_id=stored['short_id'],
+                          files=stored['files'], bytes_read=stored['bytes_read'], bytes_added=stored['bytes_added'])
+            if args['verify']:
+                try:
+                    repository.check()
+                except _restic.ResticError:
+                    result['checked'] = False
+                    raise
+                result['checked'] = True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            if os.path.exists(local_archive):
+                os.unlink(local_archive)
+        try:
+            finished = self._module(task_vars, _stage='finish', _archive=remote)
+        except _ModuleFailed as exc:
+            answer = exc.answer
+            return {'failed': True, 'msg': f'{answer.get("msg")} (the snapshot {stored["short_id"]} is stored; only '
+                    'the record on the terminal is missing)'}
+        return {'last_backup': finished['last_backup']}

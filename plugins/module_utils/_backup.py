@@ -1,0 +1,151 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Terminal side of ``posfleet.terminals.backup``: one archive of what the platform backs up.
+
+``collect`` takes a consistent copy of the transaction journal (``snapshot_journal``: SQLite's online backup API,
+while the daemon keeps trading), copies the platform's ``backup_sources`` paths as they are, and writes them with a
+manifest into one uncompressed tar (restic compresses and deduplicates on the controller):
+
+- ``backup.json``: ``{format, terminal_id, created, journal: {path, transactions, batches, max_id, sha256, bytes,
+  integrity}, files: {path: {sha256, size, mode, uid, gid}}}``;
+- ``journal/<journal path>``: the snapshot (0600);
+- ``files/<path>``: each regular file, with its mode.
+
+Only regular files and directories go in: symbolic links and special files are skipped (and counted), so the
+controller never extracts a link. The archive gets the owner of the directory it is written to (the connection
+user's remote tmp), so that the controller fetches it without privileges; its mode is 0600.
+
+Private to the collection (leading underscore): it may change without notice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+
+from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256, fsync_path
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
+from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range
+
+STEP = 'backup'
+BACKUP_RANGES = {'timeout': Range(1, 86400, 'seconds')}
+FORMAT = 1
+MANIFEST = 'backup.json'
+JOURNAL_PREFIX = 'journal'
+FILES_PREFIX = 'files'
+
+
+def _walk(root_path):
+    """Every regular file under ``root_path`` (itself when it is one), and the entries skipped: ``(files, skipped)``
+    as lists of real paths."""
+    if os.path.islink(root_path) or not os.path.isdir(root_path):
+        return ([root_path] if os.path.isfile(root_path) and not os.path.islink(root_path) else [],
+                [] if os.path.isfile(root_path) else [root_path])
+    found, skipped = [], []
+    for directory, dirs, names in os.walk(root_path):
+        dirs.sort()
+        for name in sorted(names) + [d for d in dirs if os.path.islink(os.path.join(directory, d))]:
+            path = os.path.join(directory, name)
+            (found if os.path.isfile(path) and not os.path.islink(path) else skipped).append(path)
+    return found, skipped
+
+
+def collect(platform, archive_path):
+    """Write the backup archive at ``archive_path``; returns ``{archive, bytes, files, left_out, journal}``."""
+    sources = platform.backup_sources()
+    directory = os.path.dirname(os.path.abspath(archive_path))
+    work = tempfile.mkdtemp(prefix='.posfleet-backup-', dir=directory)
+    tmp = archive_path + f'.{os.getpid()}.tmp'
+    try:
+        journal_rel = sources['journal'].lstrip('/')
+        snapshot = os.path.join(work, 'journal.db')
+        info = platform.snapshot_journal(snapshot)
+        manifest = {'format': FORMAT, 'terminal_id': platform.terminal_id, 'created': time.time(),
+                    'journal': {'path': sources['journal'], 'transactions': info['transactions'],
+                                'batches': info['batches'], 'max_id': info['max_id'], 'sha256': info['sha256'],
+                                'bytes': info['bytes'], 'integrity': info['integrity']},
+                    'files': {}}
+        skipped = []
+        with tarfile.open(tmp, 'w', format=tarfile.PAX_FORMAT) as archive:
+            archive.add(snapshot, arcname=f'{JOURNAL_PREFIX}/{journal_rel}', recursive=False)
+            for source in sources['paths']:
+                real = platform.path(source)
+                if not os.path.lexists(real):
+                    continue
+                files, left = _walk(real)
+                skipped += [platform_path(platform, path) for path in left]
+                for path in files:
+                    shown = platform_path(platform, path)
+                    try:
+                        st = os.stat(path)
+                        digest = file_sha256(path)
+                        archive.add(path, arcname=f'{FILES_PREFIX}/{shown.lstrip("/")}', recursive=False)
+                    except OSError as exc:
+                        raise TerminalError(STEP, f'cannot read {shown} ({exc.strerror or exc})',
+                                            'run the task with become: true; nothing was backed up',
+                                            platform.terminal_id) from None
+                    manifest['files'][shown] = {'sha256': digest, 'size': st.st_size,
+                                                'mode': f'{stat.S_IMODE(st.st_mode):04o}', 'uid': st.st_uid,
+                                                'gid': st.st_gid}
+            data = (json.dumps(manifest, indent=1, sort_keys=True) + '\n').encode('utf-8')
+            member = tarfile.TarInfo(MANIFEST)
+            member.size, member.mode, member.mtime = len(data), 0o600, int(manifest['created'])
+            archive.addfile(member, io.BytesIO(data))
+        owner = os.stat(directory)
+        os.chmod(tmp, 0o600)
+        if os.geteuid() == 0:
+            os.chown(tmp, owner.st_uid, owner.st_gid)
+        fsync_path(tmp)
+        os.replace(tmp, archive_path)
+    except OSError as exc:
+        raise TerminalError(STEP, f'cannot write the backup archive in {directory} ({exc.strerror or exc})',
+                            'free space on the terminal (the archive needs about the journal\'s size), then run again',
+                            platform.terminal_id) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return {'archive': archive_path, 'bytes': os.path.getsize(archive_path), 'files': len(manifest['files']),
+            'left_out': skipped, 'journal': manifest['journal']}
+
+
+def platform_path(platform, real):
+    """The terminal path of ``real`` (a path under the platform's file root)."""
+    if platform.root in ('', '/'):
+        return real
+    return '/' + os.path.relpath(real, platform.root)
+
+
+def finish(platform, archive_path, recorded_at=None):
+    """After the controller stored the backup: remove the archive, record ``last_backup`` (now, by default)."""
+    if archive_path and os.path.exists(archive_path):
+        os.unlink(archive_path)
+    return platform.write_record('last_backup', time.time() if recorded_at is None else recorded_at)
+
+
+def get_backup_argument_spec():
+    """The options of ``posfleet.terminals.backup`` (the action plugin's and the module's; none is required
+    here because the module on the terminal gets only the ``_`` ones: the action plugin checks the rest)."""
+    return {
+        'repository': {'type': 'str'},
+        'repository_password': {'type': 'str', 'no_log': True},
+        'repository_user': {'type': 'str'},
+        'repository_user_password': {'type': 'str', 'no_log': True},
+        'reason': {'type': 'str', 'choices': ['scheduled', 'pre-update', 'manual'], 'default': 'manual'},
+        'store': {'type': 'str'},
+        'tags': {'type': 'list', 'elements': 'str', 'default': []},
+        'verify': {'type': 'bool', 'default': True},
+        'work_dir': {'type': 'path'},
+        'cache_dir': {'type': 'path'},
+        'timeout': {'type': 'int', 'default': 600},
+        '_stage': {'type': 'str', 'choices': ['collect', 'finish']},
+        '_archive': {'type': 'str'},
+    }

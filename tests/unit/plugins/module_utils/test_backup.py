@@ -1,0 +1,138 @@
+# Copyright (c) posfleet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The terminal side of the backup (the archive ``collect`` writes) and the controller's check of it (``unpack``
+in the action plugin), on a terminal tree with a real SQLite journal. The whole backup into restic runs against a
+real terminal in the Molecule scenario ``backup``."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+
+import pytest
+from terminal_tree import make_journal, write_json
+
+from ansible_collections.posfleet.terminals.plugins.module_utils import _backup
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform
+
+
+@pytest.fixture
+def platform(terminal_root):
+    os.makedirs(os.path.join(str(terminal_root), 'var/lib/posd'), exist_ok=True)
+    make_journal(os.path.join(str(terminal_root), 'var/lib/posd/journal.db'), '2026-12-02')
+    write_json(terminal_root, '/var/log/posd/posd.log', 'started\n')
+    os.chmod(os.path.join(str(terminal_root), 'var/log/posd/posd.log'), 0o640)
+    os.symlink('/etc/shadow', os.path.join(str(terminal_root), 'var/log/posd/evil'))
+    return load_platform(root=str(terminal_root))
+
+
+def test_collect_writes_the_journal_copy_the_files_and_a_manifest(platform, tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    done = _backup.collect(platform, str(out / 'b.tar'))
+    assert done['journal']['transactions'] == 5 and done['journal']['max_id'] == 5
+    assert done['journal']['integrity'] == 'ok' and done['left_out'] == ['/var/log/posd/evil']
+    assert oct(os.stat(done['archive']).st_mode & 0o777) == '0o600'
+    with tarfile.open(done['archive']) as archive:
+        names = archive.getnames()
+        manifest = json.load(archive.extractfile(_backup.MANIFEST))
+        assert all(member.isfile() for member in archive.getmembers())
+    assert 'journal/var/lib/posd/journal.db' in names and 'files/etc/posfleet/terminal.json' in names
+    assert 'files/var/log/posd/posd.log' in names and not any('evil' in name for name in names)
+    assert manifest['terminal_id'] == platform.terminal_id and manifest['format'] == _backup.FORMAT
+    assert manifest['files']['/var/log/posd/posd.log']['mode'] == '0640'
+    assert set(manifest['files']) >= {'/etc/posfleet/terminal.json', '/etc/posfleet/acquirer.json',
+                                      '/var/lib/posfleet/records.json'}
+    assert os.listdir(str(out)) == ['b.tar']  # no work directory or temp file left
+
+
+def test_a_missing_journal_fails_naming_the_fix_and_leaves_no_archive(terminal_root, tmp_path):
+    platform = load_platform(root=str(terminal_root))
+    with pytest.raises(Exception) as info:
+        _backup.collect(platform, str(tmp_path / 'b.tar'))
+    assert 'journal.db does not exist' in str(info.value) and 'Fix:' in str(info.value)
+    assert os.listdir(str(tmp_path)) == ['root']
+
+
+def test_finish_removes_the_archive_and_records_the_backup(platform, tmp_path):
+    archive = tmp_path / 'b.tar'
+    archive.write_bytes(b'x')
+    record = _backup.finish(platform, str(archive), 1796220000)
+    assert not archive.exists() and record['value'] == '2026-12-02T14:00:00Z'
+
+
+# ------------------------------------------------------------------------ the controller's check (unpack)
+
+def _action():
+    # Imported here: the action plugin pulls in controller code (ansible.plugins.action).
+    from ansible_collections.posfleet.terminals.plugins.action import backup as action
+
+    return action
+
+
+def test_unpack_checks_every_file_against_the_manifest(platform, tmp_path):
+    done = _backup.collect(platform, str(tmp_path / 'b.tar'))
+    dest = tmp_path / 'staging'
+    manifest = _action().unpack(done['archive'], str(dest))
+    assert manifest['journal']['transactions'] == 5
+    assert (dest / 'journal/var/lib/posd/journal.db').is_file()
+    assert oct(os.stat(str(dest / 'files/var/log/posd/posd.log')).st_mode & 0o777) == '0o640'
+
+
+def test_unpack_refuses_what_a_backup_never_holds_and_a_changed_file(platform, tmp_path):
+    action = _action()
+    evil = tmp_path / 'evil.tar'
+    with tarfile.open(str(evil), 'w') as archive:
+        link = tarfile.TarInfo('files/etc/shadow')
+        link.type, link.linkname = tarfile.SYMTYPE, '/etc/shadow'
+        archive.addfile(link)
+    with pytest.raises(action.BackupError) as info:
+        action.unpack(str(evil), str(tmp_path / 's1'))
+    assert 'which a backup never holds' in info.value.message
+    done = _backup.collect(platform, str(tmp_path / 'b.tar'))
+    changed = tmp_path / 'changed.tar'
+    with tarfile.open(done['archive']) as source, tarfile.open(str(changed), 'w') as target:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()
+            if member.name == 'files/etc/posfleet/acquirer.json':
+                data = data.replace(b'8443', b'9443')
+            member.size = len(data)
+            target.addfile(member, io.BytesIO(data))
+    with pytest.raises(action.BackupError) as info:
+        action.unpack(str(changed), str(tmp_path / 's2'))
+    assert '/etc/posfleet/acquirer.json in the archive does not match its sha256' in info.value.message
+
+
+def test_rest_credentials_go_into_the_location_and_tags_are_checked():
+    action = _action()
+    assert action.with_credentials('rest:http://127.0.0.1:8000/', 'backup', 'p@ss:w/rd') == \
+        'rest:http://backup:p%40ss%3Aw%2Frd@127.0.0.1:8000/'
+    assert action.with_credentials('/srv/repo', None, None) == '/srv/repo'
+    with pytest.raises(action.BackupError):
+        action.with_credentials('/srv/repo', 'backup', 'x')
+    with pytest.raises(action.BackupError):
+        action.with_credentials('rest:http://u:p@127.0.0.1:8000/', 'backup', 'x')
+    tags = action.snapshot_tags('T1', 'sh01', 'scheduled', ['x'])
+    assert tags == ['terminal_id=T1', 'store=sh01', 'reason=scheduled', 'x']
+    with pytest.raises(action.BackupError):
+        action.snapshot_tags('T1', None, 'manual', ['a,b'])
+
+
+def test_a_password_in_the_location_is_never_shown():
+    action = _action()
+    assert action.shown_location('rest:http://u:s3cret@127.0.0.1:8000/') == 'rest:http://u:***@127.0.0.1:8000/'
+    assert action.shown_location('/srv/repo') == '/srv/repo'
+
+
+def test_options_only_the_action_plugin_sets_are_refused_by_name():
+    from ansible_collections.posfleet.terminals.plugins.plugin_utils import _action
+
+    assert _action.private_options_message({'repository': 'r'}, 'T1', 'backup') is None
+    message = _action.private_options_message({'_stage': 'finish', '_archive': 'x', 'reason': 'manual'}, 'T1',
+                                              'backup')
+    assert message == ('terminal T1: backup: _archive, _stage are set by the action plugin. Fix: remove them from '
+                       'the task')
