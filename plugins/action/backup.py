@@ -27,6 +27,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._backup import 
     FILES_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
+    SPOOL_NAME,
     get_backup_argument_spec,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256
@@ -154,8 +155,8 @@ class ActionModule(ActionBase):
         base = {'changed': False, 'terminal_id': host, 'snapshot_id': None, 'short_id': None,
                 'repository': shown_location(args['repository']), 'tags': [], 'files': 0,
                 'bytes_read': 0, 'bytes_added': 0, 'archive_bytes': 0, 'journal_rows': 0,
-                'journal_last_txn_id': None, 'journal_batches': 0, 'left_out': [], 'checked': None,
-                'duration_s': 0.0}
+                'journal_last_txn_id': None, 'journal_batches': 0, 'left_out': [], 'stale_removed': [],
+                'checked': None, 'duration_s': 0.0}
         try:
             base['tags'] = snapshot_tags('{terminal_id}', args['store'], args['reason'], args['tags'])
             location = with_credentials(args['repository'], args['repository_user'], args['repository_user_password'])
@@ -181,7 +182,10 @@ class ActionModule(ActionBase):
 
     def _backup(self, task_vars, args, location, work_root, cache_dir, result):
         tmpdir = self._make_tmp_path()
-        remote = self._connection._shell.join_path(tmpdir, ARCHIVE_NAME)
+        # A spool of a fixed name beside the run's tmp directory: the next run finds and removes what a killed one
+        # left there (an archive holds a copy of the journal).
+        spool = self._connection._shell.join_path(os.path.dirname(tmpdir.rstrip('/')), SPOOL_NAME)
+        remote = self._connection._shell.join_path(spool, ARCHIVE_NAME)
         try:
             collected = self._module(task_vars, _stage='collect', _archive=remote)
         except _ModuleFailed as exc:
@@ -189,7 +193,7 @@ class ActionModule(ActionBase):
         terminal_id = collected['terminal_id']
         tags = snapshot_tags(terminal_id, args['store'], args['reason'], args['tags'])
         result.update(terminal_id=terminal_id, tags=tags, archive_bytes=collected['bytes'],
-                      left_out=collected['left_out'])
+                      left_out=collected['left_out'], stale_removed=collected['stale'])
         os.makedirs(work_root, mode=0o700, exist_ok=True)
         os.chmod(work_root, 0o700)
         local_archive = os.path.join(work_root, f'{terminal_id}.tar')

@@ -14,14 +14,16 @@ manifest into one uncompressed tar (restic compresses and deduplicates on the co
 - ``files/<path>``: each regular file, with its mode.
 
 Only regular files and directories go in: symbolic links and special files are skipped (and counted), so the
-controller never extracts a link. The archive gets the owner of the directory it is written to (the connection
-user's remote tmp), so that the controller fetches it without privileges; its mode is 0600.
+controller never extracts a link. The archive is written into a spool directory of its own in the connection
+user's remote tmp (``posfleet-backup``), emptied first (what a killed run left there, a copy of the journal among
+it, goes), and gets that user as owner, so that the controller fetches it without privileges; its mode is 0600.
 
 Private to the collection (leading underscore): it may change without notice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -36,6 +38,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._platform impor
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range
 
 STEP = 'backup'
+SPOOL_NAME = 'posfleet-backup'  # the archive's directory, emptied at every backup: nothing else may be in it
 BACKUP_RANGES = {'timeout': Range(1, 86400, 'seconds')}
 FORMAT = 1
 MANIFEST = 'backup.json'
@@ -58,10 +61,37 @@ def _walk(root_path):
     return found, skipped
 
 
+def open_spool(directory):
+    """Make the spool ``directory`` (0700, the owner of its parent: the connection user's remote tmp) and empty it:
+    what a killed run left there (its archive or work directory, a copy of the journal) goes first. Returns the
+    names removed."""
+    if os.path.basename(directory) != SPOOL_NAME:
+        raise OSError(f'the spool directory must be named {SPOOL_NAME}')
+    parent = os.stat(os.path.dirname(directory))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    if os.geteuid() == 0:
+        os.chown(directory, parent.st_uid, parent.st_gid)
+    removed = sorted(os.listdir(directory))
+    for name in removed:
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    return removed
+
+
 def collect(platform, archive_path):
-    """Write the backup archive at ``archive_path``; returns ``{archive, bytes, files, left_out, journal}``."""
+    """Write the backup archive at ``archive_path`` in its spool directory (emptied first); returns ``{archive,
+    bytes, files, left_out, journal, stale}`` (``stale``: what a killed run had left in the spool)."""
     sources = platform.backup_sources()
     directory = os.path.dirname(os.path.abspath(archive_path))
+    try:
+        stale = open_spool(directory)
+    except OSError as exc:
+        raise TerminalError(STEP, f'cannot prepare the spool directory {directory} ({exc.strerror or exc})',
+                            'give the connection user a writable remote_tmp', platform.terminal_id) from None
     work = tempfile.mkdtemp(prefix='.posfleet-backup-', dir=directory)
     tmp = archive_path + f'.{os.getpid()}.tmp'
     try:
@@ -114,7 +144,7 @@ def collect(platform, archive_path):
         if os.path.exists(tmp):
             os.unlink(tmp)
     return {'archive': archive_path, 'bytes': os.path.getsize(archive_path), 'files': len(manifest['files']),
-            'left_out': skipped, 'journal': manifest['journal']}
+            'left_out': skipped, 'journal': manifest['journal'], 'stale': stale}
 
 
 def platform_path(platform, real):
@@ -128,6 +158,8 @@ def finish(platform, archive_path, recorded_at=None):
     """After the controller stored the backup: remove the archive, record ``last_backup`` (now, by default)."""
     if archive_path and os.path.exists(archive_path):
         os.unlink(archive_path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(archive_path))  # the spool, when nothing else is in it
     return platform.write_record('last_backup', time.time() if recorded_at is None else recorded_at)
 
 

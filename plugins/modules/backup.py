@@ -201,6 +201,14 @@ left_out:
   type: list
   elements: str
   sample: []
+stale_removed:
+  description:
+    - What a killed earlier run had left in the terminal's backup spool (its archive or work directory, which hold
+      a copy of the journal), removed before this backup.
+  returned: always
+  type: list
+  elements: str
+  sample: [posfleet-backup.tar]
 checked:
   description: Whether C(restic check) passed after the backup (V(null) when O(verify) is false or in check mode).
   returned: always

@@ -11,21 +11,8 @@ shift 7
 "$@" >"$log" 2>&1 </dev/null &
 run=$!
 
-# The run's whole process tree. Not its process group: ansible's workers start sessions of their own (setsid),
-# so a group kill leaves the worker of the running task alive, and it finishes the update by itself.
-tree() {
-  local child
-  for child in $(ps -o pid= --ppid "$1"); do echo "$child"; tree "$child"; done
-}
-kill_run() {
-  local pids=() pass
-  for pass in 1 2 3; do  # stopped first, so that none forks a new one while the tree is read
-    mapfile -t pids < <(echo "$run"; tree "$run")
-    kill -STOP "${pids[@]}" 2>/dev/null
-  done
-  kill -KILL "${pids[@]}" 2>/dev/null
-  echo "killed_pids=${#pids[@]} stop_passes=$pass"
-}
+# shellcheck source=kill_run.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kill_run.sh"
 
 # One Python loop inside the terminal polls every 20 ms and prints the state when the window is open (exit 0), or
 # gives up at the deadline (exit 3); a reboot of the terminal ends it, and it starts again in the new boot. It reads the files themselves: no code of the collection is involved.
@@ -116,7 +103,7 @@ if $found; then
     sleep 1
     docker start "$container" >/dev/null
   else
-    kill_run && echo killed=controller
+    kill_run "$run" && echo killed=controller
   fi
 fi
 wait "$run"

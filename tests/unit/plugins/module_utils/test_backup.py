@@ -17,7 +17,7 @@ import pytest
 from terminal_tree import make_journal, write_json
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _backup
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform
 
 
 @pytest.fixture
@@ -31,8 +31,7 @@ def platform(terminal_root):
 
 
 def test_collect_writes_the_journal_copy_the_files_and_a_manifest(platform, tmp_path):
-    out = tmp_path / 'out'
-    out.mkdir()
+    out = tmp_path / _backup.SPOOL_NAME
     done = _backup.collect(platform, str(out / 'b.tar'))
     assert done['journal']['transactions'] == 5 and done['journal']['max_id'] == 5
     assert done['journal']['integrity'] == 'ok' and done['left_out'] == ['/var/log/posd/evil']
@@ -50,12 +49,27 @@ def test_collect_writes_the_journal_copy_the_files_and_a_manifest(platform, tmp_
     assert os.listdir(str(out)) == ['b.tar']  # no work directory or temp file left
 
 
+def test_collect_first_removes_what_a_killed_run_left_in_the_spool(platform, tmp_path):
+    spool = tmp_path / _backup.SPOOL_NAME
+    (spool / '.posfleet-backup-x').mkdir(parents=True)
+    (spool / '.posfleet-backup-x' / 'journal.db').write_bytes(b'old copy')
+    (spool / 'b.tar').write_bytes(b'half an archive')
+    done = _backup.collect(platform, str(spool / 'b.tar'))
+    assert done['stale'] == ['.posfleet-backup-x', 'b.tar'] and os.listdir(str(spool)) == ['b.tar']
+    assert oct(os.stat(str(spool)).st_mode & 0o777) == '0o700'
+    _backup.finish(platform, done['archive'])
+    assert not spool.exists()  # the spool goes with its last archive
+    with pytest.raises(TerminalError) as info:  # never another directory: it is emptied
+        _backup.collect(platform, str(tmp_path / 'b.tar'))
+    assert 'must be named posfleet-backup' in info.value.message and (tmp_path / 'root').is_dir()
+
+
 def test_a_missing_journal_fails_naming_the_fix_and_leaves_no_archive(terminal_root, tmp_path):
     platform = load_platform(root=str(terminal_root))
     with pytest.raises(Exception) as info:
-        _backup.collect(platform, str(tmp_path / 'b.tar'))
+        _backup.collect(platform, str(tmp_path / _backup.SPOOL_NAME / 'b.tar'))
     assert 'journal.db does not exist' in str(info.value) and 'Fix:' in str(info.value)
-    assert os.listdir(str(tmp_path)) == ['root']
+    assert os.listdir(str(tmp_path / _backup.SPOOL_NAME)) == []
 
 
 def test_finish_removes_the_archive_and_records_the_backup(platform, tmp_path):
@@ -75,7 +89,7 @@ def _action():
 
 
 def test_unpack_checks_every_file_against_the_manifest(platform, tmp_path):
-    done = _backup.collect(platform, str(tmp_path / 'b.tar'))
+    done = _backup.collect(platform, str(tmp_path / _backup.SPOOL_NAME / 'b.tar'))
     dest = tmp_path / 'staging'
     manifest = _action().unpack(done['archive'], str(dest))
     assert manifest['journal']['transactions'] == 5
@@ -93,7 +107,7 @@ def test_unpack_refuses_what_a_backup_never_holds_and_a_changed_file(platform, t
     with pytest.raises(action.BackupError) as info:
         action.unpack(str(evil), str(tmp_path / 's1'))
     assert 'which a backup never holds' in info.value.message
-    done = _backup.collect(platform, str(tmp_path / 'b.tar'))
+    done = _backup.collect(platform, str(tmp_path / _backup.SPOOL_NAME / 'b.tar'))
     changed = tmp_path / 'changed.tar'
     with tarfile.open(done['archive']) as source, tarfile.open(str(changed), 'w') as target:
         for member in source.getmembers():

@@ -100,7 +100,7 @@ def children_named(name):
     return pids
 
 
-def wait_for(predicate, seconds=10, step=0.01):
+def wait_for(predicate, seconds=60, step=0.01):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = predicate()
@@ -266,9 +266,13 @@ def test_a_silent_server_times_out_and_restic_never_holds_a_secret_in_argv_or_en
         started = time.monotonic()
         worker.start()
         [pid] = wait_for(lambda: children_named('restic'))
-        time.sleep(0.3)  # past exec
-        with open(f'/proc/{pid}/cmdline', 'rb') as handle:
-            cmdline = handle.read()
+
+        def exec_done():  # the child's own argv, once it has exec'd restic (a loaded machine takes a moment)
+            with open(f'/proc/{pid}/cmdline', 'rb') as handle:
+                data = handle.read()
+            return data if b'--password-file' in data else None
+
+        cmdline = wait_for(exec_done, seconds=10)
         with open(f'/proc/{pid}/environ', 'rb') as handle:
             environ = handle.read()
         worker.join(30)
@@ -355,7 +359,8 @@ def test_a_killed_backup_leaves_a_lock_that_unlock_removes(tmp_path):
             os.close(fd)
     locks = tmp_path / 'repo' / 'locks'
     try:
-        wait_for(lambda: any(locks.iterdir()))
+        # restic takes its lock once it has derived the key: a few seconds on a loaded machine
+        wait_for(lambda: any(locks.iterdir()) or proc.poll() is not None, seconds=120)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
