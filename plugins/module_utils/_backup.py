@@ -111,9 +111,9 @@ def collect(platform, archive_path):
                 if not os.path.lexists(real):
                     continue
                 files, left = _walk(real)
-                skipped += [platform_path(platform, path) for path in left]
+                skipped += [platform.unroot(path) for path in left]
                 for path in files:
-                    shown = platform_path(platform, path)
+                    shown = platform.unroot(path)
                     try:
                         st = os.stat(path)
                         digest = file_sha256(path)
@@ -145,13 +145,6 @@ def collect(platform, archive_path):
             os.unlink(tmp)
     return {'archive': archive_path, 'bytes': os.path.getsize(archive_path), 'files': len(manifest['files']),
             'left_out': skipped, 'journal': manifest['journal'], 'stale': stale}
-
-
-def platform_path(platform, real):
-    """The terminal path of ``real`` (a path under the platform's file root)."""
-    if platform.root in ('', '/'):
-        return real
-    return '/' + os.path.relpath(real, platform.root)
 
 
 def finish(platform, archive_path, recorded_at=None):

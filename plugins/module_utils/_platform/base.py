@@ -198,6 +198,12 @@ class Platform:
             return path
         return os.path.join(self.root, path.lstrip('/'))
 
+    def unroot(self, path):
+        """The terminal path of ``path``, a path under the file root (the inverse of ``path()``)."""
+        if self.root in ('', '/'):
+            return path
+        return '/' + os.path.relpath(path, self.root)
+
     def error(self, step, message, fix):
         return TerminalError(step, message, fix, self.terminal_id)
 
