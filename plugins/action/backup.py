@@ -11,6 +11,7 @@ terminal: the module gets only the archive's path.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -18,7 +19,6 @@ import shutil
 import sqlite3
 import tarfile
 import time
-import urllib.parse
 
 from ansible.plugins.action import ActionBase
 
@@ -50,26 +50,6 @@ class _ModuleFailed(Exception):
         self.answer = answer
 
 
-def shown_location(location):
-    """``location`` for output: a password in a URL's user part replaced by ``***`` (as restic shows it)."""
-    return re.sub(r'(://[^/@:]*:)[^/@]*@', r'\1***@', location)
-
-
-def with_credentials(location, user, password):
-    """``location`` (a ``rest:http(s)://`` URL) with ``user:password@`` in it, for restic's --repository-file."""
-    if not user:
-        return location
-    scheme, sep, url = location.partition(':')
-    parts = urllib.parse.urlsplit(url)
-    if scheme != 'rest' or not sep or parts.scheme not in ('http', 'https') or '@' in parts.netloc:
-        raise BackupError(f'repository_user is for a rest:http(s)://host:port/ repository without credentials in '
-                          f'it, not {shown_location(location)}',
-                          'give the REST server URL alone in repository and its credential in repository_user and '
-                          'repository_user_password')
-    auth = urllib.parse.quote(user, safe='') + ':' + urllib.parse.quote(password or '', safe='')
-    return 'rest:' + urllib.parse.urlunsplit(parts._replace(netloc=f'{auth}@{parts.netloc}'))
-
-
 def snapshot_tags(terminal_id, store, reason, extra):
     tags = [f'terminal_id={terminal_id}'] + ([f'store={store}'] if store else []) + [f'reason={reason}'] + list(extra)
     for tag in tags:
@@ -77,6 +57,19 @@ def snapshot_tags(terminal_id, store, reason, extra):
             raise BackupError(f'the tag {tag!r} holds a comma or a space (restic separates tags with commas)',
                               'use tags without commas and spaces')
     return tags
+
+
+def settled_tag(settled_last):
+    """The snapshot's ``settled=`` tag, which retention reads: the UTC date of the newest settlement record the
+    backup holds, ``none`` when it holds none, ``unknown`` when the terminal's value is not a time (retention then
+    treats the snapshot as holding a settlement as young as itself)."""
+    if settled_last is None:
+        return 'settled=none'
+    match = re.match(r'(\d{4}-\d{2}-\d{2})(?:[T ]|$)', str(settled_last))
+    try:
+        return f'settled={datetime.date.fromisoformat(match.group(1)).isoformat()}'
+    except (AttributeError, ValueError):
+        return 'settled=unknown'
 
 
 def unpack(archive, dest):
@@ -151,16 +144,17 @@ class ActionModule(ActionBase):
         started = time.monotonic()
         home = os.path.expanduser('~')
         work_root = args['work_dir'] or os.path.join(home, '.cache', 'posfleet', 'backup')
-        cache_dir = args['cache_dir'] or os.path.join(home, '.cache', 'posfleet', 'restic')
+        cache_dir = args['cache_dir'] or _restic.default_cache_dir()
         base = {'changed': False, 'terminal_id': host, 'snapshot_id': None, 'short_id': None,
-                'repository': shown_location(args['repository']), 'tags': [], 'files': 0,
+                'repository': _restic.shown_location(args['repository']), 'tags': [], 'files': 0,
                 'bytes_read': 0, 'bytes_added': 0, 'archive_bytes': 0, 'journal_rows': 0,
-                'journal_last_txn_id': None, 'journal_batches': 0, 'left_out': [], 'stale_removed': [],
-                'checked': None, 'duration_s': 0.0}
+                'journal_last_txn_id': None, 'journal_batches': 0, 'settled_last': None, 'left_out': [],
+                'stale_removed': [], 'checked': None, 'duration_s': 0.0}
         try:
             base['tags'] = snapshot_tags('{terminal_id}', args['store'], args['reason'], args['tags'])
-            location = with_credentials(args['repository'], args['repository_user'], args['repository_user_password'])
-        except BackupError as exc:
+            location = _restic.with_credentials(args['repository'], args['repository_user'],
+                                                args['repository_user_password'])
+        except (BackupError, _restic.ResticError) as exc:
             return dict(result, **base, failed=True, msg=f'terminal {host}: backup: {exc.message}. Fix: {exc.fix}')
         if self._task.check_mode:
             return dict(result, **dict(base, changed=True), msg='check mode: the backup would be taken')
@@ -191,8 +185,7 @@ class ActionModule(ActionBase):
         except _ModuleFailed as exc:
             return exc.answer
         terminal_id = collected['terminal_id']
-        tags = snapshot_tags(terminal_id, args['store'], args['reason'], args['tags'])
-        result.update(terminal_id=terminal_id, tags=tags, archive_bytes=collected['bytes'],
+        result.update(terminal_id=terminal_id, archive_bytes=collected['bytes'],
                       left_out=collected['left_out'], stale_removed=collected['stale'])
         os.makedirs(work_root, mode=0o700, exist_ok=True)
         os.chmod(work_root, 0o700)
@@ -204,8 +197,10 @@ class ActionModule(ActionBase):
             manifest = unpack(local_archive, staging)
             os.unlink(local_archive)
             journal = manifest['journal']
-            result.update(journal_rows=journal['transactions'], journal_last_txn_id=journal['max_id'],
-                          journal_batches=journal['batches'])
+            tags = snapshot_tags(terminal_id, args['store'], args['reason'],
+                                 [settled_tag(journal.get('settled_last'))] + args['tags'])
+            result.update(tags=tags, journal_rows=journal['transactions'], journal_last_txn_id=journal['max_id'],
+                          journal_batches=journal['batches'], settled_last=journal.get('settled_last'))
             repository = _restic.Repository(location, args['repository_password'], cache_dir,
                                             timeout=args['timeout'])
             repository.init_if_missing()

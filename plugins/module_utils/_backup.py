@@ -8,8 +8,8 @@
 while the daemon keeps trading), copies the platform's ``backup_sources`` paths as they are, and writes them with a
 manifest into one uncompressed tar (restic compresses and deduplicates on the controller):
 
-- ``backup.json``: ``{format, terminal_id, created, journal: {path, transactions, batches, max_id, sha256, bytes,
-  integrity}, files: {path: {sha256, size, mode, uid, gid}}}``;
+- ``backup.json``: ``{format, terminal_id, created, journal: {path, transactions, batches, max_id, settled_last,
+  sha256, bytes, integrity}, files: {path: {sha256, size, mode, uid, gid}}}``;
 - ``journal/<journal path>``: the snapshot (0600);
 - ``files/<path>``: each regular file, with its mode.
 
@@ -100,7 +100,8 @@ def collect(platform, archive_path):
         info = platform.snapshot_journal(snapshot)
         manifest = {'format': FORMAT, 'terminal_id': platform.terminal_id, 'created': time.time(),
                     'journal': {'path': sources['journal'], 'transactions': info['transactions'],
-                                'batches': info['batches'], 'max_id': info['max_id'], 'sha256': info['sha256'],
+                                'batches': info['batches'], 'max_id': info['max_id'],
+                                'settled_last': info.get('settled_last'), 'sha256': info['sha256'],
                                 'bytes': info['bytes'], 'integrity': info['integrity']},
                     'files': {}}
         skipped = []
@@ -156,21 +157,28 @@ def finish(platform, archive_path, recorded_at=None):
     return platform.write_record('last_backup', time.time() if recorded_at is None else recorded_at)
 
 
-def get_backup_argument_spec():
-    """The options of ``posfleet.terminals.backup`` (the action plugin's and the module's; none is required
-    here because the module on the terminal gets only the ``_`` ones: the action plugin checks the rest)."""
+def get_repository_argument_spec():
+    """The options naming a restic repository and how to reach it (doc fragment ``restic_repository``), shared by
+    the backup plugins; none is required here: the action plugins check them."""
     return {
         'repository': {'type': 'str'},
         'repository_password': {'type': 'str', 'no_log': True},
         'repository_user': {'type': 'str'},
         'repository_user_password': {'type': 'str', 'no_log': True},
+        'cache_dir': {'type': 'path'},
+        'timeout': {'type': 'int', 'default': 600},
+    }
+
+
+def get_backup_argument_spec():
+    """The options of ``posfleet.terminals.backup`` (the action plugin's and the module's; none is required
+    here because the module on the terminal gets only the ``_`` ones: the action plugin checks the rest)."""
+    return dict(get_repository_argument_spec(), **{
         'reason': {'type': 'str', 'choices': ['scheduled', 'pre-update', 'manual'], 'default': 'manual'},
         'store': {'type': 'str'},
         'tags': {'type': 'list', 'elements': 'str', 'default': []},
         'verify': {'type': 'bool', 'default': True},
         'work_dir': {'type': 'path'},
-        'cache_dir': {'type': 'path'},
-        'timeout': {'type': 'int', 'default': 600},
         '_stage': {'type': 'str', 'choices': ['collect', 'finish']},
         '_archive': {'type': 'str'},
-    }
+    })

@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - posfleet.terminals.attributes
   - posfleet.terminals.terminal
+  - posfleet.terminals.restic_repository
 attributes:
   check_mode:
     support: full
@@ -43,27 +44,6 @@ attributes:
     support: full
     details: The action plugin stores the backup on the controller; the module only collects it on the terminal.
 options:
-  repository:
-    description:
-      - The restic repository, required - a directory on the controller (created with C(restic init) when it is
-        not there), or any restic location such as C(rest:http://127.0.0.1:8000/) (a restic REST server, e.g.
-        C(rclone serve restic --append-only)), C(sftp:backup@host:/srv/restic) or C(s3:...).
-      - Credentials do not belong here; give the REST server's in O(repository_user) and
-        O(repository_user_password).
-    type: str
-  repository_password:
-    description:
-      - The repository's password (restic encrypts everything with it), required. Keep it in an Ansible Vault
-        variable.
-    type: str
-  repository_user:
-    description: The user name of a REST server that asks for one (HTTP basic authentication).
-    type: str
-  repository_user_password:
-    description:
-      - The password of O(repository_user). For an append-only server this credential can add snapshots and
-        never remove one; retention runs with another (see the backup documentation).
-    type: str
   reason:
     description: Why the backup is taken; a tag of the snapshot (C(reason=...)).
     type: str
@@ -88,14 +68,6 @@ options:
         snapshot.
       - Default C(~/.cache/posfleet/backup) of the user running Ansible.
     type: path
-  cache_dir:
-    description: restic's cache on the controller. Default C(~/.cache/posfleet/restic).
-    type: path
-  timeout:
-    description: Seconds any one restic command may take (restic itself never gives up on a server that stops
-      answering).
-    type: int
-    default: 600
   _stage:
     description: Set by the action plugin (C(collect) or C(finish)); not for playbooks.
     type: str
@@ -155,11 +127,14 @@ repository:
   type: str
   sample: /srv/posfleet/backups/restic
 tags:
-  description: The snapshot's tags.
+  description:
+    - The snapshot's tags - C(terminal_id=...), C(store=...), C(reason=...), C(settled=...) (the UTC date of the
+      newest settlement record the backup holds, or C(none); M(posfleet.terminals.backup_retention) never forgets
+      a snapshot holding a settlement younger than three years) and O(tags).
   returned: always
   type: list
   elements: str
-  sample: [terminal_id=SH01-T100-01, store=sh01, reason=scheduled]
+  sample: [terminal_id=SH01-T100-01, store=sh01, reason=scheduled, settled=2026-12-01]
 files:
   description: How many files the snapshot holds (the journal, the manifest and the backed-up files).
   returned: always
@@ -195,6 +170,11 @@ journal_batches:
   returned: always
   type: int
   sample: 4
+settled_last:
+  description: When the newest settlement record in the backed-up journal was made (V(null) when it holds none).
+  returned: always
+  type: str
+  sample: '2026-12-01T22:00:04Z'
 left_out:
   description: Paths on the terminal that were not backed up (symbolic links and special files).
   returned: always

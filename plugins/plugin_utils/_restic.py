@@ -33,7 +33,7 @@ import signal
 import subprocess
 import threading
 import time as _time
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 KINDS = ('wrong_password', 'locked', 'no_repository', 'unreachable', 'refused', 'damaged', 'timeout', 'failed')
 # restic's repository location prefixes (restic 0.14 internal/backend/location); anything else is a local path.
@@ -112,6 +112,31 @@ def _url_password(location):
     except ValueError:
         return None
     return password or None
+
+
+def default_cache_dir():
+    """restic's cache on the controller when a task gives none: ``~/.cache/posfleet/restic``."""
+    return os.path.join(os.path.expanduser('~'), '.cache', 'posfleet', 'restic')
+
+
+def shown_location(location):
+    """``location`` for output: a password in a URL's user part replaced by ``***`` (as restic shows it)."""
+    return re.sub(r'(://[^/@:]*:)[^/@]*@', r'\1***@', str(location))
+
+
+def with_credentials(location, user, password):
+    """``location`` (a ``rest:http(s)://`` URL) with ``user:password@`` in it, for restic's --repository-file."""
+    if not user:
+        return location
+    scheme, sep, url = location.partition(':')
+    parts = urlsplit(url)
+    if scheme != 'rest' or not sep or parts.scheme not in ('http', 'https') or '@' in parts.netloc:
+        raise ResticError(f'repository_user is for a rest:http(s)://host:port/ repository without credentials in '
+                          f'it, not {shown_location(location)}',
+                          'give the REST server URL alone in repository and its credential in repository_user and '
+                          'repository_user_password')
+    auth = quote(user, safe='') + ':' + quote(password or '', safe='')
+    return 'rest:' + urlunsplit(parts._replace(netloc=f'{auth}@{parts.netloc}'))
 
 
 def _time_arg(value):
@@ -342,6 +367,30 @@ class Repository:
         if tags:
             args += ['--tag', ','.join(tags)]
         return self._json(args) or []
+
+    def forget_plan(self, policy, hosts=None):
+        """What ``restic forget`` would do with the keep ``policy`` (``{'keep-daily': 7, 'keep-within': '1y'}``:
+        the flags without ``--``), grouped by host, changing nothing (``--dry-run``); ``hosts``: only these.
+
+        ``[{host, keep: [snapshot], remove: [snapshot], reasons: {id: [why restic keeps it]}}]``, each snapshot as
+        ``restic snapshots --json`` gives it."""
+        args = ['forget', '--dry-run', '--json', '-q', '--group-by', 'host']
+        for flag, value in sorted(policy.items()):
+            args += [f'--{flag}', str(value)]
+        for host in hosts or ():
+            args += ['--host', str(host)]
+        plan = []
+        for group in self._json(args) or []:
+            reasons = {}
+            for reason in group.get('reasons') or []:
+                snapshot = reason.get('snapshot') or {}
+                # restic 0.14 gives the reason's snapshot without its id: match it by time and tree.
+                for kept in group.get('keep') or []:
+                    if kept.get('time') == snapshot.get('time') and kept.get('tree') == snapshot.get('tree'):
+                        reasons[kept['id']] = list(reason.get('matches') or [])
+            plan.append({'host': group.get('host'), 'keep': list(group.get('keep') or []),
+                         'remove': list(group.get('remove') or []), 'reasons': reasons})
+        return plan
 
     def check(self, read_data_subset=None):
         """``{ok: True, read_data_subset}``; ResticError kind ``damaged`` (or ``locked``, ...) otherwise.

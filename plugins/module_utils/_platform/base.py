@@ -464,7 +464,9 @@ class Platform:
     def snapshot_journal(self, dest):
         """A consistent copy of the live journal at ``dest`` (mode 0600) while the daemon keeps writing.
         Returns ``{path: str, bytes: int, sha256: str, integrity: str ('ok'), transactions: int, batches: int,
-        max_id: int|None}``."""
+        max_id: int|None, settled_last: str|None}``; ``settled_last``: the time (ISO 8601, UTC) of the newest
+        settlement record the copy holds, None when it holds none (retention keeps a snapshot holding a settlement
+        younger than three years)."""
 
     @abstract
     def backup_sources(self):

@@ -26,15 +26,17 @@ JOURNAL_COLUMNS = {
 
 
 def describe(path):
-    """``{integrity, transactions, batches, max_id}`` of a journal file, opened read only."""
+    """``{integrity, transactions, batches, max_id, settled_last}`` of a journal file, opened read only;
+    ``settled_last``: when the newest settlement it records was made (the ``settled`` text, ISO 8601 UTC), or None."""
     conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, timeout=10)
     try:
         integrity = conn.execute('PRAGMA integrity_check').fetchone()[0]
         transactions, max_id = conn.execute('SELECT count(*), max(id) FROM transactions').fetchone()
-        batches = conn.execute('SELECT count(*) FROM batches').fetchone()[0]
+        batches, settled_last = conn.execute('SELECT count(*), max(settled) FROM batches').fetchone()
     finally:
         conn.close()
-    return {'integrity': integrity, 'transactions': transactions, 'batches': batches, 'max_id': max_id}
+    return {'integrity': integrity, 'transactions': transactions, 'batches': batches, 'max_id': max_id,
+            'settled_last': settled_last}
 
 
 def journal_problems(path):

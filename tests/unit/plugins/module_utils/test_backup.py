@@ -35,6 +35,7 @@ def test_collect_writes_the_journal_copy_the_files_and_a_manifest(platform, tmp_
     done = _backup.collect(platform, str(out / 'b.tar'))
     assert done['journal']['transactions'] == 5 and done['journal']['max_id'] == 5
     assert done['journal']['integrity'] == 'ok' and done['left_out'] == ['/var/log/posd/evil']
+    assert done['journal']['settled_last'] == '2020-01-01T23:00:00Z'  # B1; B2 is still open
     assert oct(os.stat(done['archive']).st_mode & 0o777) == '0o600'
     with tarfile.open(done['archive']) as archive:
         names = archive.getnames()
@@ -122,24 +123,37 @@ def test_unpack_refuses_what_a_backup_never_holds_and_a_changed_file(platform, t
 
 
 def test_rest_credentials_go_into_the_location_and_tags_are_checked():
+    from ansible_collections.posfleet.terminals.plugins.plugin_utils import _restic
+
     action = _action()
-    assert action.with_credentials('rest:http://127.0.0.1:8000/', 'backup', 'p@ss:w/rd') == \
+    assert _restic.with_credentials('rest:http://127.0.0.1:8000/', 'backup', 'p@ss:w/rd') == \
         'rest:http://backup:p%40ss%3Aw%2Frd@127.0.0.1:8000/'
-    assert action.with_credentials('/srv/repo', None, None) == '/srv/repo'
-    with pytest.raises(action.BackupError):
-        action.with_credentials('/srv/repo', 'backup', 'x')
-    with pytest.raises(action.BackupError):
-        action.with_credentials('rest:http://u:p@127.0.0.1:8000/', 'backup', 'x')
+    assert _restic.with_credentials('/srv/repo', None, None) == '/srv/repo'
+    with pytest.raises(_restic.ResticError):
+        _restic.with_credentials('/srv/repo', 'backup', 'x')
+    with pytest.raises(_restic.ResticError):
+        _restic.with_credentials('rest:http://u:p@127.0.0.1:8000/', 'backup', 'x')
     tags = action.snapshot_tags('T1', 'sh01', 'scheduled', ['x'])
     assert tags == ['terminal_id=T1', 'store=sh01', 'reason=scheduled', 'x']
     with pytest.raises(action.BackupError):
         action.snapshot_tags('T1', None, 'manual', ['a,b'])
 
 
-def test_a_password_in_the_location_is_never_shown():
+def test_the_settled_tag_says_the_date_of_the_newest_settlement_or_none_or_unknown():
     action = _action()
-    assert action.shown_location('rest:http://u:s3cret@127.0.0.1:8000/') == 'rest:http://u:***@127.0.0.1:8000/'
-    assert action.shown_location('/srv/repo') == '/srv/repo'
+    assert action.settled_tag('2026-12-01T22:00:04Z') == 'settled=2026-12-01'
+    assert action.settled_tag('2024-02-29') == 'settled=2024-02-29'
+    assert action.settled_tag(None) == 'settled=none'
+    # A terminal is not trusted: what is not a date never reaches a tag (a comma would split it).
+    for value in ('yesterday', '2026-13-01T00:00:00Z', '2026-12-01,x', ''):
+        assert action.settled_tag(value) == 'settled=unknown'
+
+
+def test_a_password_in_the_location_is_never_shown():
+    from ansible_collections.posfleet.terminals.plugins.plugin_utils import _restic
+
+    assert _restic.shown_location('rest:http://u:s3cret@127.0.0.1:8000/') == 'rest:http://u:***@127.0.0.1:8000/'
+    assert _restic.shown_location('/srv/repo') == '/srv/repo'
 
 
 def test_options_only_the_action_plugin_sets_are_refused_by_name():

@@ -271,7 +271,8 @@ CASES = [
     Case('prune_content', Dict({'changed': bool, 'removed': int, 'bytes': int}), args=((),)),
     # journal
     Case('snapshot_journal', Dict({'path': str, 'bytes': int, 'sha256': str, 'integrity': OneOf('ok'),
-                                   'transactions': int, 'batches': int, 'max_id': INT}),
+                                   'transactions': int, 'batches': int, 'max_id': INT,
+                                   'settled_last': STR}),
          args=(Arg('snapshot_dest'),)),
     Case('quiesce_journal', Dict({'changed': bool, 'quiesced': bool, 'since': TIME, 'resume_by': TIME}),
          args=(1, 60)),

@@ -26,13 +26,14 @@ from ansible_collections.posfleet.terminals.plugins.module_utils import (
     _software,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _bundle
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _bundle, _retention
 
 PACKAGE = 'ansible_collections.posfleet.terminals.plugins'
 
 # Module -> the ranges declared beside its argument spec. None: its spec has no numeric option.
 MODULE_RANGES = {
     'backup': _backup.BACKUP_RANGES,
+    'backup_retention': _retention.OPTION_RANGES,
     'facts': None,
     'firmware': _firmware.FIRMWARE_RANGES,
     'firmware_bundle': _bundle.OPTION_RANGES,
