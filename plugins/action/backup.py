@@ -12,11 +12,9 @@ terminal: the module gets only the archive's path.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import re
 import shutil
-import sqlite3
 import tarfile
 import time
 
@@ -30,18 +28,11 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._backup import 
     SPOOL_NAME,
     get_backup_argument_spec,
 )
-from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256
-from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import range_problem
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _action, _restic
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._backup_copy import BackupError, check_copy
 
 MODULE = 'posfleet.terminals.backup'
 ARCHIVE_NAME = 'posfleet-backup.tar'
-
-
-class BackupError(Exception):
-    def __init__(self, message, fix):
-        super().__init__(message)
-        self.message, self.fix = message, fix
 
 
 class _ModuleFailed(Exception):
@@ -91,34 +82,7 @@ def unpack(archive, dest):
             tar.extractall(dest, members=members, filter='data')
     except (tarfile.TarError, OSError) as exc:
         raise BackupError(f'the archive from the terminal cannot be read ({exc})', 'run the backup again') from None
-    try:
-        with open(os.path.join(dest, MANIFEST), encoding='utf-8') as handle:
-            manifest = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise BackupError(f'the archive has no readable manifest ({exc})', 'run the backup again') from None
-    journal = os.path.join(dest, JOURNAL_PREFIX, str(manifest['journal']['path']).lstrip('/'))
-    expected = dict({manifest['journal']['path']: manifest['journal']['sha256']},
-                    **{path: entry['sha256'] for path, entry in manifest['files'].items()})
-    for path, digest in expected.items():
-        local = journal if path == manifest['journal']['path'] else os.path.join(dest, FILES_PREFIX, path.lstrip('/'))
-        if _sha256(local) != digest:
-            raise BackupError(f'{path} in the archive does not match its sha256 in the terminal\'s manifest',
-                              'run the backup again; if it persists, check the link to the terminal')
-    db = sqlite3.connect(f'file:{journal}?mode=ro', uri=True)
-    try:
-        integrity = db.execute('PRAGMA integrity_check').fetchone()[0]
-    finally:
-        db.close()
-    if integrity != 'ok':
-        raise BackupError(f'the journal copy fails its integrity check ({integrity})', 'run the backup again')
-    return manifest
-
-
-def _sha256(path):
-    try:
-        return file_sha256(path)
-    except OSError:
-        return None
+    return check_copy(dest, 'run the backup again')
 
 
 class ActionModule(ActionBase):
@@ -133,14 +97,9 @@ class ActionModule(ActionBase):
         if private:
             return dict(result, failed=True, msg=private)
         dummy, args = self.validate_argument_spec(argument_spec=get_backup_argument_spec())
-        problem = range_problem({key: args[key] for key in BACKUP_RANGES}, BACKUP_RANGES)
+        problem = _action.repository_options_problem(args, BACKUP_RANGES, host, 'backup')
         if problem:
-            return dict(result, failed=True, step='options', msg=f'terminal {host}: options: {problem[0]}. Fix: '
-                        f'{problem[1]}')
-        for option in ('repository', 'repository_password'):
-            if not args[option]:
-                return dict(result, failed=True, msg=f'terminal {host}: backup: {option} is required. Fix: give it '
-                            '(the password from an Ansible Vault variable)')
+            return dict(result, failed=True, step='options', msg=problem)
         started = time.monotonic()
         home = os.path.expanduser('~')
         work_root = args['work_dir'] or os.path.join(home, '.cache', 'posfleet', 'backup')

@@ -32,9 +32,10 @@ import stat
 import tarfile
 import tempfile
 import time
+import traceback
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256, fsync_path
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range
 
 STEP = 'backup'
@@ -61,12 +62,12 @@ def _walk(root_path):
     return found, skipped
 
 
-def open_spool(directory):
+def open_spool(directory, name=SPOOL_NAME):
     """Make the spool ``directory`` (0700, the owner of its parent: the connection user's remote tmp) and empty it:
     what a killed run left there (its archive or work directory, a copy of the journal) goes first. Returns the
     names removed."""
-    if os.path.basename(directory) != SPOOL_NAME:
-        raise OSError(f'the spool directory must be named {SPOOL_NAME}')
+    if os.path.basename(directory) != name:
+        raise OSError(f'the spool directory must be named {name}')
     parent = os.stat(os.path.dirname(directory))
     os.makedirs(directory, mode=0o700, exist_ok=True)
     os.chmod(directory, 0o700)
@@ -182,3 +183,20 @@ def get_backup_argument_spec():
         '_stage': {'type': 'str', 'choices': ['collect', 'finish']},
         '_archive': {'type': 'str'},
     })
+
+
+def run_stage(module, name, stages):
+    """The ``main`` of a module that its action plugin calls in stages (backup, restore): exits with what
+    ``stages[_stage](platform, params, check_mode)`` returns (it says ``changed``), or fails naming the fix."""
+    stage = module.params['_stage']
+    if stage is None:
+        module.fail_json(msg=f'posfleet.terminals.{name} runs through its action plugin: use it as a task, not with '
+                         'ansible -m on a copied module')
+    try:
+        platform = load_platform()
+        result = stages[stage](platform, module.params, module.check_mode)
+    except TerminalError as exc:
+        module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
+    except Exception as exc:
+        module.fail_json(msg=f'posfleet.terminals.{name}: unexpected error: {exc}', exception=traceback.format_exc())
+    module.exit_json(**dict({'terminal_id': platform.terminal_id}, **result))

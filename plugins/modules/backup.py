@@ -206,32 +206,25 @@ duration_s:
   sample: 4.2
 """
 
-import traceback  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _backup  # noqa: E402
-from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform  # noqa: E402
+
+
+def _collect(platform, params, check_mode):
+    return dict(_backup.collect(platform, params['_archive']), changed=False)
+
+
+def _finish(platform, params, check_mode):
+    return {'changed': True, 'last_backup': _backup.finish(platform, params['_archive'])['value']}
+
+
+STAGES = {'collect': _collect, 'finish': _finish}
 
 
 def main():
     module = AnsibleModule(argument_spec=_backup.get_backup_argument_spec(), supports_check_mode=True)
-    p = module.params
-    if p['_stage'] is None:
-        module.fail_json(msg='posfleet.terminals.backup runs through its action plugin: use it as a task, not with '
-                         'ansible -m on a copied module')
-    try:
-        platform = load_platform()
-        if p['_stage'] == 'collect':
-            result = _backup.collect(platform, p['_archive'])
-        else:
-            record = _backup.finish(platform, p['_archive'])
-            result = {'last_backup': record['value']}
-    except TerminalError as exc:
-        module.fail_json(msg=str(exc), step=exc.step, terminal_id=exc.terminal)
-    except Exception as exc:
-        module.fail_json(msg=f'posfleet.terminals.backup: unexpected error: {exc}', exception=traceback.format_exc())
-    module.exit_json(changed=p['_stage'] == 'finish', terminal_id=platform.terminal_id, **result)
+    _backup.run_stage(module, 'backup', STAGES)
 
 
 if __name__ == '__main__':

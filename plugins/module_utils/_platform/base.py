@@ -477,6 +477,18 @@ class Platform:
         password hash: a replacement terminal keeps its own."""
 
     @abstract
+    def restore_files(self, staging, files, check_mode=False):
+        """Put back the files of a backup: ``staging`` holds them under their terminal paths
+        (``staging/etc/posfleet/acquirer.json``), ``files`` is the backup manifest's ``{path: {sha256, size, mode,
+        uid, gid}}``. Only paths under ``backup_sources()['paths']`` are accepted; what belongs to the hardware
+        stays this terminal's own (on the reference terminal its model file, and the serial and model in its
+        identity, so a replacement terminal keeps its serial and takes the terminal id). Each file is written
+        atomically with its mode and owner; a file already equal is left alone; ``check_mode`` writes nothing and
+        says what would be restored. Returns ``{changed: bool,
+        restored: [str], unchanged: [str], kept: {path: why}}``. Raises, writing nothing, when a path is not one
+        a backup holds or a file does not match its sha256."""
+
+    @abstract
     def quiesce_journal(self, drain_timeout=30, resume_after=900):
         """The daemon finishes in-flight sales, takes no new ones and closes its journal; it resumes by itself
         after ``resume_after`` s. Returns ``{changed: bool, quiesced: bool, since: str|int|float|None,

@@ -1032,6 +1032,75 @@ class ReferencePlatform(Platform):
                 'paths': [IDENTITY_FILE, self.MODEL_FILE, self.ACQUIRER_FILE, self.ACQUIRER_CA_DIR, self.RECORDS_FILE,
                           self.DAEMON_LOG_DIR]}
 
+    # What stays with the hardware when a backup is put back (a replacement terminal keeps its own).
+    HARDWARE_IDENTITY_KEYS = ('serial', 'model')
+
+    def restore_files(self, staging, files, check_mode=False):
+        step = 'restore_files'
+        roots = [source.rstrip('/') for source in self.backup_sources()['paths']]
+        plan = []
+        for path in sorted(files):
+            entry = files[path]
+            if not isinstance(path, str) or not path.startswith('/') or '..' in path.split('/') or not any(
+                    path == root or path.startswith(root + '/') for root in roots):
+                raise self.error(step, f'the backup holds {path!r}, which is not a file this terminal backs up',
+                                 'restore from a snapshot of a posfleet terminal; nothing was written')
+            src = os.path.join(staging, path.lstrip('/'))
+            if os.path.islink(src) or not os.path.isfile(src) or slots.file_sha256(src) != entry.get('sha256'):
+                raise self.error(step, f'{path} in the backup is missing or does not match its sha256',
+                                 'restore from another snapshot; nothing was written')
+            plan.append((path, src, entry))
+        restored, unchanged, kept = [], [], {}
+        for path, src, entry in plan:
+            if path == self.MODEL_FILE:
+                kept[path] = 'the model file belongs to the hardware'
+                continue
+            if path.startswith(self.DAEMON_LOG_DIR + '/'):
+                kept[path] = 'logs stay in the repository: putting them back would drop the newer lines'
+                continue
+            with open(src, 'rb') as handle:
+                data = handle.read()
+            if path == IDENTITY_FILE:
+                data, kept[path] = self._restored_identity(data, step), 'the serial and model stay the hardware\'s'
+            target = self.path(path)
+            mode = int(str(entry.get('mode') or '0644'), 8) & 0o7777
+            if os.path.isfile(target) and not os.path.islink(target):
+                st = os.stat(target)
+                with open(target, 'rb') as handle:
+                    same = handle.read() == data
+                owner = (entry.get('uid'), entry.get('gid'))
+                if same and st.st_mode & 0o7777 == mode and (st.st_uid, st.st_gid) == owner:
+                    unchanged.append(path)
+                    continue
+            if check_mode:
+                restored.append(path)
+                continue
+            try:
+                atomic_write(target, data, mode)
+                if os.geteuid() == 0 and entry.get('uid') is not None:
+                    os.chown(target, int(entry['uid']), int(entry.get('gid') or 0))
+            except OSError as exc:
+                raise self.error(step, f'cannot write {path} ({exc.strerror or exc})',
+                                 'run the task with become: true and check the free space') from None
+            restored.append(path)
+        return {'changed': bool(restored), 'restored': restored, 'unchanged': unchanged, 'kept': kept}
+
+    def _restored_identity(self, data, step):
+        try:
+            backed_up = json.loads(data.decode('utf-8'))
+            if not isinstance(backed_up, dict):
+                raise ValueError('not an object')
+        except ValueError as exc:
+            raise self.error(step, f'the identity in the backup is not JSON ({exc})',
+                             'restore from another snapshot; nothing was written') from None
+        problem = _untrusted.identifier_problem(backed_up.get('terminal_id'))
+        if problem:
+            raise self.error(step, f'the identity in the backup: "terminal_id" {problem}',
+                             'restore from another snapshot; nothing was written')
+        merged = dict(backed_up, **{key: self.terminal.get(key) for key in self.HARDWARE_IDENTITY_KEYS
+                                    if key in self.terminal})
+        return (json.dumps(merged, ensure_ascii=False) + '\n').encode('utf-8')
+
     def quiesce_journal(self, drain_timeout=30, resume_after=900):
         return self._change('journal_quiesce', {'drain_timeout': drain_timeout, 'resume_after': resume_after},
                             timeout=drain_timeout + DAEMON_MARGIN)

@@ -119,7 +119,7 @@ def test_unpack_refuses_what_a_backup_never_holds_and_a_changed_file(platform, t
             target.addfile(member, io.BytesIO(data))
     with pytest.raises(action.BackupError) as info:
         action.unpack(str(changed), str(tmp_path / 's2'))
-    assert '/etc/posfleet/acquirer.json in the archive does not match its sha256' in info.value.message
+    assert '/etc/posfleet/acquirer.json in the backup does not match its sha256' in info.value.message
 
 
 def test_rest_credentials_go_into_the_location_and_tags_are_checked():
@@ -164,3 +164,79 @@ def test_options_only_the_action_plugin_sets_are_refused_by_name():
                                               'backup')
     assert message == ('terminal T1: backup: _archive, _stage are set by the action plugin. Fix: remove them from '
                        'the task')
+
+
+# ------------------------------------------------------------------------ restore_files (the platform)
+
+def _backed_up(platform, tmp_path):
+    """A backup's files as restore gets them: staging/<terminal path> and the manifest's file entries."""
+    done = _backup.collect(platform, str(tmp_path / _backup.SPOOL_NAME / 'b.tar'))
+    dest = tmp_path / 'restored'
+    with tarfile.open(done['archive']) as archive:
+        archive.extractall(str(dest), filter='data')
+        manifest = json.load(archive.extractfile(_backup.MANIFEST))
+    return str(dest / _backup.FILES_PREFIX), manifest['files']
+
+
+def test_restore_files_puts_back_changed_files_with_their_modes_and_keeps_the_hardware(platform, tmp_path):
+    staging, files = _backed_up(platform, tmp_path)
+    root = platform.path('/')
+    acquirer = os.path.join(root, 'etc/posfleet/acquirer.json')
+    with open(acquirer, 'w', encoding='utf-8') as handle:
+        handle.write('{"host": "evil"}\n')
+    os.chmod(acquirer, 0o666)
+    identity_path = os.path.join(root, 'etc/posfleet/terminal.json')
+    with open(identity_path, encoding='utf-8') as handle:
+        identity = json.load(handle)
+    # A replacement terminal: another serial (and id) than the backup's.
+    write_json(root, '/etc/posfleet/terminal.json', dict(identity, terminal_id='SPARE-01', serial='PFSPARE'))
+    platform = load_platform(root=root)
+    preview = platform.restore_files(staging, files, check_mode=True)
+    with open(acquirer, encoding='utf-8') as handle:
+        assert 'evil' in handle.read()  # check mode wrote nothing
+    done = platform.restore_files(staging, files)
+    assert done['changed'] and set(done['restored']) == set(preview['restored'])
+    assert {'/etc/posfleet/acquirer.json', '/etc/posfleet/terminal.json'} <= set(done['restored'])
+    with open(acquirer, encoding='utf-8') as handle:
+        assert json.load(handle)['port'] == 8443
+    assert oct(os.stat(acquirer).st_mode & 0o777) == oct(int(files['/etc/posfleet/acquirer.json']['mode'], 8))
+    with open(identity_path, encoding='utf-8') as handle:
+        restored = json.load(handle)
+    assert restored['terminal_id'] == identity['terminal_id'] and restored['serial'] == 'PFSPARE'
+    assert '/etc/posfleet/model.json' in done['kept'] and '/var/log/posd/posd.log' in done['kept']
+    again = platform.restore_files(staging, files)
+    assert not again['changed'] and again['restored'] == []
+
+
+def test_restore_files_refuses_a_path_no_backup_holds_and_a_changed_file_writing_nothing(platform, tmp_path):
+    staging, files = _backed_up(platform, tmp_path)
+    evil = dict(files, **{'/etc/shadow': dict(files['/etc/posfleet/acquirer.json'])})
+    with pytest.raises(TerminalError) as info:
+        platform.restore_files(staging, evil)
+    assert 'not a file this terminal backs up' in info.value.message
+    with open(os.path.join(staging, 'etc/posfleet/acquirer.json'), 'a', encoding='utf-8') as handle:
+        handle.write(' ')
+    acquirer = platform.path('/etc/posfleet/acquirer.json')
+    before = os.stat(acquirer).st_mtime_ns
+    write_json(platform.path('/'), '/var/lib/posfleet/records.json', {'changed': True})
+    with pytest.raises(TerminalError) as info:
+        platform.restore_files(staging, files)
+    assert 'does not match its sha256' in info.value.message
+    with open(platform.path('/var/lib/posfleet/records.json'), encoding='utf-8') as handle:
+        assert json.load(handle) == {'changed': True}  # nothing written: every file is checked first
+    assert os.stat(acquirer).st_mtime_ns == before
+
+
+def test_restore_picks_the_terminals_latest_snapshot_or_the_one_asked_for():
+    from ansible_collections.posfleet.terminals.plugins.action import restore as action
+
+    snaps = [{'id': 'a1' + '0' * 62, 'hostname': 'T1', 'time': '2026-12-01T22:00:00Z'},
+             {'id': 'b2' + '0' * 62, 'hostname': 'T1', 'time': '2026-12-02T22:00:00Z'},
+             {'id': 'c3' + '0' * 62, 'hostname': 'T2', 'time': '2026-12-03T22:00:00Z'}]
+    assert action.pick_snapshot(snaps, 'latest', 'T1')['id'].startswith('b2')
+    assert action.pick_snapshot(snaps, 'a1', 'T1')['id'].startswith('a1')
+    for wanted, whose, text in (('latest', 'T9', 'no snapshot of terminal T9'), ('c3', 'T1', 'of terminal T2'),
+                                ('ff', 'T1', 'no snapshots match')):
+        with pytest.raises(action.BackupError) as info:
+            action.pick_snapshot(snaps, wanted, whose)
+        assert text in info.value.message

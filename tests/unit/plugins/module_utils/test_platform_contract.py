@@ -274,6 +274,10 @@ CASES = [
                                    'transactions': int, 'batches': int, 'max_id': INT,
                                    'settled_last': STR}),
          args=(Arg('snapshot_dest'),)),
+    Case('restore_files', Dict({'changed': bool, 'restored': ListOf(str), 'unchanged': ListOf(str),
+                                'kept': DictOf(str)}), args=(Arg('files_staging'), Arg('files_manifest'))),
+    Case('restore_files', None, args=(Arg('files_staging'), Arg('files_evil_manifest')), raises=True,
+         name='restore_files-a-path-no-backup-holds'),
     Case('quiesce_journal', Dict({'changed': bool, 'quiesced': bool, 'since': TIME, 'resume_by': TIME}),
          args=(1, 60)),
     Case('quiesce_journal', None, args=(1, 60), live=False, raises=True, name='quiesce_journal-down'),
@@ -343,6 +347,11 @@ def reference_write_inputs(root, tmp_path):
     lock_out(root, 'posadmin')
     backup = str(tmp_path / 'backup.db')
     make_journal(backup, '2020-01-01')
+    # A backup's files as restore_files gets them: the acquirer link, its mode and owner, under a staging tree.
+    files_staging = str(tmp_path / 'files-backup')
+    acquirer = write_json(files_staging, '/etc/posfleet/acquirer.json', {'host': '127.0.0.1', 'port': 8443})
+    entry = {'sha256': slots.file_sha256(acquirer), 'size': os.path.getsize(acquirer), 'mode': '0644',
+             'uid': os.getuid(), 'gid': os.getgid()}
 
     def boot():  # what posboot writes when it boots (sbin/posboot): a trial boot counts one attempt
         path = os.path.join(str(root), 'var/lib/posboot/env.json')
@@ -363,7 +372,9 @@ def reference_write_inputs(root, tmp_path):
             'content_sha256': slots.file_sha256(chunk), 'content_size': os.path.getsize(chunk), 'content_chunk': chunk,
             'content_files': content_files, 'assemble_dest': str(tmp_path / 'assembled'),
             'snapshot_dest': str(tmp_path / 'snap.db'),
-            'journal_backup': backup, 'user': USER, 'password_hash': USER_HASH, 'locked_out_user': 'posadmin',
+            'journal_backup': backup, 'files_staging': files_staging,
+            'files_manifest': {'/etc/posfleet/acquirer.json': entry}, 'files_evil_manifest': {'/etc/shadow': entry},
+            'user': USER, 'password_hash': USER_HASH, 'locked_out_user': 'posadmin',
             'keys': [key, ed25519_line(b'second', 'backup')[0]]}
 
 

@@ -22,6 +22,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils import (
     _maintenance,
     _pan,
     _pci,
+    _restore,
     _selftest,
     _software,
 )
@@ -43,6 +44,7 @@ MODULE_RANGES = {
     'selftest': _selftest.SELFTEST_RANGES,
     'pci_audit': _pci.PCI_AUDIT_RANGES,
     'pan_scan': _pan.PAN_SCAN_RANGES,
+    'restore': _restore.RESTORE_RANGES,
     'maintenance_mode': _maintenance.MAINTENANCE_MODE_RANGES,
     'software': _software.SOFTWARE_RANGES,
 }
