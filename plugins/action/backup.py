@@ -161,7 +161,8 @@ class ActionModule(ActionBase):
             result.update(tags=tags, journal_rows=journal['transactions'], journal_last_txn_id=journal['max_id'],
                           journal_batches=journal['batches'], settled_last=journal.get('settled_last'))
             repository = _restic.Repository(location, args['repository_password'], cache_dir,
-                                            timeout=args['timeout'])
+                                            timeout=args['timeout'],
+                                            lock_wait=_restic.LOCK_WAIT)
             repository.init_if_missing()
             repository.unlock()  # the stale lock of a killed run (only locks whose process is gone)
             stored = repository.backup(staging, host=terminal_id, tags=tags)

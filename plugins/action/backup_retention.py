@@ -73,7 +73,8 @@ class ActionModule(ActionBase):
         location = _restic.with_credentials(args['repository'], args['repository_user'],
                                             args['repository_user_password'])
         cache_dir = args['cache_dir'] or _restic.default_cache_dir()
-        repository = _restic.Repository(location, args['repository_password'], cache_dir, timeout=args['timeout'])
+        repository = _restic.Repository(location, args['repository_password'], cache_dir, timeout=args['timeout'],
+                                        lock_wait=_restic.LOCK_WAIT)
         policy = {option.replace('_', '-'): args[option] for option in _retention.POLICY_OPTIONS if args[option]}
         if args['keep_within']:
             policy['keep-within'] = args['keep_within']

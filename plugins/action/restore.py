@@ -102,7 +102,8 @@ class ActionModule(ActionBase):
         location = _restic.with_credentials(args['repository'], args['repository_user'],
                                             args['repository_user_password'])
         repository = _restic.Repository(location, args['repository_password'],
-                                        args['cache_dir'] or _restic.default_cache_dir(), timeout=args['timeout'])
+                                        args['cache_dir'] or _restic.default_cache_dir(), timeout=args['timeout'],
+                                        lock_wait=_restic.LOCK_WAIT)
         snapshot = pick_snapshot(repository.snapshots(host=whose) if args['snapshot'] == 'latest'
                                  else repository.snapshots(), args['snapshot'], whose)
         result.update(snapshot_id=snapshot['id'], snapshot_time=snapshot.get('time'))

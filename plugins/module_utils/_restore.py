@@ -120,13 +120,19 @@ def apply(platform, archive, replacement=False, discard_newer=False, check_mode=
                                 'enter maintenance mode first (playbooks/restore.yml does)', platform.terminal_id)
         live = _live_journal(platform, spool)
         lost = (live['max_id'] or 0) - (wanted['max_id'] or 0)
-        if lost > 0 and not discard_newer and live['sha256'] != wanted['sha256']:
+        if source_id != platform.terminal_id:
+            if live['transactions'] and not discard_newer:
+                raise TerminalError(STEP, f'this terminal\'s journal holds {live["transactions"]} transactions of its '
+                                    f'own (up to id {live["max_id"]}); taking over {source_id} replaces them',
+                                    'settle and archive them first, or set discard_newer: true if they are not '
+                                    'needed', platform.terminal_id)
+        elif lost > 0 and not discard_newer and live['sha256'] != wanted['sha256']:
             raise TerminalError(STEP, f'the terminal\'s journal goes up to transaction {live["max_id"]}, the '
                                 f'snapshot\'s to {wanted["max_id"]}: restoring it would drop up to {lost} '
                                 'transactions', 'restore a newer snapshot, or set discard_newer: true if those '
                                 'transactions are known to be lost anyway', platform.terminal_id)
         files_dir = os.path.join(work, FILES_PREFIX)
-        journal_same = live['sha256'] == wanted['sha256'] or (
+        journal_same = live['sha256'] == wanted['sha256'] or source_id == platform.terminal_id and (
             live['max_id'] == wanted['max_id'] and live['transactions'] == wanted['transactions']
             and live.get('settled_last') == wanted.get('settled_last') and live['batches'] == wanted['batches'])
         # Every file is checked (and what would change said) before the journal is touched.
@@ -135,8 +141,9 @@ def apply(platform, archive, replacement=False, discard_newer=False, check_mode=
             return {'changed': not journal_same or files_result['changed'], 'snapshot_terminal_id': source_id,
                     'journal': {'changed': not journal_same, 'transactions': wanted['transactions'],
                                 'max_id': wanted['max_id']}, 'files': files_result}
-        journal_result = platform.restore_journal(journal_copy) if not journal_same else {'changed': False}
+        # The files first: the daemon reads the identity again when the journal switch resumes it.
         files_result = platform.restore_files(files_dir, manifest.get('files') or {})
+        journal_result = platform.restore_journal(journal_copy) if not journal_same else {'changed': False}
         after = _live_journal(platform, spool)
         if after['integrity'] != 'ok' or after['transactions'] != wanted['transactions'] \
                 or after['max_id'] != wanted['max_id']:

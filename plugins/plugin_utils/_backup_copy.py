@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """A backup's copy on the controller (``journal/``, ``files/``, ``backup.json``, as ``module_utils/_backup``
-writes it): checked against its manifest before restic stores it and after restic restores it.
+writes it): checked against its manifest before restic stores it and after restic restores it (restore and
+the restore drill).
 
 Private to the collection (leading underscore): it may change without notice.
 """
@@ -14,8 +15,19 @@ import json
 import os
 import sqlite3
 
-from ansible_collections.posfleet.terminals.plugins.module_utils._backup import FILES_PREFIX, JOURNAL_PREFIX, MANIFEST
+from ansible_collections.posfleet.terminals.plugins.module_utils._backup import (
+    FILES_PREFIX,
+    JOURNAL_PREFIX,
+    MANIFEST,
+    get_repository_argument_spec,
+)
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256
+from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range
+
+# The options of posfleet.terminals.restore_drill (its action plugin validates them).
+DRILL_ARGUMENT_SPEC = dict(get_repository_argument_spec(), terminal_id={'type': 'str'}, scratch_dir={'type': 'path'},
+                           max_age_hours={'type': 'int', 'default': 0})
+DRILL_RANGES = {'timeout': Range(1, 86400, 'seconds'), 'max_age_hours': Range(0, 100000, 'hours')}
 
 
 class BackupError(Exception):

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
+import hashlib
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -45,6 +48,8 @@ TAG_RE = re.compile(r'[^,\s]+')
 FORBIDDEN_RE = re.compile(r'\b403 Forbidden\b|\(403\)')
 _ANSI_RE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\r')
 _TRACE_RE = re.compile(r'^(\s|goroutine |created by |\S+\.go:\d+|\S+\((0x[0-9a-f]+|\.\.\.)?[,)])')
+# How long the collection's tasks wait for another restic's lock (a check or a prune of the same repository).
+LOCK_WAIT = 300
 # After SIGINT restic removes its lock and exits; a restic stuck on a silent server gets SIGKILL after this long.
 INTERRUPT_GRACE = 5
 MESSAGE_LINES = 6
@@ -166,7 +171,7 @@ def _check_tags(tags):
 class Repository:
     """One restic repository: a local directory or any restic location string, opened with ``password``."""
 
-    def __init__(self, location, password, cache_dir, timeout=600, binary='restic'):
+    def __init__(self, location, password, cache_dir, timeout=600, binary='restic', lock_wait=0):
         if password is None or not str(password).strip():
             # restic trims the password file and reads an empty one as "no password" (it would ask on stdin).
             raise ResticError('the repository password is empty (or only white space)', FIX_WRONG_PASSWORD,
@@ -182,6 +187,7 @@ class Repository:
         self.cache_dir = os.path.abspath(cache_dir)
         self.timeout = timeout
         self.binary = binary
+        self.lock_wait = lock_wait
         secrets = {self.password, self.password.strip()}
         url_password = _url_password(self.location)
         if url_password:
@@ -222,6 +228,19 @@ class Repository:
         return argv, self._env(), tuple(fds)
 
     def _run(self, args, cwd=None, deleting=False, ok_codes=(0,)):
+        """``_run_once``, again while another restic holds a lock that this call conflicts with (terminals backed
+        up side by side: one's ``check`` locks the repository exclusively), for up to ``lock_wait`` seconds; restic
+        0.14 itself gives up at once."""
+        deadline = _time.monotonic() + self.lock_wait
+        while True:
+            try:
+                return self._run_once(args, cwd=cwd, deleting=deleting, ok_codes=ok_codes)
+            except ResticError as exc:
+                if exc.kind != 'locked' or _time.monotonic() >= deadline:
+                    raise
+            _time.sleep(min(1.0 + random.random() * 2, max(0.0, deadline - _time.monotonic())))
+
+    def _run_once(self, args, cwd=None, deleting=False, ok_codes=(0,)):
         """Run ``restic args``; ``(stdout bytes, stderr text, rc)``, or ResticError on failure or timeout.
 
         ``deleting``: the call removes files; a 403 from the server (an append-only REST server) is final, so
@@ -302,15 +321,23 @@ class Repository:
     # --- the calls --------------------------------------------------------------------------------------------
 
     def init_if_missing(self):
-        """True when this created the repository, False when one is there already (and the password opens it)."""
-        try:
-            self._run(['cat', 'config', '-q'])
-            return False
-        except ResticError as exc:
-            if exc.kind != 'no_repository':
-                raise
-        self._run(['init', '-q'])
-        return True
+        """True when this created the repository, False when one is there already (and the password opens it).
+
+        Terminals backed up side by side (forks) would otherwise run ``restic init`` on one new repository at
+        once, and two inits can both succeed with different keys, leaving a damaged repository: the controller's
+        processes take turns on a lock file per location in the cache directory."""
+        os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
+        digest = hashlib.sha256(self.location.encode('utf-8')).hexdigest()[:16]
+        with open(os.path.join(self.cache_dir, f'init-{digest}.lock'), 'a', encoding='utf-8') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._run(['cat', 'config', '-q'])
+                return False
+            except ResticError as exc:
+                if exc.kind != 'no_repository':
+                    raise
+            self._run(['init', '-q'])
+            return True
 
     def backup(self, source_dir, host, tags, paths=('.',), time=None, parent=None):
         """Back up ``paths`` (relative to ``source_dir``, which is the working directory, so the snapshot holds

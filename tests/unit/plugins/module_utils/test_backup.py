@@ -240,3 +240,15 @@ def test_restore_picks_the_terminals_latest_snapshot_or_the_one_asked_for():
         with pytest.raises(action.BackupError) as info:
             action.pick_snapshot(snaps, wanted, whose)
         assert text in info.value.message
+
+
+def test_the_drill_finds_the_terminals_latest_snapshot_without_case_and_shows_terminal_paths():
+    from ansible_collections.posfleet.terminals.plugins.action import restore_drill as drill
+
+    snaps = [{'id': 'a', 'hostname': 'SH01-T100-01', 'time': '2026-12-01T22:00:00Z'},
+             {'id': 'b', 'hostname': 'SH01-T100-01', 'time': '2026-12-02T22:00:00Z'},
+             {'id': 'c', 'hostname': 'SH01-T100-02', 'time': '2026-12-03T22:00:00Z'}]
+    assert drill.latest_of(snaps, 'sh01-t100-01')['id'] == 'b'
+    assert drill.latest_of(snaps, 'sh01-t100-09') is None
+    assert drill._shown('/tmp/d/files/var/log/posd/leak.log', '/tmp/d') == '/var/log/posd/leak.log'
+    assert drill._shown('/tmp/d/journal/var/lib/posd/journal.db', '/tmp/d') == '/var/lib/posd/journal.db'

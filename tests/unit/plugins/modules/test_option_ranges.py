@@ -27,7 +27,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils import (
     _software,
 )
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import load_platform
-from ansible_collections.posfleet.terminals.plugins.plugin_utils import _bundle, _retention
+from ansible_collections.posfleet.terminals.plugins.plugin_utils import _backup_copy, _bundle, _retention
 
 PACKAGE = 'ansible_collections.posfleet.terminals.plugins'
 
@@ -45,6 +45,7 @@ MODULE_RANGES = {
     'pci_audit': _pci.PCI_AUDIT_RANGES,
     'pan_scan': _pan.PAN_SCAN_RANGES,
     'restore': _restore.RESTORE_RANGES,
+    'restore_drill': _backup_copy.DRILL_RANGES,
     'maintenance_mode': _maintenance.MAINTENANCE_MODE_RANGES,
     'software': _software.SOFTWARE_RANGES,
 }

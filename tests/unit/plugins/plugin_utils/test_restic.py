@@ -110,6 +110,28 @@ def wait_for(predicate, seconds=60, step=0.01):
     raise AssertionError('timed out waiting')
 
 
+def start_slow_backup(repo, src, kib_per_s):
+    """A ``restic backup`` of ``src`` kept running by an upload limit, returned once its lock file is whole."""
+    argv, env, fds = repo._command(['backup', '-q', '--limit-upload', str(kib_per_s), '--host', 'term01', '.'])
+    try:
+        proc = subprocess.Popen(argv, env=env, pass_fds=fds, cwd=str(src), stdin=subprocess.DEVNULL)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    locks = os.path.join(repo.location, 'locks')
+    try:
+        # restic takes its lock once it has derived the key: a few seconds on a loaded machine
+        wait_for(lambda: any(os.scandir(locks)) or proc.poll() is not None, seconds=120)
+        # The local backend writes the lock file in place: killed mid-write, it is unreadable and restic skips
+        # it (seen on a loaded machine). Give it time to be whole; the upload limit keeps the backup running.
+        time.sleep(2)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 # --- local repositories ---------------------------------------------------------------------------------------
 
 def test_init_then_init_again_is_false(tmp_path):
@@ -117,6 +139,29 @@ def test_init_then_init_again_is_false(tmp_path):
     assert repo.init_if_missing() is True
     assert (tmp_path / 'repo' / 'config').is_file()
     assert repo.init_if_missing() is False
+
+
+def test_terminals_backed_up_side_by_side_create_one_sound_repository(tmp_path):
+    # Forks back several terminals up into a repository that does not exist yet: one init, the others find it.
+    created, errors = [], []
+
+    def init():
+        try:
+            created.append(repository(tmp_path).init_if_missing())
+        except _restic.ResticError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=init) for dummy in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and sorted(created) == [False, False, False, True]
+    assert len(list((tmp_path / 'repo' / 'keys').iterdir())) == 1
+    repo = repository(tmp_path)
+    src, dummy = make_source(tmp_path)
+    repo.backup(str(src), host='T1', tags=[])
+    assert repo.check()['ok']
 
 
 def test_backup_gives_the_full_id_and_the_counts(tmp_path):
@@ -351,19 +396,10 @@ def test_a_killed_backup_leaves_a_lock_that_unlock_removes(tmp_path):
     repo = repository(tmp_path)
     repo.init_if_missing()
     src, dummy = make_source(tmp_path, size=4 * 1024 * 1024)
-    argv, env, fds = repo._command(['backup', '-q', '--limit-upload', '256', '--host', 'term01', '.'])
-    try:
-        proc = subprocess.Popen(argv, env=env, pass_fds=fds, cwd=str(src), stdin=subprocess.DEVNULL)
-    finally:
-        for fd in fds:
-            os.close(fd)
+    proc = start_slow_backup(repo, src, 256)
     locks = tmp_path / 'repo' / 'locks'
-    try:
-        # restic takes its lock once it has derived the key: a few seconds on a loaded machine
-        wait_for(lambda: any(locks.iterdir()) or proc.poll() is not None, seconds=120)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     assert proc.returncode == -signal.SIGKILL and any(locks.iterdir())
     assert repo.snapshots() == []
     with pytest.raises(_restic.ResticError) as info:
@@ -404,3 +440,25 @@ def test_an_append_only_server_backs_up_and_refuses_to_forget(tmp_path):
             assert admin.forget([snap], prune=True) == {'removed': [snap], 'not_found': [], 'pruned': True}
             assert admin.snapshots() == []
         assert repo.snapshots() == []
+
+
+def test_a_call_waits_for_the_lock_of_another_restic_that_is_still_running(tmp_path):
+    # One terminal's backup is running (its lock is live) while another's check wants the repository exclusively:
+    # the check waits until the backup ends instead of failing at once.
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, dummy = make_source(tmp_path, size=2 * 1024 * 1024)
+    proc = start_slow_backup(repo, src, 128)
+    try:
+        with pytest.raises(_restic.ResticError) as info:
+            repo.check()  # lock_wait 0: at once
+        assert info.value.kind == 'locked'
+        threading.Timer(3, proc.send_signal, (signal.SIGINT,)).start()  # restic removes its lock on SIGINT
+        started = time.monotonic()
+        waiting = repository(tmp_path, lock_wait=120)
+        assert waiting.check()['ok'] is True
+        assert 2 <= time.monotonic() - started < 120
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

@@ -276,20 +276,20 @@ def test_new_terminal_everything_due_annual_covers_the_rest():
         == ["never", "critical"]
     assert roles.count("facts") == 1               # identical steps run once
     missing = {s["role"].split(".")[-1] for s in result["steps"] if not s["available"]}
-    assert "backup" in missing
-    assert not {"firmware", "software"} & missing  # roles/firmware and roles/software exist
+    assert "diagnostics" in missing
+    assert not {"firmware", "software", "backup"} & missing  # roles/firmware, roles/software and roles/backup exist
     assert all("is not installed yet" in n for n in result["skipped_steps"])
     # A role that exists without the tasks file the step names is skipped too, with the file in the notice.
     assert any("tasks file keys of role posfleet.terminals." in n for n in result["skipped_steps"])
-    # Only the daily tier has every step's role: the others are partial, not a success, and stay due.
+    # Only the daily and weekly tiers have every step's role: the others are partial, not a success, and stay due.
     new = _tier_ledger.record({}, "t1", result, results={"annual": "ok"}, now="2026-11-23T19:15:00Z")
     assert {t: e["last_result"] for t, e in new["tiers"].items()} == {
-        "daily": "ok", "weekly": "partial", "monthly": "partial", "quarterly": "partial", "annual": "partial"}
-    assert {t for t, e in new["tiers"].items() if "last_success" in e} == {"daily"}
-    assert any("backup is not installed yet" in n for n in new["tiers"]["weekly"]["missing_steps"])
+        "daily": "ok", "weekly": "ok", "monthly": "partial", "quarterly": "partial", "annual": "partial"}
+    assert {t for t, e in new["tiers"].items() if "last_success" in e} == {"daily", "weekly"}
+    assert any("diagnostics is not installed yet" in n for n in new["tiers"]["monthly"]["missing_steps"])
     assert new["tiers"]["weekly"]["covered_by"] == "annual"
     again = run("2026-11-24T03:40:00+08:00", led=new, journal={"unsettled_count": 0})
-    assert [d["tier"] for d in again["due"]] == ["weekly", "monthly", "quarterly", "annual"]
+    assert [d["tier"] for d in again["due"]] == ["monthly", "quarterly", "annual"]  # the weekly tier was done
 
 
 def test_every_step_ran_and_passed_is_a_success():
