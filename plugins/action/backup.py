@@ -11,6 +11,7 @@ terminal: the module gets only the archive's path.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
@@ -18,14 +19,13 @@ import shutil
 import tarfile
 import time
 
+from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.posfleet.terminals.plugins.module_utils._backup import (
     BACKUP_RANGES,
-    FILES_PREFIX,
-    JOURNAL_PREFIX,
-    MANIFEST,
     SPOOL_NAME,
+    foreign_member,
     get_backup_argument_spec,
 )
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _action, _restic
@@ -33,12 +33,6 @@ from ansible_collections.posfleet.terminals.plugins.plugin_utils._backup_copy im
 
 MODULE = 'posfleet.terminals.backup'
 ARCHIVE_NAME = 'posfleet-backup.tar'
-
-
-class _ModuleFailed(Exception):
-    def __init__(self, answer):
-        super().__init__(answer.get('msg'))
-        self.answer = answer
 
 
 def snapshot_tags(terminal_id, store, reason, extra):
@@ -63,6 +57,16 @@ def settled_tag(settled_last):
         return 'settled=unknown'
 
 
+def room_for(work_root, needed):
+    """BackupError naming the fix when the controller's disk under ``work_root`` has less than ``needed`` bytes
+    free (a full disk is a clear refusal before anything is written, not a half-written archive)."""
+    free = shutil.disk_usage(work_root).free
+    if free < needed:
+        raise BackupError(f'the controller has {free} bytes free in {work_root}, the backup needs {needed} there '
+                          '(no space left on device)',
+                          'free space on the controller, or give work_dir on a disk with room; nothing was stored')
+
+
 def unpack(archive, dest):
     """Unpack the terminal's archive into ``dest`` (new, 0700) and check it against its manifest: only regular
     files and directories under journal/ and files/, each file's sha256 as the manifest says, the journal's
@@ -72,13 +76,10 @@ def unpack(archive, dest):
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
-            for member in members:
-                name = member.name
-                top = name.split('/', 1)[0]
-                if not (member.isfile() or member.isdir()) or top not in (JOURNAL_PREFIX, FILES_PREFIX, MANIFEST) \
-                        or name.startswith('/') or '..' in name.split('/'):
-                    raise BackupError(f'the archive holds {name!r}, which a backup never holds',
-                                      'check the terminal: its backup module or platform was changed')
+            foreign = foreign_member(members)
+            if foreign is not None:
+                raise BackupError(f'the archive holds {foreign!r}, which a backup never holds',
+                                  'check the terminal: its backup module or platform was changed')
             tar.extractall(dest, members=members, filter='data')
     except (tarfile.TarError, OSError) as exc:
         raise BackupError(f'the archive from the terminal cannot be read ({exc})', 'run the backup again') from None
@@ -93,33 +94,28 @@ class ActionModule(ActionBase):
         del tmp
         task_vars = task_vars or {}
         host = task_vars.get('inventory_hostname')
-        private = _action.private_options_message(self._task.args, host, 'backup')
-        if private:
-            return dict(result, failed=True, msg=private)
-        dummy, args = self.validate_argument_spec(argument_spec=get_backup_argument_spec())
-        problem = _action.repository_options_problem(args, BACKUP_RANGES, host, 'backup')
+        args, problem = _action.repository_task_args(self, host, 'backup', get_backup_argument_spec(), BACKUP_RANGES)
         if problem:
             return dict(result, failed=True, step='options', msg=problem)
         started = time.monotonic()
-        home = os.path.expanduser('~')
-        work_root = args['work_dir'] or os.path.join(home, '.cache', 'posfleet', 'backup')
-        cache_dir = args['cache_dir'] or _restic.default_cache_dir()
+        work_root = args['work_dir'] or _action.default_dir('backup')
         base = {'changed': False, 'terminal_id': host, 'snapshot_id': None, 'short_id': None,
                 'repository': _restic.shown_location(args['repository']), 'tags': [], 'files': 0,
                 'bytes_read': 0, 'bytes_added': 0, 'archive_bytes': 0, 'journal_rows': 0,
                 'journal_last_txn_id': None, 'journal_batches': 0, 'settled_last': None, 'left_out': [],
-                'stale_removed': [], 'checked': None, 'duration_s': 0.0}
+                'stale_removed': [], 'checked': None, 'taken': False, 'duration_s': 0.0}
         try:
             base['tags'] = snapshot_tags('{terminal_id}', args['store'], args['reason'], args['tags'])
-            location = _restic.with_credentials(args['repository'], args['repository_user'],
-                                                args['repository_user_password'])
+            repository = _restic.repository_of(args)
         except (BackupError, _restic.ResticError) as exc:
             return dict(result, **base, failed=True, msg=f'terminal {host}: backup: {exc.message}. Fix: {exc.fix}')
         if self._task.check_mode:
-            return dict(result, **dict(base, changed=True), msg='check mode: the backup would be taken')
+            return dict(result, **dict(base, changed=True), msg='check mode: the backup would be taken' + (
+                ' if the journal holds a settlement newer than the last backup' if args['only_new_settlement']
+                else ''))
         try:
             result.update(base)
-            result.update(self._backup(task_vars, args, location, work_root, cache_dir, result))
+            result.update(self._backup(task_vars, args, repository, work_root, result))
         except (BackupError, _restic.ResticError) as exc:
             result.update(failed=True, msg=f'terminal {result["terminal_id"]}: backup: {exc.message}. Fix: {exc.fix}')
         finally:
@@ -127,46 +123,47 @@ class ActionModule(ActionBase):
         result['duration_s'] = round(time.monotonic() - started, 1)
         return result
 
-    def _module(self, task_vars, **args):
-        answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-        if answer.get('failed') or answer.get('unreachable'):
-            raise _ModuleFailed(answer)
-        return answer
-
-    def _backup(self, task_vars, args, location, work_root, cache_dir, result):
-        tmpdir = self._make_tmp_path()
-        # A spool of a fixed name beside the run's tmp directory: the next run finds and removes what a killed one
-        # left there (an archive holds a copy of the journal).
-        spool = self._connection._shell.join_path(os.path.dirname(tmpdir.rstrip('/')), SPOOL_NAME)
-        remote = self._connection._shell.join_path(spool, ARCHIVE_NAME)
+    def _backup(self, task_vars, args, repository, work_root, result):
+        remote = _action.spool_file(self, SPOOL_NAME, ARCHIVE_NAME)
         try:
-            collected = self._module(task_vars, _stage='collect', _archive=remote)
-        except _ModuleFailed as exc:
+            collected = _action.run_module(self, MODULE, task_vars, {
+                '_stage': 'collect', '_archive': remote, 'only_new_settlement': args['only_new_settlement']})
+        except _action.ModuleFailed as exc:
             return exc.answer
         terminal_id = collected['terminal_id']
         result.update(terminal_id=terminal_id, archive_bytes=collected['bytes'],
                       left_out=collected['left_out'], stale_removed=collected['stale'])
+        if not collected['taken']:
+            journal = collected['journal']
+            return {'journal_rows': journal['transactions'], 'journal_last_txn_id': journal['max_id'],
+                    'journal_batches': journal['batches'], 'settled_last': journal['settled_last'],
+                    'last_backup': collected['last_backup'],
+                    'msg': f'terminal {terminal_id}: no settlement since the last backup '
+                           f'({collected["last_backup"]}; the newest was made {journal["settled_last"] or "never"}): '
+                           'nothing to back up'}
         os.makedirs(work_root, mode=0o700, exist_ok=True)
         os.chmod(work_root, 0o700)
         local_archive = os.path.join(work_root, f'{terminal_id}.tar')
         staging = os.path.join(work_root, terminal_id)
         try:
-            self._connection.fetch_file(remote, local_archive)
-            os.chmod(local_archive, 0o600)
-            manifest = unpack(local_archive, staging)
+            room_for(work_root, 2 * collected['bytes'])  # the archive, then its unpacked copy
+            try:
+                self._connection.fetch_file(remote, local_archive)
+                os.chmod(local_archive, 0o600)
+                manifest = unpack(local_archive, staging)
+            except (AnsibleError, BackupError):
+                room_for(work_root, 2 * collected['bytes'])  # the disk filled while the archive came in
+                raise
             os.unlink(local_archive)
             journal = manifest['journal']
             tags = snapshot_tags(terminal_id, args['store'], args['reason'],
                                  [settled_tag(journal.get('settled_last'))] + args['tags'])
             result.update(tags=tags, journal_rows=journal['transactions'], journal_last_txn_id=journal['max_id'],
                           journal_batches=journal['batches'], settled_last=journal.get('settled_last'))
-            repository = _restic.Repository(location, args['repository_password'], cache_dir,
-                                            timeout=args['timeout'],
-                                            lock_wait=_restic.LOCK_WAIT)
             repository.init_if_missing()
             repository.unlock()  # the stale lock of a killed run (only locks whose process is gone)
             stored = repository.backup(staging, host=terminal_id, tags=tags)
-            result.update(changed=True, snapshot_id=stored['snapshot_id'], short_id=stored['short_id'],
+            result.update(changed=True, taken=True, snapshot_id=stored['snapshot_id'], short_id=stored['short_id'],
                           files=stored['files'], bytes_read=stored['bytes_read'], bytes_added=stored['bytes_added'])
             if args['verify']:
                 try:
@@ -175,13 +172,21 @@ class ActionModule(ActionBase):
                     result['checked'] = False
                     raise
                 result['checked'] = True
+        except Exception:
+            # The archive holds a copy of the journal: not left on the terminal by a failed backup (a killed run's
+            # is removed by the next one).
+            with contextlib.suppress(Exception):
+                self._execute_module(module_name=MODULE, module_args={'_stage': 'discard', '_archive': remote},
+                                     task_vars=task_vars)
+            raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             if os.path.exists(local_archive):
                 os.unlink(local_archive)
         try:
-            finished = self._module(task_vars, _stage='finish', _archive=remote)
-        except _ModuleFailed as exc:
+            finish = {'_stage': 'finish', '_archive': remote, '_recorded_at': str(collected['created'])}
+            finished = _action.run_module(self, MODULE, task_vars, finish)
+        except _action.ModuleFailed as exc:
             answer = exc.answer
             return {'failed': True, 'msg': f'{answer.get("msg")} (the snapshot {stored["short_id"]} is stored; only '
                     'the record on the terminal is missing)'}

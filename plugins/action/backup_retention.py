@@ -30,11 +30,10 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        private = _action.private_options_message(self._task.args, (task_vars or {}).get('inventory_hostname'),
-                                                  'backup retention')
+        args, private = _action.task_args(self, (task_vars or {}).get('inventory_hostname'), 'backup retention',
+                                          ARGUMENT_SPEC)
         if private:
             return dict(result, failed=True, msg=private)
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         shown = _restic.shown_location(args['repository'] or '')
         result.update(changed=False, repository=shown, checked=None, duration_s=0.0)
         problem = self._option_problem(args)
@@ -70,11 +69,7 @@ class ActionModule(ActionBase):
         return None
 
     def _retention(self, args, result):
-        location = _restic.with_credentials(args['repository'], args['repository_user'],
-                                            args['repository_user_password'])
-        cache_dir = args['cache_dir'] or _restic.default_cache_dir()
-        repository = _restic.Repository(location, args['repository_password'], cache_dir, timeout=args['timeout'],
-                                        lock_wait=_restic.LOCK_WAIT)
+        repository = _restic.repository_of(args)
         policy = {option.replace('_', '-'): args[option] for option in _retention.POLICY_OPTIONS if args[option]}
         if args['keep_within']:
             policy['keep-within'] = args['keep_within']

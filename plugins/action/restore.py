@@ -23,16 +23,10 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._restore import
     get_restore_argument_spec,
 )
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _action, _restic
-from ansible_collections.posfleet.terminals.plugins.plugin_utils._backup_copy import BackupError, check_copy
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._backup_copy import BackupError, check_copy, copy_root
 
 MODULE = 'posfleet.terminals.restore'
 ARCHIVE_NAME = 'posfleet-restore.tar'
-
-
-class _ModuleFailed(Exception):
-    def __init__(self, answer):
-        super().__init__(answer.get('msg'))
-        self.answer = answer
 
 
 def pick_snapshot(snapshots, wanted, terminal_id):
@@ -61,18 +55,15 @@ class ActionModule(ActionBase):
         del tmp
         task_vars = task_vars or {}
         host = task_vars.get('inventory_hostname')
-        private = _action.private_options_message(self._task.args, host, 'restore')
-        if private:
-            return dict(result, failed=True, msg=private)
-        dummy, args = self.validate_argument_spec(argument_spec=get_restore_argument_spec())
-        problem = _action.repository_options_problem(args, RESTORE_RANGES, host, 'restore')
+        args, problem = _action.repository_task_args(self, host, 'restore', get_restore_argument_spec(),
+                                                     RESTORE_RANGES)
         if problem:
             return dict(result, failed=True, step='options', msg=problem)
         started = time.monotonic()
         result.update(changed=False, terminal_id=host, repository=_restic.shown_location(args['repository']))
         try:
             self._restore(task_vars, args, result)
-        except _ModuleFailed as exc:
+        except _action.ModuleFailed as exc:
             result.update(exc.answer)
         except (BackupError, _restic.ResticError) as exc:
             result.update(failed=True, msg=f'terminal {result["terminal_id"]}: restore: {exc.message}. Fix: {exc.fix}')
@@ -82,15 +73,10 @@ class ActionModule(ActionBase):
         return result
 
     def _module(self, task_vars, **args):
-        answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-        if answer.get('failed') or answer.get('unreachable'):
-            raise _ModuleFailed(answer)
-        return answer
+        return _action.run_module(self, MODULE, task_vars, args)
 
     def _restore(self, task_vars, args, result):
-        tmpdir = self._make_tmp_path()
-        spool = self._connection._shell.join_path(os.path.dirname(tmpdir.rstrip('/')), SPOOL_NAME)
-        remote = self._connection._shell.join_path(spool, ARCHIVE_NAME)
+        remote = _action.spool_file(self, SPOOL_NAME, ARCHIVE_NAME)
         options = {key: args[key] for key in ('replacement', 'discard_newer')}
         seen = self._module(task_vars, _stage='inspect', _archive=remote, **options)
         own_id = seen['terminal_id']
@@ -99,15 +85,11 @@ class ActionModule(ActionBase):
         if whose != own_id and not args['replacement']:
             raise BackupError(f'terminal_id {whose} is another terminal\'s',
                               f'set replacement: true to make this terminal {whose}\'s replacement')
-        location = _restic.with_credentials(args['repository'], args['repository_user'],
-                                            args['repository_user_password'])
-        repository = _restic.Repository(location, args['repository_password'],
-                                        args['cache_dir'] or _restic.default_cache_dir(), timeout=args['timeout'],
-                                        lock_wait=_restic.LOCK_WAIT)
+        repository = _restic.repository_of(args)
         snapshot = pick_snapshot(repository.snapshots(host=whose) if args['snapshot'] == 'latest'
                                  else repository.snapshots(), args['snapshot'], whose)
         result.update(snapshot_id=snapshot['id'], snapshot_time=snapshot.get('time'))
-        work_root = args['work_dir'] or os.path.join(os.path.expanduser('~'), '.cache', 'posfleet', 'restore')
+        work_root = args['work_dir'] or _action.default_dir('restore')
         os.makedirs(work_root, mode=0o700, exist_ok=True)
         os.chmod(work_root, 0o700)
         tree = os.path.join(work_root, whose)
@@ -116,8 +98,7 @@ class ActionModule(ActionBase):
             shutil.rmtree(tree, ignore_errors=True)
             os.makedirs(tree, mode=0o700)
             repository.restore(snapshot['id'], tree)
-            # restic restores the snapshot's paths under the target: the backup's staging directory's contents.
-            root = _copy_root(tree, snapshot)
+            root = copy_root(tree, snapshot)
             check_copy(root, 'restore another snapshot; run restic check on the repository')
             with tarfile.open(archive, 'w', format=tarfile.PAX_FORMAT) as tar:
                 for name in sorted(os.listdir(root)):
@@ -134,13 +115,3 @@ class ActionModule(ActionBase):
                       journal_last_txn_id=done['journal']['max_id'], journal_changed=done['journal']['changed'],
                       files_restored=(done['files'] or {}).get('restored', []),
                       files_kept=(done['files'] or {}).get('kept', {}))
-
-
-def _copy_root(tree, snapshot):
-    """Where restic put the snapshot's contents under ``tree``: it recreates the backed-up directory's path."""
-    paths = snapshot.get('paths') or []
-    if len(paths) == 1:
-        candidate = os.path.join(tree, paths[0].lstrip('/'))
-        if os.path.isdir(candidate):
-            return candidate
-    return tree

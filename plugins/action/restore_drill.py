@@ -14,17 +14,18 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import sqlite3
 import tempfile
 import time
 
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _pan
+from ansible_collections.posfleet.terminals.plugins.module_utils._platform.journal import describe
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _action, _backup_copy, _restic
 from ansible_collections.posfleet.terminals.plugins.plugin_utils._backup_copy import (
     BackupError,
     check_copy,
+    copy_root,
     journal_path,
 )
 
@@ -36,14 +37,6 @@ def latest_of(snapshots, terminal_id):
     """The newest snapshot whose host is ``terminal_id`` (terminal ids compared without case), or None."""
     own = [snap for snap in snapshots if str(snap.get('hostname', '')).lower() == str(terminal_id).lower()]
     return max(own, key=lambda snap: snap.get('time') or '') if own else None
-
-
-def journal_counts(path):
-    db = sqlite3.connect(f'file:{path}?mode=ro', uri=True)
-    try:
-        return db.execute('SELECT count(*), max(id) FROM transactions').fetchone()
-    finally:
-        db.close()
 
 
 def _age_hours(taken):
@@ -62,18 +55,14 @@ class ActionModule(ActionBase):
         del tmp
         task_vars = task_vars or {}
         host = task_vars.get('inventory_hostname')
-        private = _action.private_options_message(self._task.args, host, 'restore drill')
-        if private:
-            return dict(result, failed=True, msg=private)
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        problem = _action.repository_options_problem(args, RANGES, host, 'restore drill')
+        args, problem = _action.repository_task_args(self, host, 'restore drill', ARGUMENT_SPEC, RANGES)
         if problem:
             return dict(result, failed=True, step='options', msg=problem)
         terminal_id = args['terminal_id'] or host
         started = time.monotonic()
         result.update(changed=False, terminal_id=terminal_id, passed=False, problems=[],
                       repository=_restic.shown_location(args['repository']))
-        scratch_root = args['scratch_dir'] or os.path.join(os.path.expanduser('~'), '.cache', 'posfleet', 'drill')
+        scratch_root = args['scratch_dir'] or _action.default_dir('drill')
         try:
             os.makedirs(scratch_root, mode=0o700, exist_ok=True)
             self._drill(args, terminal_id, scratch_root, result)
@@ -90,11 +79,7 @@ class ActionModule(ActionBase):
         return result
 
     def _drill(self, args, terminal_id, scratch_root, result):
-        location = _restic.with_credentials(args['repository'], args['repository_user'],
-                                            args['repository_user_password'])
-        repository = _restic.Repository(location, args['repository_password'],
-                                        args['cache_dir'] or _restic.default_cache_dir(), timeout=args['timeout'],
-                                        lock_wait=_restic.LOCK_WAIT)
+        repository = _restic.repository_of(args)
         snapshot = latest_of(repository.snapshots(), terminal_id)
         if snapshot is None:
             raise BackupError(f'the repository holds no snapshot of terminal {terminal_id}',
@@ -108,13 +93,11 @@ class ActionModule(ActionBase):
         try:
             restored = repository.restore(snapshot['id'], scratch)
             result['restore_s'] = restored['duration_s']
-            root = scratch
-            paths = snapshot.get('paths') or []
-            if len(paths) == 1 and os.path.isdir(os.path.join(scratch, paths[0].lstrip('/'))):
-                root = os.path.join(scratch, paths[0].lstrip('/'))
+            root = copy_root(scratch, snapshot)
             manifest = check_copy(root, 'take a new backup of the terminal; run restic check on the repository')
             recorded = manifest['journal']
-            rows, last_id = journal_counts(journal_path(root, manifest))
+            described = describe(journal_path(root, manifest))
+            rows, last_id = described['transactions'], described['max_id']
             result.update(integrity='ok', journal_rows=rows, journal_last_txn_id=last_id,
                           recorded_rows=recorded['transactions'], recorded_last_txn_id=recorded['max_id'],
                           files=len(manifest['files']) + 1)

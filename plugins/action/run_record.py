@@ -14,6 +14,7 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import (
+    _drill_report,
     _maintenance_report,
     _pci_report,
     _report,
@@ -41,6 +42,10 @@ def _update_host(host, run_id, data, error, user):
     return _rollout.host_record(host, run_id, data.get("outcome") or None, error, data.get("store"), user=user)
 
 
+def _drill_host(host, run_id, data, error, user):
+    return _drill_report.host_record(host, run_id, data.get("drill") or None, error, user=user)
+
+
 def _health_fleet(fleet, title, data):
     text = _report.fleet_summary(fleet)
     return fleet, text, {
@@ -66,12 +71,18 @@ def _update_fleet(fleet, title, data):
     return fleet, fleet["text"], {"fleet.json": _runrecord.to_json(fleet), "summary.txt": fleet["text"]}
 
 
+def _drill_fleet(fleet, title, data):
+    fleet = _drill_report.fleet_summary(fleet)
+    return fleet, fleet["text"], {"fleet.json": _runrecord.to_json(fleet), "summary.txt": fleet["text"]}
+
+
 # concern: (directory under posfleet_results_dir, per-host record builder, fleet files writer)
 CONCERNS = {
     "health": ("daily", _health_host, _health_fleet),
     "maintenance": ("maintain", _maintenance_host, _maintenance_fleet),
     "audit": ("audit", _audit_host, _audit_fleet),
     "update": ("update", _update_host, _update_fleet),
+    "drill": ("drill", _drill_host, _drill_fleet),
 }
 
 ARGUMENT_SPEC = {

@@ -31,10 +31,10 @@ class ActionModule(ActionBase):
         del tmp
         task_vars = task_vars or {}
         self._host = task_vars.get('inventory_hostname')
-        private = _action.private_options_message(self._task.args, self._host, 'software')
+        args, private = _action.task_args(self, self._host, 'software', get_software_argument_spec(),
+                                          **SOFTWARE_CONSTRAINTS)
         if private:
             return dict(result, failed=True, msg=private)
-        dummy, args = self.validate_argument_spec(argument_spec=get_software_argument_spec(), **SOFTWARE_CONSTRAINTS)
         started = time.monotonic()
         try:
             if args['repository']:

@@ -37,6 +37,7 @@ import traceback
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import file_sha256, fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import TerminalError, load_platform
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range
+from ansible_collections.posfleet.terminals.plugins.module_utils._time import parse_time
 
 STEP = 'backup'
 SPOOL_NAME = 'posfleet-backup'  # the archive's directory, emptied at every backup: nothing else may be in it
@@ -45,6 +46,18 @@ FORMAT = 1
 MANIFEST = 'backup.json'
 JOURNAL_PREFIX = 'journal'
 FILES_PREFIX = 'files'
+
+
+def foreign_member(members):
+    """The name of the first tar member that a backup archive never holds (anything but a regular file or a
+    directory under ``journal/`` or ``files/`` and the manifest, an absolute path, a ``..``), or ``None``. Both ends
+    check an archive with it before they extract anything: neither trusts the other's archive."""
+    for member in members:
+        parts = member.name.split('/')
+        if not (member.isfile() or member.isdir()) or parts[0] not in (JOURNAL_PREFIX, FILES_PREFIX, MANIFEST) \
+                or member.name.startswith('/') or '..' in parts:
+            return member.name
+    return None
 
 
 def _walk(root_path):
@@ -83,9 +96,22 @@ def open_spool(directory, name=SPOOL_NAME):
     return removed
 
 
-def collect(platform, archive_path):
+def settled_since_backup(settled_last, last_backup):
+    """Whether a journal whose newest settlement was made at ``settled_last`` holds one that the backup recorded at
+    ``last_backup`` (the time its journal copy was taken) may lack. Unknown times count as new (one backup too many
+    beats a settlement never backed up), and so does a tie: the record keeps whole seconds."""
+    settled, recorded = parse_time(settled_last), parse_time(last_backup)
+    if settled_last is None:
+        return False
+    return settled is None or recorded is None or settled >= recorded
+
+
+def collect(platform, archive_path, only_new_settlement=False):
     """Write the backup archive at ``archive_path`` in its spool directory (emptied first); returns ``{archive,
-    bytes, files, left_out, journal, stale}`` (``stale``: what a killed run had left in the spool)."""
+    bytes, files, left_out, journal, stale, created, taken}`` (``stale``: what a killed run had left in the spool;
+    ``created``: when the journal copy was taken, the time ``finish`` records). With ``only_new_settlement``, a
+    journal without a settlement newer than the terminal's ``last_backup`` is not backed up: ``taken`` is false and
+    no archive is written."""
     sources = platform.backup_sources()
     directory = os.path.dirname(os.path.abspath(archive_path))
     try:
@@ -98,8 +124,19 @@ def collect(platform, archive_path):
     try:
         journal_rel = sources['journal'].lstrip('/')
         snapshot = os.path.join(work, 'journal.db')
+        created = time.time()
         info = platform.snapshot_journal(snapshot)
-        manifest = {'format': FORMAT, 'terminal_id': platform.terminal_id, 'created': time.time(),
+        if only_new_settlement:
+            last_backup = platform.records().get('last_backup')
+            if not settled_since_backup(info.get('settled_last'), last_backup):
+                shutil.rmtree(work, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)  # the spool: nothing is left in it
+                return {'archive': None, 'bytes': 0, 'files': 0, 'left_out': [], 'stale': stale, 'created': created,
+                        'taken': False, 'last_backup': last_backup,
+                        'journal': {key: info.get(key) for key in ('transactions', 'batches', 'max_id',
+                                                                   'settled_last')}}
+        manifest = {'format': FORMAT, 'terminal_id': platform.terminal_id, 'created': created,
                     'journal': {'path': sources['journal'], 'transactions': info['transactions'],
                                 'batches': info['batches'], 'max_id': info['max_id'],
                                 'settled_last': info.get('settled_last'), 'sha256': info['sha256'],
@@ -146,15 +183,25 @@ def collect(platform, archive_path):
         if os.path.exists(tmp):
             os.unlink(tmp)
     return {'archive': archive_path, 'bytes': os.path.getsize(archive_path), 'files': len(manifest['files']),
-            'left_out': skipped, 'journal': manifest['journal'], 'stale': stale}
+            'left_out': skipped, 'journal': manifest['journal'], 'stale': stale, 'created': created, 'taken': True}
+
+
+def discard(archive_path):
+    """Remove the archive (it holds a copy of the journal) and its spool when nothing else is in it; whether the
+    archive was there."""
+    if not archive_path or not os.path.exists(archive_path):
+        return False
+    os.unlink(archive_path)
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(archive_path))
+    return True
 
 
 def finish(platform, archive_path, recorded_at=None):
-    """After the controller stored the backup: remove the archive, record ``last_backup`` (now, by default)."""
-    if archive_path and os.path.exists(archive_path):
-        os.unlink(archive_path)
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(archive_path))  # the spool, when nothing else is in it
+    """After the controller stored the backup: remove the archive, record ``last_backup`` (``recorded_at``: when
+    its journal copy was taken, so that a settlement made while the backup ran counts as not backed up; default
+    now)."""
+    discard(archive_path)
     return platform.write_record('last_backup', time.time() if recorded_at is None else recorded_at)
 
 
@@ -175,13 +222,15 @@ def get_backup_argument_spec():
     """The options of ``posfleet.terminals.backup`` (the action plugin's and the module's; none is required
     here because the module on the terminal gets only the ``_`` ones: the action plugin checks the rest)."""
     return dict(get_repository_argument_spec(), **{
-        'reason': {'type': 'str', 'choices': ['scheduled', 'pre-update', 'manual'], 'default': 'manual'},
+        'reason': {'type': 'str', 'choices': ['scheduled', 'pre-update', 'settlement', 'manual'], 'default': 'manual'},
+        'only_new_settlement': {'type': 'bool', 'default': False},
         'store': {'type': 'str'},
         'tags': {'type': 'list', 'elements': 'str', 'default': []},
         'verify': {'type': 'bool', 'default': True},
         'work_dir': {'type': 'path'},
-        '_stage': {'type': 'str', 'choices': ['collect', 'finish']},
+        '_stage': {'type': 'str', 'choices': ['collect', 'finish', 'discard']},
         '_archive': {'type': 'str'},
+        '_recorded_at': {'type': 'str'},
     })
 
 

@@ -136,6 +136,12 @@ def gather(platform, subsets=None):
         facts['journal'] = attempt('journal', platform.journal_summary)
     if 'records' in wanted:
         facts['records'] = attempt('records', platform.records)
+        # The recovery point: what a restore from the last backup could lose (all of it, never backed up).
+        last_backup = (facts['records'] or {}).get('last_backup')
+        since = None if facts['records'] is None else attempt(
+            'recovery point', lambda: platform.transactions_since(last_backup))
+        facts['recovery_point'] = None if since is None else {'last_backup': last_backup,
+                                                              'transactions': since['count']}
     if 'daemon' in wanted:
         facts['daemon'] = daemon
     facts['subsets'] = wanted

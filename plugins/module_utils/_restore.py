@@ -26,6 +26,7 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._backup import 
     FILES_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
+    foreign_member,
     get_repository_argument_spec,
     open_spool,
 )
@@ -74,13 +75,10 @@ def _unpack(platform, archive, dest):
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
-            for member in members:
-                parts = member.name.split('/')
-                if not (member.isfile() or member.isdir()) or parts[0] not in (JOURNAL_PREFIX, FILES_PREFIX, MANIFEST) \
-                        or member.name.startswith('/') or '..' in parts:
-                    raise TerminalError(STEP, f'the archive holds {member.name!r}, which a backup never holds',
-                                        'restore from a snapshot that posfleet.terminals.backup took',
-                                        platform.terminal_id)
+            foreign = foreign_member(members)
+            if foreign is not None:
+                raise TerminalError(STEP, f'the archive holds {foreign!r}, which a backup never holds',
+                                    'restore from a snapshot that posfleet.terminals.backup took', platform.terminal_id)
             for member in members:  # by hand: the terminal's Python may predate extractall's filter
                 target = os.path.join(dest, member.name)
                 if member.isdir():

@@ -37,7 +37,9 @@ attributes:
     support: none
   idempotent:
     support: none
-    details: Every run stores a new snapshot (restic stores only what changed).
+    details:
+      - Every run stores a new snapshot (restic stores only what changed).
+      - With O(only_new_settlement), a second run after the same settlement stores nothing.
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the
       controller.
@@ -47,8 +49,17 @@ options:
   reason:
     description: Why the backup is taken; a tag of the snapshot (C(reason=...)).
     type: str
-    choices: [scheduled, pre-update, manual]
+    choices: [scheduled, pre-update, settlement, manual]
     default: manual
+  only_new_settlement:
+    description:
+      - Back up only when the journal holds a settlement made since the terminal's C(last_backup) (that record is
+        the time the last backup's journal copy was taken). Otherwise nothing is sent or stored, and RV(taken) is
+        false.
+      - The daily settlement check uses it, so each settlement is backed up once, on the day it is made. A journal
+        without any settlement is not backed up. A time that cannot be read counts as a new settlement.
+    type: bool
+    default: false
   store:
     description: The store the terminal belongs to; a tag of the snapshot (C(store=...)) when given.
     type: str
@@ -69,10 +80,13 @@ options:
       - Default C(~/.cache/posfleet/backup) of the user running Ansible.
     type: path
   _stage:
-    description: Set by the action plugin (C(collect) or C(finish)); not for playbooks.
+    description: Set by the action plugin (C(collect), C(finish) or C(discard)); not for playbooks.
     type: str
-    choices: [collect, finish]
+    choices: [collect, finish, discard]
   _archive:
+    description: Set by the action plugin; not for playbooks.
+    type: str
+  _recorded_at:
     description: Set by the action plugin; not for playbooks.
     type: str
 notes:
@@ -100,6 +114,14 @@ EXAMPLES = r"""
     reason: pre-update
   become: true
 
+- name: Back up the settlement records once a batch is settled (nothing when no settlement is new)
+  posfleet.terminals.backup:
+    repository: /srv/posfleet/backups/restic
+    repository_password: "{{ vault_posfleet_backup_password }}"
+    reason: settlement
+    only_new_settlement: true
+  become: true
+
 - name: Report it
   ansible.builtin.debug:
     msg: "{{ backup.snapshot_id }}: {{ backup.journal_rows }} transactions, {{ backup.bytes_added }} bytes added"
@@ -111,8 +133,14 @@ terminal_id:
   returned: always
   type: str
   sample: SH01-T100-01
+taken:
+  description: Whether a snapshot was stored (false when O(only_new_settlement) found no new settlement, and in
+    check mode).
+  returned: always
+  type: bool
+  sample: true
 snapshot_id:
-  description: The restic snapshot's ID (V(null) in check mode).
+  description: The restic snapshot's ID (V(null) in check mode and when nothing was taken).
   returned: always
   type: str
   sample: 5d1f1d1e9c3a4b4f8f7e6d5c4b3a29180716253443526170819203a4b5c6d7e8
@@ -195,7 +223,10 @@ checked:
   type: bool
   sample: true
 last_backup:
-  description: The C(last_backup) record the terminal now holds (UTC ISO 8601).
+  description:
+    - The C(last_backup) record the terminal now holds (UTC ISO 8601), the time the stored backup's journal copy
+      was taken.
+    - When nothing was taken, the record as it was (V(null) when the terminal was never backed up).
   returned: success
   type: str
   sample: '2026-12-02T15:40:00Z'
@@ -212,14 +243,19 @@ from ansible_collections.posfleet.terminals.plugins.module_utils import _backup 
 
 
 def _collect(platform, params, check_mode):
-    return dict(_backup.collect(platform, params['_archive']), changed=False)
+    return dict(_backup.collect(platform, params['_archive'], params['only_new_settlement']), changed=False)
 
 
 def _finish(platform, params, check_mode):
-    return {'changed': True, 'last_backup': _backup.finish(platform, params['_archive'])['value']}
+    return {'changed': True,
+            'last_backup': _backup.finish(platform, params['_archive'], params['_recorded_at'])['value']}
 
 
-STAGES = {'collect': _collect, 'finish': _finish}
+def _discard(platform, params, check_mode):
+    return {'changed': _backup.discard(params['_archive'])}
+
+
+STAGES = {'collect': _collect, 'finish': _finish, 'discard': _discard}
 
 
 def main():

@@ -217,6 +217,14 @@ ansible_facts:
           returned: when O(gather_subset) includes V(records)
           type: dict
           sample: {last_backup: '2026-11-20T02:10:00Z', last_credential_rotation: null, last_audit: null}
+        recovery_point:
+          description:
+            - How many transactions the journal holds that were recorded at or after C(last_backup) (when that
+              backup's journal copy was taken; every transaction when the terminal was never backed up) - what a
+              restore from the last backup could lose. V(null) when the journal cannot be read.
+          returned: when O(gather_subset) includes V(records)
+          type: dict
+          sample: {last_backup: '2026-11-20T02:10:00Z', transactions: 12}
         daemon:
           description: The terminal daemon. C(error) says why it could not be asked when C(running) is V(false).
           returned: when O(gather_subset) includes V(daemon)

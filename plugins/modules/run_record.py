@@ -45,16 +45,18 @@ options:
         C(junit.xml), a testcase per control per terminal (see P(posfleet.terminals.pci_host_report#filter));
         V(update) (a rollout of C(update.yml)) writes C(fleet.json) and C(summary.txt) - per terminal its status
         (updated, unchanged, rolled back, refused, deferred, failed, unreachable, not started, reverted), the
-        version before and after, the reason, the time out of service.
+        version before and after, the reason, the time out of service; V(drill) (a restore drill) writes
+        C(fleet.json) and C(summary.txt) - per terminal passed or failed, the snapshot, its age, the rows restored
+        against those recorded, the card numbers found, the restore time and every problem.
       - Required with O(scope=host) and O(scope=fleet); with O(scope=run), the concern whose fleet files are
         written at once (see the description).
     type: str
-    choices: [audit, health, maintenance, update]
+    choices: [audit, drill, health, maintenance, update]
   dest:
     description:
       - Directory of the concern's files on the controller; records go to its C(hosts/) subdirectory.
       - Default C(<posfleet_results_dir>/daily) for V(health), C(.../maintain) for V(maintenance), C(.../audit)
-        for V(audit), C(.../update) for V(update).
+        for V(audit), C(.../update) for V(update), C(.../drill) for V(drill).
     type: path
   results_dir:
     description:
@@ -69,7 +71,8 @@ options:
       - The concern's inputs for O(scope=host). V(health) - C(facts) (C(ansible_facts.posfleet)) and C(selftest)
         (the registered M(posfleet.terminals.selftest) result); V(maintenance) - C(plan), C(outcomes), C(store);
         V(audit) - C(audit) (the registered M(posfleet.terminals.pci_audit) result); V(update) - C(outcome) (the
-        role's C(posfleet_firmware_outcome) with the C(wave)) and C(store).
+        role's C(posfleet_firmware_outcome) with the C(wave)) and C(store); V(drill) - C(drill) (the registered
+        M(posfleet.terminals.restore_drill) result).
       - For O(scope=fleet) with V(update) - C(order) (the terminals in rollout order), C(verdicts) (each wave's
         verdict against its error threshold) and C(stopped_at) (the 0-based wave that stopped the rollout, or
         null).

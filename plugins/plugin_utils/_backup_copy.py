@@ -47,6 +47,17 @@ def journal_path(dest, manifest):
     return os.path.join(dest, JOURNAL_PREFIX, str(manifest['journal']['path']).lstrip('/'))
 
 
+def copy_root(tree, snapshot):
+    """Where restic put a snapshot's contents under ``tree``: it recreates the backed-up directory's path (the
+    backup's staging directory on the controller) under the target."""
+    paths = snapshot.get('paths') or []
+    if len(paths) == 1:
+        candidate = os.path.join(tree, paths[0].lstrip('/'))
+        if os.path.isdir(candidate):
+            return candidate
+    return tree
+
+
 def check_copy(dest, fix):
     """The manifest of the copy under ``dest``, once every file in it has its sha256 and the journal passes
     ``PRAGMA integrity_check``; BackupError (with ``fix``) otherwise."""

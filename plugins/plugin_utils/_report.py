@@ -115,6 +115,7 @@ def host_report(host, run_id, facts=None, selftest=None, error=None, user=None, 
         firmware_state=_get(facts, "firmware", "state"),
         maintenance=maintenance,
         journal=_get(facts, "journal", default={}),
+        recovery_point=_get(facts, "recovery_point"),
         consumables={
             "paper_pct": _get(facts, "peripherals", "printer", "paper_pct"),
             "printer_head_wear_km": _get(facts, "peripherals", "printer", "head_wear_km"),
@@ -160,10 +161,22 @@ def _attention(fleet):
             yield r, None, p
 
 
+def recovery_cell(record):
+    """The recovery point of a health record, for people: how many transactions a restore from the terminal's
+    last backup could lose, and when that backup was taken (``-`` when unknown)."""
+    point = record.get("recovery_point")
+    if not isinstance(point, dict) or point.get("transactions") is None:
+        return "-"
+    when = point.get("last_backup")
+    return f"{point['transactions']} since {str(when)[:16].replace('T', ' ')}" if when else \
+        f"{point['transactions']} (never backed up)"
+
+
 def fleet_summary(fleet):
     """A fixed-width text summary of a fleet health record, for people."""
     fleet = rr.as_fleet(fleet)
-    header = ("HOST", "STORE", "MODEL", "FIRMWARE", "STATUS", "MAINT", "PAPER", "BATTERY", "TXN TODAY")
+    header = ("HOST", "STORE", "MODEL", "FIRMWARE", "STATUS", "MAINT", "PAPER", "BATTERY", "TXN TODAY",
+              "NOT BACKED UP")
     rows = []
     for r in fleet.get("hosts", []):
         consumables = r.get("consumables") or {}
@@ -176,8 +189,9 @@ def fleet_summary(fleet):
             _cell(consumables.get("paper_pct"), "%"),
             "-" if battery is None else f"{battery}% (health {_cell(health, '%')})",
             _cell((r.get("journal") or {}).get("transactions_today")),
+            recovery_cell(r),
         ))
-    rows += [(host, "-", "-", "-", "UNREACHABLE", "-", "-", "-", "-") for host in fleet.get("unreachable", [])]
+    rows += [(host, "-", "-", "-", "UNREACHABLE", "-", "-", "-", "-", "-") for host in fleet.get("unreachable", [])]
     attention = []
     for r, error, p in _attention(fleet):
         if error:
@@ -242,9 +256,10 @@ def fleet_html(fleet, title="POS fleet report"):
             _esc(r.get("store")), _esc(r.get("model")), _esc(r.get("firmware")),
             rr.badge(r.get("status", "unknown")), _maintenance_html(r), _bar(paper, paper_colour),
             f"{_bar(battery, '#2e7d32')}{health_note}",
-            _esc((r.get("journal") or {}).get("transactions_today")), _check_strip(r.get("checks") or []),
+            _esc((r.get("journal") or {}).get("transactions_today")), _esc(recovery_cell(r)),
+            _check_strip(r.get("checks") or []),
         ])
-    rows += [[_esc(host), rr.badge(rr.UNREACHABLE), "no result from this run"] + [""] * 7
+    rows += [[_esc(host), rr.badge(rr.UNREACHABLE), "no result from this run"] + [""] * 8
              for host in fleet.get("unreachable", [])]
     attention = []
     for r, error, p in _attention(fleet):
@@ -255,5 +270,5 @@ def fleet_html(fleet, title="POS fleet report"):
             attention.append(f"<b>{_esc(r['host'])}</b>: {rr.badge(status, CHECK_COLOURS.get(status))} "
                              f"{_esc(p.get('name'))}: {_esc(p.get('reason'))}")
     header = ("terminal", "store", "model", "firmware", "status", "maintenance", "paper", "battery", "txn today",
-              "checks")
+              "not backed up", "checks")
     return rr.html_report(title, fleet, header, rows, attention)

@@ -38,13 +38,17 @@ import threading
 import time as _time
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-KINDS = ('wrong_password', 'locked', 'no_repository', 'unreachable', 'refused', 'damaged', 'timeout', 'failed')
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._action import default_dir
+
+KINDS = ('wrong_password', 'locked', 'no_repository', 'unreachable', 'refused', 'damaged', 'full', 'timeout',
+         'failed')
 # restic's repository location prefixes (restic 0.14 internal/backend/location); anything else is a local path.
 SCHEMES = ('b2:', 'azure:', 'gs:', 'rclone:', 'rest:', 's3:', 'sftp:', 'swift:')
 HEX64_RE = re.compile(r'[0-9a-f]{64}')
 TAG_RE = re.compile(r'[^,\s]+')
 # A line of a Go stack trace (restic prints one on some backend errors): not worth showing.
 # A server's refusal (an append-only REST server refusing a delete), not any "403" (a count in a progress line).
+FULL_RE = re.compile(r'no space left on device|disk quota exceeded', re.IGNORECASE)
 FORBIDDEN_RE = re.compile(r'\b403 Forbidden\b|\(403\)')
 _ANSI_RE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\r')
 _TRACE_RE = re.compile(r'^(\s|goroutine |created by |\S+\.go:\d+|\S+\((0x[0-9a-f]+|\.\.\.)?[,)])')
@@ -64,6 +68,8 @@ FIX_DAMAGED = ('restore what is needed from another copy, then repair the reposi
                'prune) or start a new one')
 FIX_TIMEOUT = 'check the repository server answers (restic waits forever on a silent one), or raise the timeout'
 FIX_UNAUTHORIZED = 'check the user and password of the REST server in the repository location'
+FIX_FULL = ('free space on the disk it names (the repository\'s, or the controller\'s restic cache), then run '
+            'again; no snapshot was stored')
 FIX_FAILED = 'read restic\'s message above'
 
 
@@ -88,6 +94,8 @@ def classify(text, deleting=False):
     if re.search(r'connection refused|dial tcp|no such host|network is unreachable|no route to host|'
                  r'i/o timeout|connection reset', text):
         return 'unreachable', FIX_UNREACHABLE
+    if FULL_RE.search(text):
+        return 'full', FIX_FULL
     if re.search(r'\b401\b', text):
         return 'failed', FIX_UNAUTHORIZED
     if 'Is there a repository at the following location?' in text or 'unable to open config file' in text:
@@ -117,11 +125,6 @@ def _url_password(location):
     except ValueError:
         return None
     return password or None
-
-
-def default_cache_dir():
-    """restic's cache on the controller when a task gives none: ``~/.cache/posfleet/restic``."""
-    return os.path.join(os.path.expanduser('~'), '.cache', 'posfleet', 'restic')
 
 
 def shown_location(location):
@@ -306,8 +309,11 @@ class Repository:
         if proc.returncode not in ok_codes:
             text = stderr if stderr.strip() else stdout.decode('utf-8', 'replace')
             kind, fix = classify(stderr + '\n' + stdout.decode('utf-8', 'replace'), deleting)
+            shown = _first_lines(text)
+            if kind == 'full' and not FULL_RE.search(shown):  # the line saying which disk, before the others
+                shown = '; '.join([line for line in _lines(text) if FULL_RE.search(line)][:1] + [shown])
             raise ResticError(self._scrub(f'restic {name} failed (exit {proc.returncode}): '
-                                          f'{_first_lines(text) or "no message"}'), fix, kind)
+                                          f'{shown or "no message"}'), fix, kind)
         return stdout, stderr, proc.returncode
 
     def _json(self, args, **kwargs):
@@ -484,3 +490,11 @@ def _signal(proc, signum):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signum)
+
+
+def repository_of(args):
+    """The Repository that a task's repository options name (doc fragment ``restic_repository``); it waits up to
+    LOCK_WAIT for another task's live lock."""
+    location = with_credentials(args['repository'], args['repository_user'], args['repository_user_password'])
+    return Repository(location, args['repository_password'], args['cache_dir'] or default_dir('restic'),
+                      timeout=args['timeout'], lock_wait=LOCK_WAIT)

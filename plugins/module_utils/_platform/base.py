@@ -469,6 +469,13 @@ class Platform:
         younger than three years)."""
 
     @abstract
+    def transactions_since(self, since):
+        """The journal's transactions recorded at ``since`` (epoch or ISO 8601) or later, read from the live journal
+        without holding up the daemon; every one when ``since`` is None. Returns ``{count: int, max_id: int|None}``.
+        With ``since`` the terminal's ``last_backup`` (when that backup's journal copy was taken), ``count`` is the
+        recovery point: how many transactions a restore from that backup could lose."""
+
+    @abstract
     def backup_sources(self):
         """What a backup of this terminal holds: ``{journal: str (the transaction journal, copied with
         ``snapshot_journal`` while the daemon keeps writing; on the reference terminal it also holds the

@@ -39,6 +39,19 @@ def describe(path):
             'settled_last': settled_last}
 
 
+def transactions_since(path, since):
+    """``{count, max_id}`` of the transactions in the journal at ``path`` (opened read only) whose ``ts`` (ISO 8601
+    UTC text, as posd writes it) is ``since`` or later; every transaction when ``since`` is None."""
+    conn = sqlite3.connect(f'file:{path}?mode=ro', uri=True, timeout=10)
+    try:
+        if since is None:
+            return dict(zip(('count', 'max_id'), conn.execute('SELECT count(*), max(id) FROM transactions').fetchone()))
+        return dict(zip(('count', 'max_id'), conn.execute(
+            'SELECT count(*), max(id) FROM transactions WHERE ts >= ?', (since,)).fetchone()))
+    finally:
+        conn.close()
+
+
 def journal_problems(path):
     """Why ``path`` is not a usable journal (``[]``: it is one): SQLite header, integrity, tables, columns."""
     try:

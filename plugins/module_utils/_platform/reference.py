@@ -1026,6 +1026,23 @@ class ReferencePlatform(Platform):
                              f'check the free space where {dest} lives and that {self.JOURNAL_DB} '
                              'is readable') from None
 
+    def transactions_since(self, since):
+        step = 'transactions_since'
+        source = self.path(self.JOURNAL_DB)
+        stamp = None
+        if since is not None:
+            epoch = parse_time(since)
+            if epoch is None:
+                raise self.error(step, f'{since!r} is not a time', 'pass epoch seconds or an ISO 8601 time')
+            stamp = utc_iso(epoch)
+        if not os.path.exists(source):
+            return {'count': 0, 'max_id': None}  # no journal yet: nothing a restore could lose
+        try:
+            return journal.transactions_since(source, stamp)
+        except sqlite3.Error as exc:
+            raise self.error(step, f'cannot read {self.JOURNAL_DB} ({exc})',
+                             'check the disk; restore the journal from the last backup if it is corrupt') from None
+
     def backup_sources(self):
         # The host keys (/etc/ssh) and the accounts stay with the hardware: a replacement terminal has its own.
         return {'journal': self.JOURNAL_DB,

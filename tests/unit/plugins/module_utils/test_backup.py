@@ -50,6 +50,36 @@ def test_collect_writes_the_journal_copy_the_files_and_a_manifest(platform, tmp_
     assert os.listdir(str(out)) == ['b.tar']  # no work directory or temp file left
 
 
+def test_collect_only_new_settlement_backs_up_a_settlement_once(platform, tmp_path):
+    spool = tmp_path / _backup.SPOOL_NAME
+    stale = _backup.collect(platform, str(spool / 'b.tar'), only_new_settlement=True)
+    assert not stale['taken'] and not spool.exists()  # B1 was settled in 2020, backed up on 2026-11-20
+    platform.write_record('last_backup', None)
+    first = _backup.collect(platform, str(spool / 'b.tar'), only_new_settlement=True)
+    assert first['taken'] and os.path.isfile(first['archive'])  # never backed up: B1's settlement is new
+    _backup.finish(platform, first['archive'], first['created'])
+    assert platform.records()['last_backup'] is not None, platform.records()
+    assert not spool.exists(), os.listdir(str(spool))
+    again = _backup.collect(platform, str(spool / 'b.tar'), only_new_settlement=True)
+    assert not again['taken'] and again['archive'] is None and not spool.exists()
+    assert again['journal']['settled_last'] == '2020-01-01T23:00:00Z'
+    assert again['last_backup'] == platform.records()['last_backup']
+    assert _backup.collect(platform, str(spool / 'b.tar'))['taken']  # without the option: always
+
+
+@pytest.mark.parametrize('settled, recorded, new', [
+    (None, None, False),  # no settlement at all: nothing to back up
+    (None, '2026-12-01T10:00:00Z', False),
+    ('2026-12-01T22:00:04Z', None, True),  # never backed up
+    ('2026-12-01T22:00:04Z', '2026-12-01T22:00:05Z', False),
+    ('2026-12-01T22:00:05Z', '2026-12-01T22:00:05Z', True),  # a tie: the record keeps whole seconds
+    ('2026-12-02T22:00:00Z', '2026-12-01T22:00:05Z', True),
+    ('yesterday', '2026-12-01T22:00:05Z', True),  # unreadable: back up
+])
+def test_settled_since_backup(settled, recorded, new):
+    assert _backup.settled_since_backup(settled, recorded) is new
+
+
 def test_collect_first_removes_what_a_killed_run_left_in_the_spool(platform, tmp_path):
     spool = tmp_path / _backup.SPOOL_NAME
     (spool / '.posfleet-backup-x').mkdir(parents=True)
@@ -120,6 +150,33 @@ def test_unpack_refuses_what_a_backup_never_holds_and_a_changed_file(platform, t
     with pytest.raises(action.BackupError) as info:
         action.unpack(str(changed), str(tmp_path / 's2'))
     assert '/etc/posfleet/acquirer.json in the backup does not match its sha256' in info.value.message
+
+
+@pytest.mark.parametrize('name, kind, foreign', [
+    ('journal/var/lib/posd/journal.db', tarfile.REGTYPE, False),
+    ('files/etc/pos', tarfile.DIRTYPE, False),
+    ('backup.json', tarfile.REGTYPE, False),
+    ('files/etc/shadow', tarfile.SYMTYPE, True),
+    ('files/dev/null', tarfile.CHRTYPE, True),
+    ('/files/etc/pos/x', tarfile.REGTYPE, True),
+    ('files/../../root/.ssh/authorized_keys', tarfile.REGTYPE, True),
+    ('etc/pos/x', tarfile.REGTYPE, True),
+])
+def test_foreign_member_names_what_a_backup_never_holds(name, kind, foreign):
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    ordinary = tarfile.TarInfo('backup.json')
+    assert _backup.foreign_member([ordinary, member]) == (name if foreign else None)
+
+
+def test_copy_root_is_the_backed_up_directory_under_the_restore_target(tmp_path):
+    from ansible_collections.posfleet.terminals.plugins.plugin_utils._backup_copy import copy_root
+
+    (tmp_path / 'home/u/.cache/posfleet/backup/T1').mkdir(parents=True)
+    assert copy_root(str(tmp_path), {'paths': ['/home/u/.cache/posfleet/backup/T1']}) == \
+        str(tmp_path / 'home/u/.cache/posfleet/backup/T1')
+    assert copy_root(str(tmp_path), {'paths': ['/elsewhere']}) == str(tmp_path)
+    assert copy_root(str(tmp_path), {'paths': ['/a', '/b']}) == str(tmp_path)
 
 
 def test_rest_credentials_go_into_the_location_and_tags_are_checked():

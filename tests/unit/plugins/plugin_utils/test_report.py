@@ -149,3 +149,19 @@ def test_maintenance_with_times_that_are_not_times_still_reports():
     assert record["status"] == "unhealthy"
     assert "in maintenance mode since ? with no run holding it" in record["problems"][0]["reason"]
     assert "STALE" in fleet_summary(fleet_report([record], "r", ["a"]))
+
+
+def test_the_recovery_point_is_in_the_record_and_the_fleet_summary():
+    from ansible_collections.posfleet.terminals.plugins.plugin_utils import _report
+
+    backed = _report.host_report('sh01-t100-01', 'r1', facts={
+        'recovery_point': {'last_backup': '2026-11-20T02:10:00Z', 'transactions': 12}})
+    never = _report.host_report('sh01-t100-02', 'r1', facts={
+        'recovery_point': {'last_backup': None, 'transactions': 40}})
+    unknown = _report.host_report('sh01-t100-03', 'r1', facts={})
+    assert backed['recovery_point'] == {'last_backup': '2026-11-20T02:10:00Z', 'transactions': 12}
+    assert _report.recovery_cell(backed) == '12 since 2026-11-20 02:10'
+    assert _report.recovery_cell(never) == '40 (never backed up)' and _report.recovery_cell(unknown) == '-'
+    text = _report.fleet_summary(_report.fleet_report([backed, never, unknown], run_id='r1'))
+    assert 'NOT BACKED UP' in text and '12 since 2026-11-20 02:10' in text and '40 (never backed up)' in text
+    assert '12 since 2026-11-20 02:10' in _report.fleet_html(_report.fleet_report([backed], run_id='r1'))

@@ -367,6 +367,8 @@ def test_secrets_are_scrubbed_from_messages(tmp_path):
     ('error: error loading index 1baa: load <index/1baa217c74>: invalid data returned\n'
      'Fatal: LoadIndex returned errors', 'damaged'),
     ('Fatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized', 'failed'),
+    ('Fatal: unable to save snapshot: write /srv/r/data/cb/cbde-tmp-96: no space left on device', 'full'),
+    ('Fatal: unable to save snapshot: 507 files processed', 'failed'),
 ])
 def test_classify(text, kind):
     assert _restic.classify(text)[0] == kind
