@@ -29,7 +29,11 @@ from ansible_collections.posfleet.terminals.plugins.module_utils._backup import 
     get_backup_argument_spec,
 )
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _action, _restic
-from ansible_collections.posfleet.terminals.plugins.plugin_utils._backup_copy import BackupError, check_copy
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._backup_copy import (
+    BackupError,
+    check_copy,
+    split_journal,
+)
 
 MODULE = 'posfleet.terminals.backup'
 ARCHIVE_NAME = 'posfleet-backup.tar'
@@ -155,6 +159,7 @@ class ActionModule(ActionBase):
                 room_for(work_root, 2 * collected['bytes'])  # the disk filled while the archive came in
                 raise
             os.unlink(local_archive)
+            split_journal(staging, manifest)
             journal = manifest['journal']
             tags = snapshot_tags(terminal_id, args['store'], args['reason'],
                                  [settled_tag(journal.get('settled_last'))] + args['tags'])
@@ -164,7 +169,8 @@ class ActionModule(ActionBase):
             repository.unlock()  # the stale lock of a killed run (only locks whose process is gone)
             stored = repository.backup(staging, host=terminal_id, tags=tags)
             result.update(changed=True, taken=True, snapshot_id=stored['snapshot_id'], short_id=stored['short_id'],
-                          files=stored['files'], bytes_read=stored['bytes_read'], bytes_added=stored['bytes_added'])
+                          files=len(manifest['files']) + 2, bytes_read=stored['bytes_read'],
+                          bytes_added=stored['bytes_added'])
             if args['verify']:
                 try:
                     repository.check()

@@ -179,6 +179,34 @@ def test_copy_root_is_the_backed_up_directory_under_the_restore_target(tmp_path)
     assert copy_root(str(tmp_path), {'paths': ['/a', '/b']}) == str(tmp_path)
 
 
+def test_the_journal_goes_into_restic_in_segments_and_comes_back_whole(platform, tmp_path):
+    from ansible_collections.posfleet.terminals.plugins.plugin_utils import _backup_copy
+
+    done = _backup.collect(platform, str(tmp_path / _backup.SPOOL_NAME / 'b.tar'))
+    dest = tmp_path / 'staging'
+    manifest = _action().unpack(done['archive'], str(dest))
+    journal = dest / 'journal/var/lib/posd/journal.db'
+    with open(str(journal), 'ab') as handle:  # room for three segments (SQLite ignores bytes after its pages)
+        handle.write(b'\0' * (2 * _backup_copy.JOURNAL_SEGMENT_BYTES + 10))
+    manifest['journal']['sha256'] = _backup.file_sha256(str(journal))
+    whole = journal.read_bytes()
+    _backup_copy.split_journal(str(dest), manifest)
+    segments = dest / 'journal/var/lib/posd/journal.db.segments'
+    assert not journal.exists() and sorted(os.listdir(str(segments))) == ['000000', '000001', '000002']
+    assert all(os.stat(str(segments / name)).st_mtime == 0 for name in os.listdir(str(segments)))
+    assert oct(os.stat(str(segments / '000000')).st_mode & 0o777) == '0o600'
+    assert (segments / '000000').stat().st_size == _backup_copy.JOURNAL_SEGMENT_BYTES
+    with open(str(dest / _backup.MANIFEST), 'w') as handle:
+        json.dump(manifest, handle)
+    assert _backup_copy.check_copy(str(dest), 'fix')['journal']['transactions'] == 5
+    assert journal.read_bytes() == whole and not segments.exists()
+    _backup_copy.split_journal(str(dest), manifest)
+    os.unlink(str(segments / '000001'))  # a segment missing: refused, never a journal with a hole
+    with pytest.raises(_backup_copy.BackupError) as info:
+        _backup_copy.check_copy(str(dest), 'fix')
+    assert 'segments in the snapshot are not 000000 to 000001' in info.value.message
+
+
 def test_rest_credentials_go_into_the_location_and_tags_are_checked():
     from ansible_collections.posfleet.terminals.plugins.plugin_utils import _restic
 
