@@ -74,10 +74,7 @@ def split_journal(dest, manifest):
     segments = journal + SEGMENTS_SUFFIX
     os.makedirs(segments, mode=0o700)
     with open(journal, 'rb') as source:
-        for index in range(1000000):
-            data = source.read(JOURNAL_SEGMENT_BYTES)
-            if not data:
-                break
+        for index, data in enumerate(iter(lambda: source.read(JOURNAL_SEGMENT_BYTES), b'')):
             path = os.path.join(segments, f'{index:06d}')
             with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'wb') as handle:
                 handle.write(data)

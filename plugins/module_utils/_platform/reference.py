@@ -1026,15 +1026,19 @@ class ReferencePlatform(Platform):
                              f'check the free space where {dest} lives and that {self.JOURNAL_DB} '
                              'is readable') from None
 
+    def _utc_stamp(self, step, value):
+        """``value`` (epoch or ISO 8601) as the UTC text the terminal's files hold; ``None`` stays ``None``."""
+        if value is None:
+            return None
+        epoch = parse_time(value)
+        if epoch is None:
+            raise self.error(step, f'{value!r} is not a time', 'pass epoch seconds or an ISO 8601 time')
+        return utc_iso(epoch)
+
     def transactions_since(self, since):
         step = 'transactions_since'
         source = self.path(self.JOURNAL_DB)
-        stamp = None
-        if since is not None:
-            epoch = parse_time(since)
-            if epoch is None:
-                raise self.error(step, f'{since!r} is not a time', 'pass epoch seconds or an ISO 8601 time')
-            stamp = utc_iso(epoch)
+        stamp = self._utc_stamp(step, since)
         if not os.path.exists(source):
             return {'count': 0, 'max_id': None}  # no journal yet: nothing a restore could lose
         try:
@@ -1291,12 +1295,7 @@ class ReferencePlatform(Platform):
         step = 'write_record'
         if key not in RECORD_KEYS:
             raise self.error(step, f'{key!r} is not a record key', 'use one of ' + ', '.join(RECORD_KEYS))
-        stamp = None
-        if value is not None:
-            epoch = parse_time(value)
-            if epoch is None:
-                raise self.error(step, f'{value!r} is not a time', 'pass epoch seconds or an ISO 8601 time')
-            stamp = utc_iso(epoch)
+        stamp = self._utc_stamp(step, value)
         path = self.path(self.RECORDS_FILE)
         with self._locked(self.RECORDS_LOCK):
             data = self._json(self.RECORDS_FILE, step, missing={})
