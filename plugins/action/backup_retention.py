@@ -35,7 +35,8 @@ class ActionModule(ActionBase):
         if private:
             return dict(result, failed=True, msg=private)
         shown = _restic.shown_location(args['repository'] or '')
-        result.update(changed=False, repository=shown, checked=None, duration_s=0.0)
+        result.update(changed=False, repository=shown, checked=None, check_reused=False, checked_at=None,
+                      duration_s=0.0)
         problem = self._option_problem(args)
         if problem:
             return dict(result, failed=True, msg=f'backup retention of {shown or "the repository"}: options: '
@@ -75,18 +76,28 @@ class ActionModule(ActionBase):
             policy['keep-within'] = args['keep_within']
         today = datetime.datetime.now(datetime.timezone.utc).date()
         years = args['settlement_years']
-        decision = _retention.decide(repository.forget_plan(policy, args['terminal_ids']), today, years)
+        hosts = None
+        if args['terminal_ids'] is not None:
+            # restic matches --host with case; terminal ids are compared without it (an inventory name is lower case)
+            wanted = {str(terminal).lower() for terminal in args['terminal_ids']}
+            hosts = sorted({snap.get('hostname') for snap in repository.snapshots()
+                            if str(snap.get('hostname', '')).lower() in wanted})
+        # No snapshot of the terminals given: nothing to decide (no --host at all would mean every terminal).
+        plan = repository.forget_plan(policy, hosts) if hosts is None or hosts else []
+        decision = _retention.decide(plan, today, years)
         counts = {key: sum(len(entry[key]) for entry in decision['terminals'].values())
                   for key in ('kept', 'held', 'forgotten')}
         result.update(counts, terminals=decision['terminals'], forgotten_ids=decision['forget'],
                       settlement_cutoff=_retention.years_before(today, years).isoformat(), pruned=False,
-                      read_data_subset=args['read_data_subset'], changed=bool(decision['forget']))
+                      prune_deferred=False, read_data_subset=args['read_data_subset'], changed=bool(decision['forget']))
         if self._task.check_mode:
             return
         if decision['forget']:
-            repository.forget(decision['forget'], prune=args['prune'])
-            result['pruned'] = args['prune']
+            repository.forget(decision['forget'])
+            if args['prune']:
+                pruned = repository.prune(args['prune_interval_hours'])
+                result.update(pruned=pruned['pruned'], prune_deferred=not pruned['pruned'])
         if args['check']:
             result['checked'] = False
-            repository.check(read_data_subset=args['read_data_subset'])
-            result['checked'] = True
+            check = repository.check_shared(args['read_data_subset'], args['check_reuse_hours'])
+            result.update(checked=True, check_reused=check['reused'], checked_at=check['checked_at'])

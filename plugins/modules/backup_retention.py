@@ -20,9 +20,12 @@ description:
     holds (or C(none)); a snapshot without one is taken to hold a settlement as young as itself. With terminals
     that settle every day this keeps every snapshot of the last three years; restic's deduplication stores only
     what changed between them.
-  - Then C(restic prune) removes the data no snapshot needs any more, and C(restic check) verifies the repository,
-    reading O(read_data_subset) of the data (the monthly tier reads a part of it every month).
-  - Runs on the controller and makes no connection to a terminal; run it once for the repository (C(run_once)).
+  - Then C(restic prune) removes the data no snapshot needs any more (at most once in O(prune_interval_hours)), and
+    C(restic check) verifies the repository, reading O(read_data_subset) of the data (the monthly tier reads a part
+    of it every month).
+  - Runs on the controller and makes no connection to a terminal. Run it once for the repository (C(run_once)),
+    or per terminal with O(terminal_ids) and O(check_reuse_hours), as the C(backup) role's monthly C(retention)
+    step does.
   - On an append-only REST server (C(rclone serve restic --append-only)) the backup credential cannot delete - the
     task fails with the fix. Give the maintenance credential, which the server of the same directory without
     C(--append-only) accepts.
@@ -78,23 +81,45 @@ options:
     type: int
     default: 3
   terminal_ids:
-    description: Apply retention to these terminals' snapshots only. Default every terminal in the repository.
+    description:
+      - Apply retention to these terminals' snapshots only (terminal ids compared without case, so an inventory host
+        name serves). Default every terminal in the repository.
     type: list
     elements: str
   prune:
     description: Remove the data that no snapshot needs once snapshots were forgotten (C(restic forget --prune)).
     type: bool
     default: true
+  prune_interval_hours:
+    description:
+      - With O(prune), prune at most once in this many hours - when this controller pruned the repository less than
+        that ago, the run forgets and leaves the data to the next prune (RV(prune_deferred)). restic's advice is to
+        forget often and prune rarely - a prune reads every snapshot's trees and may repack the data.
+      - Default V(0) - every run that forgot a snapshot prunes. The C(backup) role's C(retention) step gives V(24) -
+        one prune a month for the fleet, the data forgotten after it removed the next month.
+    type: int
+    default: 0
   check:
     description: Run C(restic check) at the end (its result is RV(checked)).
     type: bool
     default: true
   read_data_subset:
     description:
-      - With O(check), also read and verify this much of the data (C(restic check --read-data-subset)), e.g.
-        V(10%) or V(1/12) (the twelfth of the data that a monthly run reads in turn, so a year reads it all).
+      - With O(check), also read and verify this much of the data (C(restic check --read-data-subset)) -
+        V(10%) (a random tenth), or V(n/t), the n-th of t fixed parts, e.g. V(3/12).
+      - The C(backup) role's monthly C(retention) step gives V(<month>/12), so twelve monthly runs read all the
+        data once a year.
       - Default none - the structure is checked, the data is not read.
     type: str
+  check_reuse_hours:
+    description:
+      - A passing C(restic check) of the same repository and the same O(read_data_subset), made on this controller
+        less than this many hours ago and after the controller's last prune of the repository, stands for this
+        run's check (RV(check_reused)). Runs of the terminals side by side (forks) take turns, so one check serves
+        them all.
+      - Default V(0) - always check. The C(backup) role's C(retention) step, which runs per terminal, gives V(24).
+    type: int
+    default: 0
 seealso:
   - module: posfleet.terminals.backup
 """
@@ -110,7 +135,7 @@ EXAMPLES = r"""
     keep_weekly: 5
     keep_monthly: 12
     keep_yearly: 7
-    read_data_subset: 1/12
+    read_data_subset: "{{ now(utc=true).month }}/12"
   run_once: true
   register: retention
 
@@ -173,11 +198,26 @@ pruned:
   returned: success
   type: bool
   sample: true
+prune_deferred:
+  description: Whether snapshots were forgotten and their data left to the next prune (O(prune_interval_hours)).
+  returned: success
+  type: bool
+  sample: false
 checked:
   description: Whether C(restic check) passed (V(null) when O(check) is false or in check mode).
   returned: always
   type: bool
   sample: true
+check_reused:
+  description: Whether an earlier passing check stood for this run's (O(check_reuse_hours)).
+  returned: always
+  type: bool
+  sample: false
+checked_at:
+  description: When the check that stands for this run started (UTC; V(null) when none ran).
+  returned: always
+  type: str
+  sample: '2026-12-01T03:31:07.412245+00:00'
 read_data_subset:
   description: How much of the data C(restic check) read (V(null) - none).
   returned: success

@@ -38,6 +38,7 @@ import threading
 import time as _time
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from ansible_collections.posfleet.terminals.plugins.module_utils import _io
 from ansible_collections.posfleet.terminals.plugins.plugin_utils._action import default_dir
 
 KINDS = ('wrong_password', 'locked', 'no_repository', 'unreachable', 'refused', 'damaged', 'full', 'timeout',
@@ -332,10 +333,7 @@ class Repository:
         Terminals backed up side by side (forks) would otherwise run ``restic init`` on one new repository at
         once, and two inits can both succeed with different keys, leaving a damaged repository: the controller's
         processes take turns on a lock file per location in the cache directory."""
-        os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
-        digest = hashlib.sha256(self.location.encode('utf-8')).hexdigest()[:16]
-        with open(os.path.join(self.cache_dir, f'init-{digest}.lock'), 'a', encoding='utf-8') as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._turn('init'):
             try:
                 self._run(['cat', 'config', '-q'])
                 return False
@@ -344,6 +342,31 @@ class Repository:
                     raise
             self._run(['init', '-q'])
             return True
+
+    def _state_path(self, name):
+        """A file of this controller's own about this repository, in the cache directory, named by a digest of the
+        location as shown (so no credential goes into its name)."""
+        digest = hashlib.sha256(shown_location(self.location).encode('utf-8')).hexdigest()[:16]
+        return os.path.join(self.cache_dir, f'{name}-{digest}')
+
+    @contextlib.contextmanager
+    def _turn(self, name):
+        """The controller's processes (forks, one per terminal) take turns on a lock file per location."""
+        os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
+        with open(self._state_path(name) + '.lock', 'a', encoding='utf-8') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _checks_record(self):
+        try:
+            with open(self._state_path('checks') + '.json', encoding='utf-8') as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def _write_checks_record(self, record):
+        _io.atomic_write_json(self._state_path('checks') + '.json', record, mode=0o600)
 
     def backup(self, source_dir, host, tags, paths=('.',), time=None, parent=None):
         """Back up ``paths`` (relative to ``source_dir``, which is the working directory, so the snapshot holds
@@ -436,6 +459,25 @@ class Repository:
         self._run(args)
         return {'ok': True, 'read_data_subset': read_data_subset}
 
+    def check_shared(self, read_data_subset=None, reuse_hours=0):
+        """``check``, unless this controller saw a check of the same subset pass within ``reuse_hours`` and after
+        its last prune of the repository: then that check stands. ``{ok, read_data_subset, reused, checked_at}``.
+
+        Retention runs per terminal in the monthly tier, and one check (a read of a twelfth of the data) serves the
+        fleet: the controller's processes take turns, so a fork that waited finds the check another just made."""
+        with self._turn('check'):
+            record = self._checks_record()
+            now = datetime.datetime.now(datetime.timezone.utc)
+            passed = reusable_check(record, read_data_subset, now, reuse_hours)
+            if passed:
+                return {'ok': True, 'read_data_subset': read_data_subset, 'reused': True, 'checked_at': passed}
+            started = now.isoformat(timespec='microseconds')
+            self.check(read_data_subset)
+            record = self._checks_record()
+            record.setdefault('passed', {})[read_data_subset or ''] = started
+            self._write_checks_record(record)
+            return {'ok': True, 'read_data_subset': read_data_subset, 'reused': False, 'checked_at': started}
+
     def unlock(self):
         """Remove stale locks (of processes that are gone); locks of a running restic stay."""
         self._run(['unlock', '-q'])
@@ -459,13 +501,31 @@ class Repository:
                     removed.append(matches[0])
             else:
                 not_found.append(given)
-        if removed or prune:
-            args = ['forget', '-q'] + (['--prune'] if prune else [])
-            if not removed:
-                # forget with no ids and no policy does nothing; prune alone still cleans up.
-                args = ['prune', '-q']
-            self._run(args + removed, deleting=True)
+        if removed:
+            self._run(['forget', '-q'] + removed, deleting=True)
+        if prune:
+            self.prune()
         return {'removed': removed, 'not_found': not_found, 'pruned': bool(prune)}
+
+    def prune(self, interval_hours=0):
+        """``restic prune`` (remove the data no snapshot needs), unless this controller pruned the repository less
+        than ``interval_hours`` ago: what was forgotten since then waits for the next prune. ``{pruned, pruned_at}``
+        (the time of the last prune).
+
+        restic's advice is to forget often and prune rarely: a prune reads every snapshot's trees and may repack,
+        and retention runs per terminal. A prune rewrites packs, so a check that passed before it stands no more
+        (``check_shared``)."""
+        with self._turn('check'):
+            record = self._checks_record()
+            now = datetime.datetime.now(datetime.timezone.utc)
+            if _recent(record.get('pruned_at'), now, interval_hours):
+                return {'pruned': False, 'pruned_at': record['pruned_at']}
+            try:
+                self._run(['prune', '-q'], deleting=True)
+            finally:  # even a failed prune may have rewritten packs
+                record['pruned_at'] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='microseconds')
+                self._write_checks_record(record)
+            return {'pruned': True, 'pruned_at': record['pruned_at']}
 
     def restore(self, snapshot_id, target_dir, include=None):
         """Restore snapshot ``snapshot_id`` (or ``latest``) into ``target_dir``; ``include``: paths inside the
@@ -482,6 +542,35 @@ class Repository:
     def dump(self, snapshot_id, path):
         """The content of file ``path`` (as stored: ``/cfg/app.conf``) in snapshot ``snapshot_id``."""
         return self._run(['dump', '-q', str(snapshot_id), str(path)])[0]
+
+
+def _utc(text):
+    """An aware time from ``check_shared``'s record (ISO 8601 with its offset), or None."""
+    try:
+        value = datetime.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def _recent(stamp, now, hours):
+    """Whether the recorded time ``stamp`` is less than ``hours`` before ``now`` (and not after it: a clock that
+    went back trusts nothing). ``hours`` 0: never."""
+    when = _utc(stamp)
+    return bool(hours) and when is not None and datetime.timedelta(0) <= now - when < datetime.timedelta(hours=hours)
+
+
+def reusable_check(record, read_data_subset, now, reuse_hours):
+    """The start time of the check in ``record`` (``check_shared``'s) that stands for a check of
+    ``read_data_subset`` at ``now`` (aware, UTC): the same subset, passed within ``reuse_hours``, started after
+    the last prune. None: run one."""
+    started = (record.get('passed') or {}).get(read_data_subset or '')
+    if not _recent(started, now, reuse_hours):
+        return None
+    pruned = record.get('pruned_at')
+    if pruned is not None and (_utc(pruned) is None or _utc(pruned) >= _utc(started)):
+        return None
+    return started
 
 
 def _signal(proc, signum):

@@ -28,9 +28,11 @@ ARGUMENT_SPEC = dict(
     get_repository_argument_spec(), **{option: {'type': 'int'} for option in POLICY_OPTIONS},
     keep_within={'type': 'str'}, settlement_years={'type': 'int', 'default': SETTLEMENT_YEARS},
     terminal_ids={'type': 'list', 'elements': 'str'}, prune={'type': 'bool', 'default': True},
-    check={'type': 'bool', 'default': True}, read_data_subset={'type': 'str'})
+    check={'type': 'bool', 'default': True}, read_data_subset={'type': 'str'},
+    check_reuse_hours={'type': 'int', 'default': 0}, prune_interval_hours={'type': 'int', 'default': 0})
 OPTION_RANGES = dict({option: Range(0, 100000, 'snapshots') for option in POLICY_OPTIONS},
-                     timeout=Range(1, 86400, 'seconds'), settlement_years=Range(SETTLEMENT_YEARS, 100, 'years'))
+                     timeout=Range(1, 86400, 'seconds'), settlement_years=Range(SETTLEMENT_YEARS, 100, 'years'),
+                     check_reuse_hours=Range(0, 168, 'hours'), prune_interval_hours=Range(0, 8784, 'hours'))
 
 
 def years_before(day, years):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import re
 import shutil
@@ -464,3 +465,88 @@ def test_a_call_waits_for_the_lock_of_another_restic_that_is_still_running(tmp_p
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+# --- one check for the fleet ----------------------------------------------------------------------------------
+
+NOW = datetime.datetime(2026, 12, 1, 3, 40, tzinfo=datetime.timezone.utc)
+
+
+@pytest.mark.parametrize('record, subset, hours, reused', [
+    ({'passed': {'1/12': '2026-12-01T03:31:00+00:00'}}, '1/12', 24, True),
+    ({'passed': {'1/12': '2026-12-01T03:31:00+00:00'}}, '1/12', 0, False),  # 0: always check
+    ({'passed': {'1/12': '2026-12-01T03:31:00+00:00'}}, '2/12', 24, False),  # another part of the data
+    ({'passed': {'1/12': '2026-12-01T03:31:00+00:00'}}, None, 24, False),  # the structure alone is another check
+    ({'passed': {'': '2026-12-01T03:31:00+00:00'}}, None, 24, True),
+    ({'passed': {'1/12': '2026-11-30T03:39:00+00:00'}}, '1/12', 24, False),  # too old
+    ({'passed': {'1/12': '2026-12-01T04:00:00+00:00'}}, '1/12', 24, False),  # in the future: a clock went back
+    ({'passed': {'1/12': '2026-12-01T03:31:00+00:00'}, 'pruned_at': '2026-12-01T03:35:00+00:00'}, '1/12', 24,
+     False),  # a prune after it
+    ({'passed': {'1/12': '2026-12-01T03:31:00+00:00'}, 'pruned_at': '2026-12-01T03:20:00+00:00'}, '1/12', 24, True),
+    ({'passed': {'1/12': '2026-12-01T03:31:00+00:00'}, 'pruned_at': 'garbage'}, '1/12', 24, False),
+    ({'passed': {'1/12': '2026-12-01T03:31:00'}}, '1/12', 24, False),  # no offset: not ours
+    ({}, '1/12', 24, False),
+])
+def test_a_check_stands_for_the_same_part_within_the_hours_and_after_the_last_prune(record, subset, hours, reused):
+    assert bool(_restic.reusable_check(record, subset, NOW, hours)) is reused
+
+
+def test_one_check_serves_the_terminals_until_a_prune_or_another_part(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, dummy = make_source(tmp_path, size=10)
+    first = repo.backup(str(src), 'term01', ['posfleet'])['snapshot_id']
+    repo.backup(str(src), 'term01', ['posfleet'])
+    checked = repo.check_shared('1/12', reuse_hours=24)
+    assert checked['reused'] is False and checked['ok'] is True
+    again = repository(tmp_path).check_shared('1/12', reuse_hours=24)  # another fork: same cache directory
+    assert again == dict(checked, reused=True)
+    assert repo.check_shared('2/12', reuse_hours=24)['reused'] is False
+    assert repo.check_shared('1/12', reuse_hours=0)['reused'] is False
+    repo.forget([first], prune=True)
+    after_prune = repo.check_shared('1/12', reuse_hours=24)
+    assert after_prune['reused'] is False and after_prune['checked_at'] > checked['checked_at']
+    assert repo.check_shared('1/12', reuse_hours=24)['reused'] is True
+    with open(repo._state_path('checks') + '.json', encoding='utf-8') as handle:
+        record = json.load(handle)
+    assert set(record) == {'passed', 'pruned_at'} and set(record['passed']) == {'1/12', '2/12'}
+    assert oct(os.stat(repo._state_path('checks') + '.json').st_mode & 0o777) == '0o600'
+
+
+def test_a_failed_check_is_not_recorded_as_passed(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, dummy = make_source(tmp_path, size=64 * 1024)
+    repo.backup(str(src), 'term01', ['posfleet'])
+    pack = sorted(p for p in (tmp_path / 'repo' / 'data').rglob('*') if p.is_file())[0]
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    kinds = []
+    for attempt in ('first', 'second'):  # the second is not served by the first
+        with pytest.raises(_restic.ResticError) as info:
+            repo.check_shared('100%', reuse_hours=24)
+        kinds.append((attempt, info.value.kind))
+    assert kinds == [('first', 'damaged'), ('second', 'damaged')]
+
+
+def test_forks_checking_side_by_side_run_one_check(tmp_path):
+    repository(tmp_path).init_if_missing()
+    src, dummy = make_source(tmp_path, size=10)
+    repository(tmp_path).backup(str(src), 'term01', ['posfleet'])
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(repository(tmp_path).check_shared('1/4', 24)))
+               for dummy in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(result['reused'] for result in results) == [False, True, True]
+    assert len({result['checked_at'] for result in results}) == 1
+
+
+def test_the_record_of_checks_is_named_without_the_credential(tmp_path):
+    one = _restic.Repository('rest:http://maint:Secret-1@127.0.0.1:1/', PASSWORD, str(tmp_path / 'cache'))
+    other = _restic.Repository('rest:http://maint:Other-2@127.0.0.1:1/', PASSWORD, str(tmp_path / 'cache'))
+    assert one._state_path('checks') == other._state_path('checks')
+    assert 'Secret' not in one._state_path('checks')
