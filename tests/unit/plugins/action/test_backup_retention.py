@@ -4,10 +4,8 @@ repository, terminal ids compared without case, and one check serving the termin
 from __future__ import annotations
 
 import datetime
-import types
 
 import pytest
-from ansible.module_utils import _internal
 
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _restic
 
@@ -15,26 +13,9 @@ PASSWORD = 'Repo-pw 7f3a!x'
 
 
 @pytest.fixture
-def action():
-    """A factory of backup_retention actions (imported here, as tests/unit/plugins/action/test_run_record.py says
-    why)."""
-    was = _internal.is_controller
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.playbook.play_context import PlayContext
-    from ansible.plugins.connection.local import Connection
-    from ansible.template import Templar
-
-    from ansible_collections.posfleet.terminals.plugins.action.backup_retention import ActionModule
-
-    def make(args, check_mode=False):
-        task = types.SimpleNamespace(action='posfleet.terminals.backup_retention', args=args, check_mode=check_mode,
-                                     async_val=0, diff=False)
-        loader = DataLoader()
-        context = PlayContext()
-        return ActionModule(task, Connection(context), context, loader, Templar(loader=loader), None)
-
-    yield make
-    _internal.is_controller = was
+def action(make_action):
+    """A factory of backup_retention actions."""
+    return lambda args, check_mode=False: make_action('backup_retention', args, check_mode)
 
 
 @pytest.fixture

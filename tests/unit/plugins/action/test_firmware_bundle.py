@@ -7,36 +7,18 @@ import json
 import os
 import stat
 import tarfile
-import types
 
 import pytest
-from ansible.module_utils import _internal
 
 SECRET = "correct horse battery staple"
 
 
 @pytest.fixture
-def run():
-    """run(args, check_mode=False, diff=False) -> the action's result. The controller side is imported here (see
-    test_run_record.py: importing it flags the process as a controller)."""
-    was = _internal.is_controller
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.playbook.play_context import PlayContext
-    from ansible.plugins.connection.local import Connection
-    from ansible.template import Templar
-
-    from ansible_collections.posfleet.terminals.plugins.action.firmware_bundle import ActionModule
-
+def run(make_action):
+    """run(args, check_mode=False, diff=False) -> the action's result."""
     def call(args, check_mode=False, diff=False):
-        task = types.SimpleNamespace(action="posfleet.terminals.firmware_bundle", args=args, check_mode=check_mode,
-                                     async_val=0, diff=diff)
-        loader = DataLoader()
-        context = PlayContext()
-        action = ActionModule(task, Connection(context), context, loader, Templar(loader=loader), None)
-        return action.run(task_vars={})
-
-    yield call
-    _internal.is_controller = was
+        return make_action("firmware_bundle", args, check_mode, diff).run(task_vars={})
+    return call
 
 
 @pytest.fixture

@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
-from ansible.module_utils import _internal
 
 
 @pytest.fixture
-def action():
-    """A factory of run_record actions. The controller side is imported here, not at collection: importing it
-    flags the process as a controller (module warnings then go to the display), which the in-process module
-    tests must not see."""
-    was = _internal.is_controller
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.playbook.play_context import PlayContext
-    from ansible.plugins.connection.local import Connection
-    from ansible.template import Templar
-
-    from ansible_collections.posfleet.terminals.plugins.action.run_record import ActionModule
-
-    def make(args, check_mode=False):
-        # The attributes of a task that the action reads (Task.load would start the plugin loader).
-        task = types.SimpleNamespace(action="posfleet.terminals.run_record", args=args, check_mode=check_mode,
-                                     async_val=0, diff=False)
-        loader = DataLoader()
-        context = PlayContext()
-        connection = Connection(context)  # never used: the action makes no connection
-        return ActionModule(task, connection, context, loader, Templar(loader=loader), None)
-
-    yield make
-    _internal.is_controller = was
+def action(make_action):
+    """A factory of run_record actions."""
+    return lambda args, check_mode=False: make_action("run_record", args, check_mode)
 
 
 def test_run_names_the_run_once_and_keeps_given_values(action, tmp_path, monkeypatch):
