@@ -21,8 +21,9 @@ apt_install() {
 ensure_system_packages() {
   # systemd: systemd-analyze, systemctl --root and systemd-sysusers for the schedule export tests.
   # dpkg-dev (dpkg-scanpackages) and gpg: the software scenario's test packages and signed apt repository.
-  # restic stores the backups (posfleet.terminals.backup); rclone serves the tests' restic REST repositories.
-  apt_install python3-venv openssh-client debootstrap docker.io ca-certificates systemd dpkg-dev gpg restic rclone
+  # restic stores the backups (posfleet.terminals.backup); rclone serves the tests' restic REST repositories;
+  # age encrypts the password escrow to the security officers' public keys.
+  apt_install python3-venv openssh-client debootstrap docker.io ca-certificates systemd dpkg-dev gpg restic rclone age
 }
 
 ensure_docker() {
