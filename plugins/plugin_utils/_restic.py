@@ -518,12 +518,18 @@ class Repository:
         with self._turn('check'):
             record = self._checks_record()
             now = datetime.datetime.now(datetime.timezone.utc)
-            if _recent(record.get('pruned_at'), now, interval_hours):
-                return {'pruned': False, 'pruned_at': record['pruned_at']}
+            if _recent(record.get('prune_passed_at'), now, interval_hours):
+                return {'pruned': False, 'pruned_at': record['prune_passed_at']}
+            passed = False
             try:
                 self._run(['prune', '-q'], deleting=True)
-            finally:  # even a failed prune may have rewritten packs
+                passed = True
+            finally:
+                # Even a failed prune may have rewritten packs: the checks before it stand no more. Only one that
+                # passed puts off the next.
                 record['pruned_at'] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='microseconds')
+                if passed:
+                    record['prune_passed_at'] = record['pruned_at']
                 self._write_checks_record(record)
             return {'pruned': True, 'pruned_at': record['pruned_at']}
 

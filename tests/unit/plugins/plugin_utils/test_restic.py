@@ -509,7 +509,7 @@ def test_one_check_serves_the_terminals_until_a_prune_or_another_part(tmp_path):
     assert repo.check_shared('1/12', reuse_hours=24)['reused'] is True
     with open(repo._state_path('checks') + '.json', encoding='utf-8') as handle:
         record = json.load(handle)
-    assert set(record) == {'passed', 'pruned_at'} and set(record['passed']) == {'1/12', '2/12'}
+    assert set(record) == {'passed', 'pruned_at', 'prune_passed_at'} and set(record['passed']) == {'1/12', '2/12'}
     assert oct(os.stat(repo._state_path('checks') + '.json').st_mode & 0o777) == '0o600'
 
 
@@ -550,3 +550,18 @@ def test_the_record_of_checks_is_named_without_the_credential(tmp_path):
     other = _restic.Repository('rest:http://maint:Other-2@127.0.0.1:1/', PASSWORD, str(tmp_path / 'cache'))
     assert one._state_path('checks') == other._state_path('checks')
     assert 'Secret' not in one._state_path('checks')
+
+
+def test_a_prune_puts_off_the_next_for_the_hours_and_a_failed_one_does_not(tmp_path):
+    repo = repository(tmp_path)
+    repo.init_if_missing()
+    src, dummy = make_source(tmp_path, size=10)
+    repo.backup(str(src), 'term01', ['posfleet'])
+    assert repo.check_shared(None, reuse_hours=24)['reused'] is False
+    with pytest.raises(_restic.ResticError):
+        repository(tmp_path, password='Not-the-pw 1').prune(interval_hours=24)  # same location, same record
+    assert repo.check_shared(None, reuse_hours=24)['reused'] is False  # it may have rewritten packs
+    first = repo.prune(interval_hours=24)
+    assert first['pruned'] is True
+    assert repo.prune(interval_hours=24) == {'pruned': False, 'pruned_at': first['pruned_at']}
+    assert repo.prune(interval_hours=0)['pruned'] is True
