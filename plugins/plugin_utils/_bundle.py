@@ -46,6 +46,7 @@ except ImportError:  # pragma: no cover - in the controller's requirements; said
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io, _version
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.slots import VERSION_RE
 from ansible_collections.posfleet.terminals.plugins.module_utils._ranges import Range, range_problem
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._errors import FixableError
 
 FORMAT = 'posfleet-bundle/1'
 KINDS = ('firmware',)
@@ -76,13 +77,8 @@ OPTION_RANGES = {
 }
 
 
-class BundleError(Exception):
-    """What is wrong and what to do: ``str()`` is ``"<message>. Fix: <fix>"``."""
-
-    def __init__(self, message, fix):
-        self.message = message.rstrip('.')
-        self.fix = fix
-        super().__init__(f'{self.message}. Fix: {fix}')
+class BundleError(FixableError):
+    """A bundle, key or payload that cannot be used, with the fix."""
 
 
 # --- keys -------------------------------------------------------------------------------------------------------

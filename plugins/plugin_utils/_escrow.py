@@ -38,6 +38,7 @@ import secrets
 import subprocess
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._errors import FixableError
 
 STATE_FILE = 'state.json'
 HISTORY = 4  # retired hashes kept; with the current one they cover PCI DSS 8.3.7's last four
@@ -46,13 +47,8 @@ TERMINAL_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,63}')
 AGE_RECIPIENT_RE = re.compile(r'age1[0-9a-z]{58}')
 
 
-class EscrowError(Exception):
-    """What went wrong and what to do: ``str()`` is ``"<message>. Fix: <fix>"``."""
-
-    def __init__(self, message, fix):
-        self.message = message.rstrip('.')
-        self.fix = fix
-        super().__init__(f'{self.message}. Fix: {fix}')
+class EscrowError(FixableError):
+    """An escrow that cannot be written or read, with the fix."""
 
 
 def _now():

@@ -26,6 +26,8 @@ import hmac
 import secrets
 import string
 
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._errors import FixableError
+
 MIN_LENGTH = 12  # PCI DSS 8.3.6
 DEFAULT_LENGTH = 20
 MAX_LENGTH = 128
@@ -47,13 +49,8 @@ _OUTPUT_SIZE = 384  # libxcrypt's CRYPT_OUTPUT_SIZE
 _DATA_SIZE = 32768  # sizeof(struct crypt_data) in libxcrypt; crypt_rn is told the size it has
 
 
-class PasswordError(Exception):
-    """What went wrong and what to do: ``str()`` is ``"<message>. Fix: <fix>"``."""
-
-    def __init__(self, message, fix):
-        self.message = message.rstrip('.')
-        self.fix = fix
-        super().__init__(f'{self.message}. Fix: {fix}')
+class PasswordError(FixableError):
+    """A password policy or hash that cannot be used, with the fix."""
 
 
 def policy_problem(length, classes):

@@ -40,6 +40,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ansible_collections.posfleet.terminals.plugins.module_utils import _io
 from ansible_collections.posfleet.terminals.plugins.plugin_utils._action import default_dir
+from ansible_collections.posfleet.terminals.plugins.plugin_utils._errors import FixableError
 
 KINDS = ('wrong_password', 'locked', 'no_repository', 'unreachable', 'refused', 'damaged', 'full', 'timeout',
          'failed')
@@ -74,14 +75,12 @@ FIX_FULL = ('free space on the disk it names (the repository\'s, or the controll
 FIX_FAILED = 'read restic\'s message above'
 
 
-class ResticError(Exception):
-    """What went wrong and what to do: ``str()`` is ``"<message>. Fix: <fix>"``; ``kind`` is one of KINDS."""
+class ResticError(FixableError):
+    """A failed restic call, with the fix; ``kind`` is one of KINDS."""
 
     def __init__(self, message, fix, kind='failed'):
-        self.message = message.rstrip('.')
-        self.fix = fix
+        super().__init__(message, fix)
         self.kind = kind
-        super().__init__(f'{self.message}. Fix: {fix}')
 
 
 def classify(text, deleting=False):
