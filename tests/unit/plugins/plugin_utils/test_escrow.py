@@ -13,18 +13,29 @@ import stat
 import subprocess
 
 import pytest
-from ansible.parsing.vault import VaultSecret
+from ansible.module_utils import _internal
 
 from ansible_collections.posfleet.terminals.plugins.plugin_utils import _escrow, _password
 
-VAULT = [('default', VaultSecret(b'escrow vault pw 7'))]
+
+def vault_cipher(password=b'escrow vault pw 7', secrets=None):
+    """A VaultCipher of ``password`` (or of ``secrets``). Ansible's controller side is imported here, not at
+    collection, and the flag its import sets is put back: a process flagged as a controller sends module warnings
+    to the display, which the in-process module tests must not see."""
+    was = _internal.is_controller
+    try:
+        from ansible.parsing.vault import VaultSecret
+
+        return _escrow.VaultCipher([('default', VaultSecret(password))] if secrets is None else secrets)
+    finally:
+        _internal.is_controller = was
 
 
 @pytest.fixture(params=['vault', 'age'])
 def ciphers(request, tmp_path):
     """(the controller's cipher, one that reads back): the vault reads what it wrote; age needs an officer."""
     if request.param == 'vault':
-        return _escrow.VaultCipher(VAULT), _escrow.VaultCipher(VAULT)
+        return vault_cipher(), vault_cipher()
     identity = tmp_path / 'officer.key'
     subprocess.run(['age-keygen', '-o', str(identity)], check=True, capture_output=True)
     recipient = subprocess.run(['age-keygen', '-y', str(identity)], check=True, capture_output=True,
@@ -81,7 +92,7 @@ def test_abandon_keeps_the_current_password(tmp_path, ciphers):
 
 
 def test_the_history_holds_the_last_four(tmp_path):
-    escrow = _escrow.Escrow(tmp_path, 'T1', _escrow.VaultCipher(VAULT))
+    escrow = _escrow.Escrow(tmp_path, 'T1', vault_cipher())
     passwords = []
     while len(passwords) < 7:
         passwords.append(rotate(escrow))
@@ -93,7 +104,7 @@ def test_the_history_holds_the_last_four(tmp_path):
 
 
 def test_a_kill_between_the_secret_and_the_state_leaves_the_current_password(tmp_path, monkeypatch):
-    escrow = _escrow.Escrow(tmp_path, 'T1', _escrow.VaultCipher(VAULT))
+    escrow = _escrow.Escrow(tmp_path, 'T1', vault_cipher())
     first = rotate(escrow)
     escrow.commit('maint')
 
@@ -126,7 +137,7 @@ def test_a_wrong_vault_password_or_another_officer_is_a_clear_error(tmp_path, ci
     rotate(escrow)
     escrow.commit('maint')
     if isinstance(writer, _escrow.VaultCipher):
-        wrong = _escrow.VaultCipher([('default', VaultSecret(b'not it'))])
+        wrong = vault_cipher(b'not it')
         words = 'does not open with the vault password'
     else:
         other = tmp_path / 'other.key'
@@ -152,7 +163,7 @@ def test_a_retrieval_is_recorded_with_who_and_why(tmp_path, ciphers):
 
 
 @pytest.mark.parametrize('make, words', [
-    (lambda: _escrow.VaultCipher([]), 'no vault password'),
+    (lambda: vault_cipher(secrets=[]), 'no vault password'),
     (lambda: _escrow.AgeCipher([]), 'no age recipient'),
     (lambda: _escrow.AgeCipher(['ssh-ed25519 AAAA']), 'is not an age public key'),
     (lambda: _escrow.Escrow('/tmp', '../etc', None), 'cannot name an escrow directory'),
