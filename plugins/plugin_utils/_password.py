@@ -10,22 +10,18 @@ digits (8.3.6), not one of the last four (8.3.7), changed at least every 90 days
 (8.3.9). Generated passwords leave out the characters people misread (0/O, 1/l/I, quotes, backslash, space), since
 a technician may have to type one from a screen.
 
-Hashing goes through the system's libcrypt (libxcrypt: Debian, Fedora, Alpine's libxcrypt), called with ctypes:
-Python's ``crypt`` module is deprecated (PEP 594, gone in Python 3.13) and neither it nor passlib makes yescrypt,
-the default of Debian 12's PAM. The salt comes from libcrypt's own ``crypt_gensalt_rn`` (the OS's random source).
+Hashing goes through the system's libxcrypt (``module_utils/_crypt``, which the terminals use too).
 
 Pure logic and libcrypt, no terminal. Private to the collection (leading underscore): it may change without notice.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime
-import hmac
 import secrets
 import string
 
+from ansible_collections.posfleet.terminals.plugins.module_utils import _crypt
 from ansible_collections.posfleet.terminals.plugins.plugin_utils._errors import FixableError
 
 MIN_LENGTH = 12  # PCI DSS 8.3.6
@@ -43,10 +39,8 @@ CLASSES = {
     'symbol': SYMBOLS,
 }
 DEFAULT_CLASSES = ('lower', 'upper', 'digit', 'symbol')
-# crypt(5) prefixes; yescrypt where the terminal's libcrypt has it, sha512-crypt where it does not.
-METHODS = {'yescrypt': b'$y$', 'sha512_crypt': b'$6$'}
-_OUTPUT_SIZE = 384  # libxcrypt's CRYPT_OUTPUT_SIZE
-_DATA_SIZE = 32768  # sizeof(struct crypt_data) in libxcrypt; crypt_rn is told the size it has
+# yescrypt where the terminal's libcrypt has it, sha512-crypt where it does not.
+METHODS = tuple(_crypt.METHODS)
 
 
 class PasswordError(FixableError):
@@ -93,52 +87,21 @@ def strength_problem(password):
     return None
 
 
-def _libcrypt():
-    name = ctypes.util.find_library('crypt')
-    if not name:
-        raise PasswordError('the controller has no libcrypt to hash passwords with',
-                            'install libcrypt1 (Debian) or libxcrypt (Fedora, Alpine) on the controller')
-    lib = ctypes.CDLL(name, use_errno=True)
-    if not hasattr(lib, 'crypt_rn') or not hasattr(lib, 'crypt_gensalt_rn'):
-        raise PasswordError(f'{name} is not libxcrypt (it has no crypt_rn)',
-                            'install libxcrypt (libcrypt1 on Debian) on the controller')
-    lib.crypt_gensalt_rn.restype = ctypes.c_char_p
-    lib.crypt_gensalt_rn.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int,
-                                     ctypes.c_char_p, ctypes.c_int]
-    lib.crypt_rn.restype = ctypes.c_char_p
-    lib.crypt_rn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
-    return lib
-
-
-def _crypt(password, setting):
-    lib = _libcrypt()
-    data = ctypes.create_string_buffer(_DATA_SIZE)
-    try:
-        result = lib.crypt_rn(password.encode('utf-8'), setting, data, _DATA_SIZE)
-        # libxcrypt returns NULL (or a "*"-led failure token) for a setting it cannot use.
-        return None if not result or result.startswith(b'*') else result.decode('ascii')
-    finally:
-        ctypes.memset(data, 0, _DATA_SIZE)  # the buffer held the password while hashing
-
-
 def hash_password(password, method='yescrypt'):
-    """The crypt(5) hash of ``password`` with ``method`` (``METHODS``) and a fresh salt."""
+    """The crypt(5) hash of ``password`` with ``method`` (``METHODS``) and a fresh salt, made on the controller."""
     if method not in METHODS:
         raise PasswordError(f'unknown hash method {method!r}', 'use ' + ' or '.join(METHODS))
-    lib = _libcrypt()
-    salt = ctypes.create_string_buffer(_OUTPUT_SIZE)
-    setting = lib.crypt_gensalt_rn(METHODS[method], 0, None, 0, salt, _OUTPUT_SIZE)
-    hashed = _crypt(password, setting) if setting else None
-    if not hashed:
-        raise PasswordError(f'the controller\'s libcrypt cannot make {method} hashes',
-                            'use method sha512_crypt, or a controller with libxcrypt 4.4 or later')
-    return hashed
+    try:
+        return _crypt.hash_password(password, method)
+    except _crypt.CryptUnavailable as exc:
+        raise PasswordError(f'the controller cannot hash passwords: {exc}',
+                            'install libxcrypt on the controller (libcrypt1 on Debian), or use method '
+                            'sha512_crypt') from None
 
 
 def matches(password, hashed):
-    """Whether ``password`` is the one ``hashed`` (a crypt(5) hash) was made from; compared in constant time."""
-    again = _crypt(password, hashed.encode('ascii')) if hashed else None
-    return again is not None and hmac.compare_digest(again, hashed)
+    """Whether ``password`` is the one ``hashed`` was made from."""
+    return _crypt.matches(password, hashed)
 
 
 def reused(password, history):

@@ -331,6 +331,22 @@ out = pam.pam_authenticate("login", "maint", "a real typo")
     check('faillock counter unchanged by the checks (the one real failure kept)',
           tally_before == tally_after and len(failures) == 1, tally_after)
 
+    index = call(f'p.password_hash_index("maint", ["$6$othersalt$" + "y" * 86, {hashed!r}])')
+    check('password_hash_index: the stored one of two hashes (never the hash itself)', index == 1, index)
+    defaults = [call(f'p.password_is_one_of("maint", ["pos123", {good!r}])'),
+                call('p.password_is_one_of("maint", ["pos123", "166816"])')]
+    check('password_is_one_of: a vendor default found by crypt, not by a login', defaults == [True, False], defaults)
+    check('password_is_one_of counted no failed login',
+          sh(['docker', 'exec', NAME, 'faillock', '--user', 'maint'], check=False).stdout == tally_after)
+    methods = call('p.password_methods()')
+    check('password_methods: yescrypt first (bookworm libcrypt1)', methods[:1] == ['yescrypt'], methods)
+    aging = [call('p.set_password_aging("maint", 60, 7)'), call('p.set_password_aging("maint", 60, 7)')]
+    entry = [a for a in call('p.accounts()') if a['user'] == 'maint']
+    back = call('p.set_password_aging("maint", 90, 14)')  # the image's own
+    check('set_password_aging: changed, then not; accounts() shows it',
+          [a.get('changed') for a in aging + [back]] == [True, False, True] and entry
+          and (entry[0]['max_days'], entry[0]['warn_days']) == (60, 7), {'aging': aging, 'entry': entry})
+
     keys = on_terminal('''
 import subprocess
 made = []

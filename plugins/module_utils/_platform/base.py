@@ -532,6 +532,26 @@ class Platform:
         never counts towards a lockout; an account that is locked out raises instead of answering ``False``."""
 
     @abstract
+    def password_methods(self):
+        """``[str]``: the crypt(5) methods this terminal's libcrypt makes, of ``'yescrypt'`` and ``'sha512_crypt'``,
+        the preferred first (the controller hashes a new password with the first one it makes too)."""
+
+    @abstract
+    def password_hash_index(self, user, hashes):
+        """The index (``int``) in ``hashes`` (``[str]``) of the one that /etc/shadow holds as ``user``'s password,
+        ``None`` when it holds none of them. The stored hash itself is never returned."""
+
+    @abstract
+    def password_is_one_of(self, user, passwords):
+        """``bool``: whether ``user``'s password is one of ``passwords`` (a vendor's defaults), checked against the
+        stored hash with crypt(3): no login attempt, so nothing counts towards a lockout or reaches a log."""
+
+    @abstract
+    def set_password_aging(self, user, max_days, warn_days):
+        """Make ``user``'s password expire ``max_days`` after its last change, with a warning ``warn_days`` before
+        (shadow's aging fields). Returns ``{changed: bool, user: str}``."""
+
+    @abstract
     def authorized_keys(self, user):
         """``[{type: str, fingerprint: str ('SHA256:...'), comment: str|None, options: str|None, line: str}]``:
         ``user``'s SSH authorized keys, in file order (``[]`` when there is no file)."""

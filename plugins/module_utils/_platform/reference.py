@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import time
 
-from ansible_collections.posfleet.terminals.plugins.module_utils import _os, _untrusted, _version
+from ansible_collections.posfleet.terminals.plugins.module_utils import _crypt, _os, _untrusted, _version
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write, fsync_path
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import accounts, journal, pam, slots
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform.base import (
@@ -1238,6 +1238,53 @@ class ReferencePlatform(Platform):
                 else:
                     atomic_write(tally, before, 0o600)
         return ok
+
+    def _stored_password(self, user, step):
+        """``user``'s shadow password field ('' when the account has no shadow entry)."""
+        self._passwd_entry(user, step)
+        return (accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step)).get(user) or ['', ''])[1]
+
+    def password_methods(self):
+        return _crypt.methods()
+
+    def password_hash_index(self, user, hashes):
+        stored = self._stored_password(user, 'password_hash_index')
+        for index, candidate in enumerate(hashes or ()):
+            if isinstance(candidate, str) and candidate and candidate == stored:
+                return index
+        return None
+
+    def password_is_one_of(self, user, passwords):
+        step = 'password_is_one_of'
+        stored = self._stored_password(user, step)
+        try:
+            return any(_crypt.matches(str(password), stored) for password in passwords or ())
+        except _crypt.CryptUnavailable as exc:
+            raise self.error(step, f'the terminal cannot check a password against its hash ({exc})',
+                             'install libcrypt1 (libxcrypt) on the terminal') from None
+
+    def set_password_aging(self, user, max_days, warn_days):
+        step = 'set_password_aging'
+        self._passwd_entry(user, step)
+        for name, value, low in (('max_days', max_days, 1), ('warn_days', warn_days, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 99999:
+                raise self.error(step, f'{name} {value!r} is not a number of days from {low} to 99999',
+                                 f'give {name} as a whole number of days')
+        if warn_days > max_days:
+            raise self.error(step, f'a warning {warn_days} days ahead of an expiry {max_days} days after a change',
+                             'give warn_days no larger than max_days')
+        fields = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step)).get(user)
+        if fields and fields[4] == str(max_days) and fields[5] == str(warn_days):
+            return {'changed': False, 'user': user}
+        if self.root not in ('', '/'):
+            raise self.error(step, 'chage only writes the real /etc/shadow', 'run on the terminal itself')
+        result = subprocess.run(['chage', '--maxdays', str(max_days), '--warndays', str(warn_days), user],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        fields = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step)).get(user)
+        if result.returncode != 0 or not fields or (fields[4], fields[5]) != (str(max_days), str(warn_days)):
+            raise self.error(step, f'chage did not set the aging of {user}: {result.stdout.strip()[:300]}',
+                             'run the task with become: true; check /etc/shadow is writable')
+        return {'changed': True, 'user': user}
 
     def _keys_path(self, entry):
         return self.path(os.path.join(entry['home'], '.ssh', 'authorized_keys'))

@@ -300,6 +300,11 @@ CASES = [
     # A real answer needs the terminal's PAM stack (tests/images/platform_write.py); the tree has the lockout.
     Case('verify_password', None, args=(Arg('locked_out_user'), 'not-the-password'), raises=True,
          name='verify_password-locked-out'),
+    Case('password_methods', ListOf(OneOf('yescrypt', 'sha512_crypt'))),
+    Case('password_hash_index', INT, args=(Arg('user'), ['$6$other-salt$' + 'y' * 86, Arg('password_hash')])),
+    Case('password_is_one_of', bool, args=(Arg('user'), ['vendor-default-1', '123456'])),
+    Case('set_password_aging', Dict({'changed': bool, 'user': str}), args=(Arg('user'), 90, 14)),
+    Case('set_password_aging', None, args=(Arg('user'), 90, 91), raises=True, name='set_password_aging-warn-too-long'),
     Case('authorized_keys', ListOf(Dict({'type': str, 'fingerprint': str, 'comment': STR, 'options': STR,
                                          'line': str})), args=(Arg('user'),)),
     Case('set_authorized_keys', Dict({'changed': bool, 'user': str, 'count': int, 'fingerprints': ListOf(str)}),

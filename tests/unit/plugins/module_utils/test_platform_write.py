@@ -21,6 +21,7 @@ import time
 import pytest
 from terminal_tree import ed25519_line, faillock_tally, install_slot, lock_out, make_firmware, make_journal, write_json
 
+from ansible_collections.posfleet.terminals.plugins.module_utils import _crypt
 from ansible_collections.posfleet.terminals.plugins.module_utils._io import atomic_write
 from ansible_collections.posfleet.terminals.plugins.module_utils._platform import (
     TerminalError,
@@ -401,6 +402,31 @@ def test_set_password_hash_unknown_user_and_unchanged_hash(with_accounts):
         with_accounts.set_password_hash('nobody2', '$6$abcdefgh$' + 'y' * 86)
     unchanged = with_accounts.set_password_hash('cashier', '$6$abcdefgh$' + 'x' * 86)
     assert unchanged == {'changed': False, 'user': 'cashier'}
+
+
+def test_which_password_the_terminal_holds_without_showing_its_hash(with_accounts):
+    vendor = 'Vendor-Default-123'
+    stored = _crypt.hash_password(vendor, 'yescrypt')
+    write_json(with_accounts.root, '/etc/shadow', f'root:*:20000:0:99999:7:::\ncashier:{stored}:20423:1:90:14:::\n'
+               'posadmin:!' + stored + ':20000:0:::::\n')
+    other = _crypt.hash_password('Something-else-9', 'sha512_crypt')
+    assert with_accounts.password_hash_index('cashier', [other, stored]) == 1
+    assert with_accounts.password_hash_index('cashier', [other]) is None
+    assert with_accounts.password_is_one_of('cashier', ['pos123', vendor]) is True
+    assert with_accounts.password_is_one_of('cashier', ['pos123']) is False
+    assert with_accounts.password_is_one_of('posadmin', [vendor]) is False  # locked: no password opens it
+    assert with_accounts.password_methods()[0] == 'yescrypt'
+    with pytest.raises(TerminalError, match="there is no account 'nobody2'"):
+        with_accounts.password_is_one_of('nobody2', [vendor])
+
+
+def test_set_password_aging_unchanged_in_a_tree_and_refused_when_it_would_write(with_accounts):
+    assert with_accounts.set_password_aging('cashier', 90, 14) == {'changed': False, 'user': 'cashier'}
+    with pytest.raises(TerminalError, match='chage only writes the real /etc/shadow'):
+        with_accounts.set_password_aging('cashier', 60, 7)
+    for max_days, warn_days, words in ((0, 7, 'max_days 0'), (90, True, 'warn_days True'), (30, 31, 'no larger')):
+        with pytest.raises(TerminalError, match=words):
+            with_accounts.set_password_aging('cashier', max_days, warn_days)
 
 
 def test_authorized_keys_round_trip(with_accounts):
