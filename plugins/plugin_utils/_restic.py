@@ -472,7 +472,7 @@ class Repository:
                 return {'ok': True, 'read_data_subset': read_data_subset, 'reused': True, 'checked_at': passed}
             started = now.isoformat(timespec='microseconds')
             self.check(read_data_subset)
-            record = self._checks_record()
+            # The record is as read above: every writer of it holds this turn.
             record.setdefault('passed', {})[read_data_subset or ''] = started
             self._write_checks_record(record)
             return {'ok': True, 'read_data_subset': read_data_subset, 'reused': False, 'checked_at': started}

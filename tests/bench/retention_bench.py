@@ -36,9 +36,9 @@ FORKS = 5
 PASSWORD = "retention-bench-repository"
 
 
-def restic(repo, password_file, *args):
-    subprocess.run(["restic", "--no-cache", "-q", "-r", repo, "--password-file", password_file, *args], check=True,
-                   stdout=subprocess.DEVNULL)
+def restic(repo, password_file, *args, cwd=None):
+    subprocess.run(["restic", "--no-cache", "-q", "-r", repo, "--password-file", password_file, *args], cwd=cwd,
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def make_repository(work, terminals):
@@ -60,10 +60,8 @@ def make_repository(work, terminals):
             with open(os.path.join(source, "journal.db"), "wb") as handle:
                 handle.write(journal)
             taken = now - datetime.timedelta(weeks=SNAPSHOTS - week)
-            subprocess.run(["restic", "--no-cache", "-q", "-r", repo, "--password-file", password_file, "backup",
-                            "--host", terminal, "--tag", f"terminal_id={terminal}", "--tag", "settled=none",
-                            "--time", taken.strftime("%Y-%m-%d %H:%M:%S"), "journal.db"], cwd=source, check=True,
-                           stdout=subprocess.DEVNULL)
+            restic(repo, password_file, "backup", "--host", terminal, "--tag", f"terminal_id={terminal}", "--tag",
+                   "settled=none", "--time", taken.strftime("%Y-%m-%d %H:%M:%S"), "journal.db", cwd=source)
     return repo
 
 

@@ -1197,8 +1197,8 @@ class ReferencePlatform(Platform):
         if problem:
             raise self.error(step, f'the new password of {user} is refused: {problem}',
                              'pass a hash, e.g. from the password_hash filter')
-        shadow = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step))
-        if user in shadow and shadow[user][1] == password_hash:
+        fields = self._shadow_fields(user, step)
+        if fields and fields[1] == password_hash:
             return {'changed': False, 'user': user}
         if self.root not in ('', '/'):
             raise self.error(step, 'chpasswd only writes the real /etc/shadow', 'run on the terminal itself')
@@ -1208,8 +1208,7 @@ class ReferencePlatform(Platform):
         if result.returncode != 0:
             raise self.error(step, f'chpasswd failed for {user}: {result.stdout.strip()[:300]}',
                              'run the task with become: true; check /etc/shadow is writable')
-        shadow = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step))
-        if shadow.get(user, [None, None])[1] != password_hash:
+        if (self._shadow_fields(user, step) or [None, None])[1] != password_hash:
             raise self.error(step, f'/etc/shadow does not hold the new hash of {user} after chpasswd',
                              'check for a second password database (nsswitch) or a read-only /etc')
         return {'changed': True, 'user': user}
@@ -1239,10 +1238,14 @@ class ReferencePlatform(Platform):
                     atomic_write(tally, before, 0o600)
         return ok
 
+    def _shadow_fields(self, user, step):
+        """``user``'s 9 /etc/shadow fields, or None when the account has no shadow entry."""
+        return accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step)).get(user)
+
     def _stored_password(self, user, step):
         """``user``'s shadow password field ('' when the account has no shadow entry)."""
         self._passwd_entry(user, step)
-        return (accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step)).get(user) or ['', ''])[1]
+        return (self._shadow_fields(user, step) or ['', ''])[1]
 
     def password_methods(self):
         return _crypt.methods()
@@ -1273,14 +1276,14 @@ class ReferencePlatform(Platform):
         if warn_days > max_days:
             raise self.error(step, f'a warning {warn_days} days ahead of an expiry {max_days} days after a change',
                              'give warn_days no larger than max_days')
-        fields = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step)).get(user)
+        fields = self._shadow_fields(user, step)
         if fields and fields[4] == str(max_days) and fields[5] == str(warn_days):
             return {'changed': False, 'user': user}
         if self.root not in ('', '/'):
             raise self.error(step, 'chage only writes the real /etc/shadow', 'run on the terminal itself')
         result = subprocess.run(['chage', '--maxdays', str(max_days), '--warndays', str(warn_days), user],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-        fields = accounts.parse_shadow(self._read_text(self.SHADOW_FILE, step)).get(user)
+        fields = self._shadow_fields(user, step)
         if result.returncode != 0 or not fields or (fields[4], fields[5]) != (str(max_days), str(warn_days)):
             raise self.error(step, f'chage did not set the aging of {user}: {result.stdout.strip()[:300]}',
                              'run the task with become: true; check /etc/shadow is writable')
